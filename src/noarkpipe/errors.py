@@ -1,0 +1,82 @@
+"""Exit codes and the exceptions that carry them.
+
+Cron jobs, systemd units and monitoring scripts rely on these numbers: they
+are documented in the README and must not be renumbered.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    ok = 0
+    internal_error = 1
+    bad_args = 2
+    invalid_config = 3
+    input_file = 4
+    missing_dependency = 5
+    store_error = 6
+    invalid_output = 7
+    items_quarantined = 10
+    already_running = 75
+    ctrl_c = 130
+
+
+class NoarkpipeError(Exception):
+    """Base class: a failure the user can act on, with its exit code."""
+
+    exit_code = ExitCode.internal_error
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class ConfigError(NoarkpipeError):
+    """The config file is missing, unreadable or has a wrong value."""
+
+    exit_code = ExitCode.invalid_config
+
+
+class InputFileError(NoarkpipeError):
+    """An input file cannot be read or understood; the item is quarantined."""
+
+    exit_code = ExitCode.input_file
+
+
+class MissingDependencyError(NoarkpipeError):
+    exit_code = ExitCode.missing_dependency
+
+
+class StoreError(NoarkpipeError):
+    """The journal store cannot be opened, migrated or written."""
+
+    exit_code = ExitCode.store_error
+
+
+class InvalidOutputError(NoarkpipeError):
+    """Something noarkpipe produced does not pass its own checks (e.g. schema)."""
+
+    exit_code = ExitCode.invalid_output
+
+
+class AlreadyRunningError(NoarkpipeError):
+    exit_code = ExitCode.already_running
+
+
+class SchemaValidationError(InvalidOutputError):
+    """XML that does not validate; `problems` lists 'line N: path: message'."""
+
+    def __init__(self, schema: str, problems: list[str]) -> None:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"XML does not validate against {schema}:\n  {shown}{more}")
+        self.schema = schema
+        self.problems = problems
