@@ -1,0 +1,59 @@
+"""The one shape every intake source produces and the later stages consume."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class DocumentRole(StrEnum):
+    main = "main"
+    attachment = "attachment"
+
+
+class Source(StrEnum):
+    email = "email"
+    eform = "eform"
+    scan = "scan"
+
+
+class SubmissionDocument(BaseModel):
+    """One file of a submission, as received (Produksjonsformat)."""
+
+    filename: str = Field(description="safe file name: no folders, no control characters")
+    media_type: str = Field(description="MIME type as declared or detected, e.g. 'application/pdf'")
+    content: bytes
+    role: DocumentRole
+    title: str = Field(description="title for the dokumentbeskrivelse")
+
+
+class Party(BaseModel):
+    """A correspondence party as far as the submission tells it."""
+
+    name: str | None = None
+    email: str | None = None
+    postal_address: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    organisasjonsnummer: str | None = None
+
+
+class Submission(BaseModel):
+    source: Source
+    origin_name: str = Field(description="name of the inbox file this came from")
+    sender: Party | None = None
+    recipients: list[Party] = Field(default_factory=list)
+    subject: str = ""
+    sent: datetime | None = Field(default=None, description="when the sender sent it (Date header)")
+    received: datetime | None = Field(default=None, description="when it reached the post room")
+    body_text: str = ""
+    message_id: str | None = None
+    form_type: str | None = None
+    form_data: dict = Field(default_factory=dict)
+    documents: list[SubmissionDocument] = Field(default_factory=list)
+
+    @property
+    def main_document(self) -> SubmissionDocument | None:
+        return next((d for d in self.documents if d.role is DocumentRole.main), None)
