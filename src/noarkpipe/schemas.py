@@ -79,21 +79,21 @@ def assert_valid(doc: etree._ElementTree | etree._Element, relative: str) -> Non
         raise SchemaValidationError(relative, problems)
 
 
-def read_manifest() -> dict[str, str]:
+def read_manifest(root: Path | None = None) -> dict[str, str]:
     """relative path -> sha256 as shipped in schemas/SHA256SUMS."""
     entries = {}
-    for line in (schemas_dir() / MANIFEST_NAME).read_text(encoding="utf-8").splitlines():
+    for line in ((root or schemas_dir()) / MANIFEST_NAME).read_text(encoding="utf-8").splitlines():
         if line.strip():
             digest, name = line.split(maxsplit=1)
             entries[name.strip()] = digest
     return entries
 
 
-def altered_schemas() -> list[str]:
+def altered_schemas(root: Path | None = None) -> list[str]:
     """Shipped schemas whose bytes no longer match the manifest."""
-    root = schemas_dir()
+    root = root or schemas_dir()
     altered = []
-    for name, digest in read_manifest().items():
+    for name, digest in read_manifest(root).items():
         path = root / name
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             altered.append(name)

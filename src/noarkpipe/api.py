@@ -1,0 +1,166 @@
+"""The operations of noarkpipe as functions; the CLI is a thin layer over these."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from .config import DEFAULT_CONFIG_NAME, Settings, load_settings
+from .errors import ConfigError
+from .journal import tables
+from .journal.store import Store
+from .nightly import ItemState, NightlyRun, Progress, RunSummary, inbox_files
+from .runlock import RunLock
+from .schemas import altered_schemas
+
+TEMPLATE_FILES = (DEFAULT_CONFIG_NAME, "k-koder.csv")
+
+
+def init(directory: str | Path, *, force: bool = False) -> Path:
+    """Write a commented sample config, a class list and the data folders; return the config path."""
+    target = Path(directory).expanduser().resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    existing = [name for name in TEMPLATE_FILES if (target / name).exists()]
+    if existing and not force:
+        raise ConfigError(
+            f"{target / existing[0]} already exists; noarkpipe init does not overwrite",
+            hint="choose an empty folder or pass --force to overwrite the sample files",
+        )
+    templates = resources.files("noarkpipe.templates")
+    for name in TEMPLATE_FILES:
+        (target / name).write_bytes(templates.joinpath(name).read_bytes())
+    settings = load_settings(target / DEFAULT_CONFIG_NAME)
+    for creator in settings.arkivskaper:
+        creator.inbox.mkdir(parents=True, exist_ok=True)
+        creator.quarantine.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return target / DEFAULT_CONFIG_NAME
+
+
+def open_store(settings: Settings) -> Store:
+    return Store.open(settings.store_url)
+
+
+def run(
+    config: str | Path | Settings,
+    *,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """The nightly job. Raises AlreadyRunningError when another run holds the lock."""
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    with RunLock(settings.lock_path):
+        store = open_store(settings)
+        try:
+            return NightlyRun(settings, store, progress=progress, stop=stop).run()
+        finally:
+            store.dispose()
+
+
+class CreatorStatus(BaseModel):
+    kode: str
+    navn: str
+    saksmapper: int
+    journalposter: int
+    by_journalstatus: dict[str, int]
+    review_queue: int
+    quarantined_files: int
+    waiting_in_inbox: int
+
+
+class LastRun(BaseModel):
+    run_id: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    journaled: int
+    needs_review: int
+    quarantined: int
+    duplicates: int
+
+
+class StatusReport(BaseModel):
+    config_path: str
+    store_url: str
+    schema_revision: str | None
+    creators: list[CreatorStatus]
+    last_run: LastRun | None
+    altered_schemas: list[str]
+
+
+def _count(session, statement) -> int:
+    return session.scalar(statement) or 0
+
+
+def status(config: str | Path | Settings) -> StatusReport:
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    store = open_store(settings)
+    try:
+        with store.read() as session:
+            creators = []
+            for creator in settings.arkivskaper:
+                arkivskaper_id = session.scalar(
+                    select(tables.Arkivskaper.id).where(tables.Arkivskaper.arkivskaperID == creator.kode)
+                )
+                by_status = dict(
+                    session.execute(
+                        select(tables.Journalpost.journalstatus, func.count())
+                        .where(tables.Journalpost.arkivskaper_id == arkivskaper_id)
+                        .group_by(tables.Journalpost.journalstatus)
+                    ).all()
+                )
+                creators.append(
+                    CreatorStatus(
+                        kode=creator.kode,
+                        navn=creator.navn,
+                        saksmapper=_count(
+                            session,
+                            select(func.count()).where(tables.Saksmappe.arkivskaper_id == arkivskaper_id),
+                        ),
+                        journalposter=sum(by_status.values()),
+                        by_journalstatus=by_status,
+                        review_queue=by_status.get("Midlertidig registrering av innkommet dokument", 0),
+                        quarantined_files=_count(
+                            session,
+                            select(func.count())
+                            .where(tables.IntakeItem.arkivskaper_id == arkivskaper_id)
+                            .where(tables.IntakeItem.state == ItemState.quarantined),
+                        ),
+                        waiting_in_inbox=len(inbox_files(creator.inbox)),
+                    )
+                )
+            last = session.scalar(select(tables.Run).order_by(tables.Run.id.desc()).limit(1))
+            last_run = (
+                LastRun(
+                    run_id=last.id,
+                    started_at=last.started_at,
+                    finished_at=last.finished_at,
+                    outcome=last.outcome,
+                    journaled=last.journaled,
+                    needs_review=last.needs_review,
+                    quarantined=last.quarantined,
+                    duplicates=last.duplicates,
+                )
+                if last
+                else None
+            )
+        return StatusReport(
+            config_path=str(settings.config_path),
+            store_url=store.engine.url.render_as_string(hide_password=True),
+            schema_revision=store.schema_revision(),
+            creators=creators,
+            last_run=last_run,
+            altered_schemas=altered_schemas(),
+        )
+    finally:
+        store.dispose()
+
+
+def check_config(config: str | Path) -> Settings:
+    """Load and validate a config file; raises ConfigError naming the bad key."""
+    return load_settings(config)

@@ -1,0 +1,225 @@
+"""The `noarkpipe` command: argument parsing and presentation only; the work is in api.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__, api
+from .errors import ExitCode, NoarkpipeError
+from .nightly import Outcome, RunSummary
+
+log = logging.getLogger("noarkpipe")
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="noarkpipe.toml",
+    show_default=True,
+    envvar="NOARKPIPE_CONFIG",
+    help="The config file (or set NOARKPIPE_CONFIG).",
+)
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="noarkpipe")
+@click.option("-v", "--verbose", is_flag=True, help="Log each step to stderr.")
+def cli(verbose: bool) -> None:
+    """Nightly intake and Noark 5 journaling for municipal post rooms.
+
+    \b
+    Typical use:
+      noarkpipe init /srv/noarkpipe          write a sample config and folders
+      noarkpipe run -c /srv/noarkpipe/noarkpipe.toml     the nightly job (cron/systemd)
+      noarkpipe status -c ...                what happened, what waits for review
+
+    Exit codes are listed in the README ("Exit codes").
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite sample files that already exist.")
+def init(directory: Path, force: bool) -> None:
+    """Create DIRECTORY with a commented sample config, a K-code list and data folders.
+
+    The sample sets up two municipalities sharing one installation; edit
+    noarkpipe.toml to match yours, then check it with 'noarkpipe check-config'.
+    """
+    config_path = api.init(directory, force=force)
+    click.echo(f"Wrote {config_path}")
+    click.echo(f"Next: edit it, drop files into the inbox folders, then: noarkpipe run -c {config_path}")
+
+
+@cli.command("check-config")
+@CONFIG_OPTION
+def check_config(config_path: Path) -> None:
+    """Validate the config file and show what it resolves to."""
+    settings = api.check_config(config_path)
+    click.echo(f"{settings.config_path}: OK")
+    click.echo(f"  data_dir:  {settings.data_dir}")
+    click.echo(f"  store_url: {settings.store_url}")
+    for creator in settings.arkivskaper:
+        system = creator.klassifikasjonssystem
+        click.echo(
+            f"  arkivskaper {creator.kode} ({creator.navn}): inbox {creator.inbox}, "
+            f"quarantine {creator.quarantine}, {len(system.klasser)} classes, default {system.default_klasse}"
+        )
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success (for cron).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+def run(config_path: Path, quiet: bool, as_json: bool) -> None:
+    """The nightly job: take in every inbox file and journal it.
+
+    Each file is claimed, parsed, stored with its checksum and journaled as an
+    incoming journalpost, once: files already journaled are recognised by
+    their SHA-256. Files that cannot be taken in go to the quarantine folder
+    with a .reason.txt. Only one run per data directory at a time: a second
+    one exits at once with code 75. SIGTERM or Ctrl-C stops after the
+    current item.
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    interactive = sys.stderr.isatty() and not quiet and not as_json
+    if interactive:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed} items"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("Journaling", total=None)
+
+            def progress(_event, item):
+                bar.update(task, advance=1, description=f"{item.arkivskaper}: {item.origin_name[:40]}")
+
+            summary = api.run(config_path, progress=progress, stop=stop)
+    else:
+        summary = api.run(config_path, stop=stop)
+
+    if as_json:
+        click.echo(summary.model_dump_json(indent=2))
+    elif not quiet:
+        _print_summary(summary)
+    if summary.stopped_early:
+        sys.exit(ExitCode.ctrl_c)
+    if summary.quarantined:
+        sys.exit(ExitCode.items_quarantined)
+
+
+def _print_summary(summary: RunSummary) -> None:
+    console = _console()
+    table = Table(title=f"Run {summary.run_id}", show_lines=False)
+    for column in ("arkivskaper", "file", "outcome", "journalpost", "case/doc", "note"):
+        table.add_column(column, overflow="fold")
+    for item in summary.items:
+        style = {Outcome.quarantined: "red", Outcome.needs_review: "yellow", Outcome.duplicate: "dim"}.get(
+            item.outcome, ""
+        )
+        table.add_row(
+            item.arkivskaper,
+            item.origin_name,
+            item.outcome.value,
+            item.journalpost or "",
+            item.saksmappe or "",
+            item.reason or "",
+            style=style,
+        )
+    if summary.items:
+        console.print(table)
+    console.print(
+        f"journaled: {summary.journaled}  needs review: {summary.needs_review}  "
+        f"quarantined: {summary.quarantined}  duplicates: {summary.duplicates}"
+        + ("  (stopped early)" if summary.stopped_early else "")
+    )
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output for monitoring.")
+def status(config_path: Path, as_json: bool) -> None:
+    """Counts per municipality, the review queue, quarantine and the last run."""
+    report = api.status(config_path)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+        return
+    console = _console()
+    table = Table(title="noarkpipe status")
+    for column in ("arkivskaper", "saksmapper", "journalposter", "review queue", "quarantined", "in inbox"):
+        table.add_column(column, justify="right" if column != "arkivskaper" else "left")
+    for c in report.creators:
+        table.add_row(
+            f"{c.kode} ({c.navn})",
+            str(c.saksmapper),
+            str(c.journalposter),
+            str(c.review_queue),
+            str(c.quarantined_files),
+            str(c.waiting_in_inbox),
+        )
+    console.print(table)
+    last = report.last_run
+    if last is None:
+        console.print("No run yet.")
+    else:
+        console.print(
+            f"Last run {last.run_id}: {last.outcome}, started {last.started_at:%Y-%m-%d %H:%M:%S %Z}, "
+            f"journaled {last.journaled}, needs review {last.needs_review}, "
+            f"quarantined {last.quarantined}, duplicates {last.duplicates}"
+        )
+    console.print(f"Store: {report.store_url} (schema revision {report.schema_revision})")
+    if report.altered_schemas:
+        console.print(f"[red]Shipped schemas altered: {', '.join(report.altered_schemas)}[/red]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: map failures to the documented exit codes."""
+    try:
+        cli.main(args=argv, prog_name="noarkpipe", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(ExitCode.ctrl_c)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.bad_args)
+    except NoarkpipeError as exc:
+        click.echo(f"noarkpipe: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(ExitCode.ctrl_c)
+    except Exception:
+        log.exception("unexpected failure")
+        click.echo(
+            "noarkpipe: internal error (a bug): the traceback is above; please report it.", err=True
+        )
+        sys.exit(ExitCode.internal_error)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""The one place noarkpipe reads the time, so timestamps are consistent (UTC, aware)."""
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

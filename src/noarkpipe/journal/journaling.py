@@ -1,0 +1,289 @@
+"""Journaling: one submission becomes a journalpost in one transaction.
+
+The caller opens the transaction (`Store.write`); everything here runs inside
+it, so numbers, entities and the intake item's state commit together or not
+at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..classify.references import CaseReference, find_case_references
+from ..config import ArkivskaperSettings
+from ..docstore import StoredBlob
+from ..intake.submission import DocumentRole, Submission, SubmissionDocument
+from ..model.codes import (
+    Arkivdelstatus,
+    Arkivstatus,
+    Dokumentstatus,
+    Dokumenttype,
+    Journalposttype,
+    Journalstatus,
+    Korrespondanseparttype,
+    Saksstatus,
+    TilknyttetRegistreringSom,
+    Variantformat,
+)
+from . import numbering, tables
+
+LOCAL_TIME = ZoneInfo("Europe/Oslo")
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Where new cases of one records creator go: its open arkivdel and classes."""
+
+    arkivskaper_id: int
+    arkivdel_id: int
+    klasse_ids: dict[str, int]
+    default_klasse_id: int
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    document: SubmissionDocument
+    blob: StoredBlob
+    media_type: str
+    format: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a journalpost goes and with which status, and why."""
+
+    journalstatus: Journalstatus
+    saksmappe: tables.Saksmappe | None
+    reason: str
+
+
+def ensure_structure(session: Session, creator: ArkivskaperSettings, actor: str, now: datetime) -> Structure:
+    """Create the records creator's arkiv, arkivdel and classes from the config where missing."""
+    arkivskaper = session.scalar(
+        select(tables.Arkivskaper).where(tables.Arkivskaper.arkivskaperID == creator.kode)
+    )
+    if arkivskaper is None:
+        arkivskaper = tables.Arkivskaper(arkivskaperID=creator.kode, arkivskaperNavn=creator.navn)
+        session.add(arkivskaper)
+        session.flush()
+    arkivskaper.arkivskaperNavn = creator.navn
+
+    arkiv = session.scalar(select(tables.Arkiv).where(tables.Arkiv.arkivskaper_id == arkivskaper.id))
+    if arkiv is None:
+        arkiv = tables.Arkiv(
+            arkivskaper_id=arkivskaper.id,
+            tittel=creator.arkiv.tittel,
+            arkivstatus=Arkivstatus.opprettet.value,
+            opprettetDato=now,
+            opprettetAv=actor,
+        )
+        session.add(arkiv)
+        session.flush()
+
+    arkivdel = session.scalar(
+        select(tables.Arkivdel)
+        .where(tables.Arkivdel.arkiv_id == arkiv.id)
+        .where(tables.Arkivdel.arkivdelstatus == Arkivdelstatus.aktiv_periode.value)
+        .order_by(tables.Arkivdel.arkivperiodeStartDato.desc())
+    )
+    if arkivdel is None:
+        arkivdel = tables.Arkivdel(
+            arkiv_id=arkiv.id,
+            tittel=creator.arkivdel.tittel,
+            arkivdelstatus=Arkivdelstatus.aktiv_periode.value,
+            arkivperiodeStartDato=creator.arkivdel.start,
+            opprettetDato=now,
+            opprettetAv=actor,
+        )
+        session.add(arkivdel)
+        session.flush()
+
+    system_settings = creator.klassifikasjonssystem
+    system = session.scalar(
+        select(tables.Klassifikasjonssystem).where(tables.Klassifikasjonssystem.arkivdel_id == arkivdel.id)
+    )
+    if system is None:
+        system = tables.Klassifikasjonssystem(
+            arkivdel_id=arkivdel.id,
+            tittel=system_settings.tittel,
+            klassifikasjonstype=system_settings.klassifikasjonstype,
+            opprettetDato=now,
+            opprettetAv=actor,
+        )
+        session.add(system)
+        session.flush()
+
+    existing = {
+        k.klasseID: k
+        for k in session.scalars(
+            select(tables.Klasse).where(tables.Klasse.klassifikasjonssystem_id == system.id)
+        )
+    }
+    for spec in system_settings.klasser:
+        klasse = existing.get(spec.klasseID)
+        if klasse is None:
+            klasse = tables.Klasse(
+                klassifikasjonssystem_id=system.id,
+                klasseID=spec.klasseID,
+                tittel=spec.tittel,
+                opprettetDato=now,
+                opprettetAv=actor,
+            )
+            session.add(klasse)
+            existing[spec.klasseID] = klasse
+        else:
+            klasse.tittel = spec.tittel
+    session.flush()
+    klasse_ids = {klasse_id: k.id for klasse_id, k in existing.items()}
+    return Structure(
+        arkivskaper_id=arkivskaper.id,
+        arkivdel_id=arkivdel.id,
+        klasse_ids=klasse_ids,
+        default_klasse_id=klasse_ids[system_settings.default_klasse],
+    )
+
+
+def find_saksmappe(session: Session, arkivskaper_id: int, ref: CaseReference) -> tables.Saksmappe | None:
+    return session.scalar(
+        select(tables.Saksmappe)
+        .where(tables.Saksmappe.arkivskaper_id == arkivskaper_id)
+        .where(tables.Saksmappe.saksaar == ref.saksaar)
+        .where(tables.Saksmappe.sakssekvensnummer == ref.sakssekvensnummer)
+    )
+
+
+def place(session: Session, structure: Structure, submission: Submission) -> Placement:
+    """An item quoting an existing case of the same records creator joins it; the rest await review."""
+    for ref in find_case_references(f"{submission.subject}\n{submission.body_text}"):
+        saksmappe = find_saksmappe(session, structure.arkivskaper_id, ref)
+        if saksmappe is not None:
+            return Placement(Journalstatus.journalfoert, saksmappe, f"quotes existing case {ref} ({ref.quoted!r})")
+    return Placement(
+        Journalstatus.midlertidig_registrering,
+        None,
+        "no existing case quoted: new case in the default class, awaiting review",
+    )
+
+
+def _new_saksmappe(
+    session: Session, structure: Structure, title: str, actor: str, now: datetime, today
+) -> tables.Saksmappe:
+    saksaar = today.year
+    number = numbering.next_number(session, structure.arkivskaper_id, numbering.SAK, saksaar)
+    saksmappe = tables.Saksmappe(
+        arkivskaper_id=structure.arkivskaper_id,
+        arkivdel_id=structure.arkivdel_id,
+        klasse_id=structure.default_klasse_id,
+        mappeID=f"{saksaar}/{number}",
+        saksaar=saksaar,
+        sakssekvensnummer=number,
+        tittel=title,
+        saksdato=today,
+        saksstatus=Saksstatus.under_behandling.value,
+        opprettetDato=now,
+        opprettetAv=actor,
+    )
+    session.add(saksmappe)
+    session.flush()
+    return saksmappe
+
+
+def journal_submission(
+    session: Session,
+    structure: Structure,
+    submission: Submission,
+    documents: list[StoredDocument],
+    *,
+    actor: str,
+    now: datetime,
+) -> tuple[tables.Journalpost, Placement]:
+    """Register an incoming submission: numbers, journalpost, parties, documents."""
+    today = now.astimezone(LOCAL_TIME).date()
+    title = submission.subject.strip() or "(uten emne)"
+    placement = place(session, structure, submission)
+    saksmappe = placement.saksmappe or _new_saksmappe(session, structure, title, actor, now, today)
+
+    journalaar = today.year
+    journalsekvensnummer = numbering.next_number(
+        session, structure.arkivskaper_id, numbering.JOURNAL, journalaar
+    )
+    journalpostnummer = numbering.next_number(
+        session, structure.arkivskaper_id, numbering.dokument_series(saksmappe.systemID), 0
+    )
+    received = submission.received or now
+    journalpost = tables.Journalpost(
+        arkivskaper_id=structure.arkivskaper_id,
+        saksmappe_id=saksmappe.id,
+        registreringsID=f"{saksmappe.mappeID}-{journalpostnummer}",
+        journalaar=journalaar,
+        journalsekvensnummer=journalsekvensnummer,
+        journalpostnummer=journalpostnummer,
+        journalposttype=Journalposttype.inngaaende_dokument.value,
+        journalstatus=placement.journalstatus.value,
+        journaldato=today,
+        mottattDato=received,
+        dokumentetsDato=(submission.sent or received).astimezone(LOCAL_TIME).date(),
+        tittel=title,
+        opprettetDato=now,
+        opprettetAv=actor,
+    )
+    session.add(journalpost)
+    session.flush()
+
+    if submission.sender is not None:
+        sender = submission.sender
+        session.add(
+            tables.Korrespondansepart(
+                journalpost_id=journalpost.id,
+                korrespondanseparttype=Korrespondanseparttype.avsender.value,
+                korrespondansepartNavn=sender.name or sender.email or "(ukjent avsender)",
+                epostadresse=sender.email,
+                postadresse=sender.postal_address,
+                postnummer=sender.postal_code,
+                poststed=sender.city,
+                organisasjonsnummer=sender.organisasjonsnummer,
+            )
+        )
+
+    ordered = sorted(documents, key=lambda d: d.document.role is not DocumentRole.main)
+    for dokumentnummer, stored in enumerate(ordered, start=1):
+        beskrivelse = tables.Dokumentbeskrivelse(
+            journalpost_id=journalpost.id,
+            dokumenttype=Dokumenttype.brev.value,
+            dokumentstatus=Dokumentstatus.ferdigstilt.value,
+            tittel=stored.document.title or stored.document.filename,
+            tilknyttetRegistreringSom=(
+                TilknyttetRegistreringSom.hoveddokument
+                if stored.document.role is DocumentRole.main
+                else TilknyttetRegistreringSom.vedlegg
+            ).value,
+            dokumentnummer=dokumentnummer,
+            tilknyttetDato=now,
+            tilknyttetAv=actor,
+            opprettetDato=now,
+            opprettetAv=actor,
+        )
+        session.add(beskrivelse)
+        session.flush()
+        session.add(
+            tables.Dokumentobjekt(
+                dokumentbeskrivelse_id=beskrivelse.id,
+                versjonsnummer=1,
+                variantformat=Variantformat.produksjonsformat.value,
+                format=stored.format,
+                mimeType=stored.media_type,
+                filnavn=stored.document.filename,
+                sjekksum=stored.blob.sha256,
+                sjekksumAlgoritme="SHA-256",
+                filstoerrelse=stored.blob.size,
+                opprettetDato=now,
+                opprettetAv=actor,
+            )
+        )
+    session.flush()
+    return journalpost, placement

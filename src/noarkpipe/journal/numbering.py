@@ -1,0 +1,41 @@
+"""Case, journal and document numbers: unique and gap-free per records creator and year.
+
+A number is taken by one upsert on `number_series` inside the caller's
+journaling transaction. The upsert locks the series row (PostgreSQL) or runs
+under the database write lock (SQLite, BEGIN IMMEDIATE), so concurrent
+writers queue up instead of reading the same last value; a rollback gives
+the number back, so no gaps appear.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .tables import NumberSeries
+
+SAK = "sak"
+JOURNAL = "journal"
+
+
+def dokument_series(saksmappe_system_id: str) -> str:
+    """The series of journalpostnummer within one saksmappe (year 0: not yearly)."""
+    return f"saksmappe:{saksmappe_system_id}"
+
+
+def next_number(session: Session, arkivskaper_id: int, series: str, year: int) -> int:
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(
+        session.get_bind().dialect.name
+    )
+    if insert is None:
+        raise NotImplementedError(f"numbering on {session.get_bind().dialect.name}")
+    statement = (
+        insert(NumberSeries)
+        .values(arkivskaper_id=arkivskaper_id, series=series, year=year, last_value=1)
+        .on_conflict_do_update(
+            index_elements=["arkivskaper_id", "series", "year"],
+            set_={"last_value": NumberSeries.last_value + 1},
+        )
+        .returning(NumberSeries.last_value)
+    )
+    return session.execute(statement).scalar_one()

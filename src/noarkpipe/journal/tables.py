@@ -1,0 +1,283 @@
+"""The journal store's tables (SQLAlchemy 2 ORM).
+
+Noark fields keep their Noark 5 names (`offentligTittel`, `journalsekvensnummer`)
+so the store, the model and the exported XML read the same. Operational
+tables (intake items, runs, number series) are named in English.
+
+Schema changes go through a new migration in `journal/migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, also on SQLite, which stores them naive."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: noarkpipe stores aware UTC datetimes")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def new_system_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class NoarkEntity:
+    """Mixin for tables holding Noark metadata: changes are written to the endringslogg."""
+
+    systemID: Mapped[str] = mapped_column(String(36), unique=True, default=new_system_id)
+
+
+class Arkivskaper(Base):
+    __tablename__ = "arkivskaper"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkivskaperID: Mapped[str] = mapped_column(String(40), unique=True)
+    arkivskaperNavn: Mapped[str] = mapped_column(String(200))
+
+
+class Arkiv(NoarkEntity, Base):
+    __tablename__ = "arkiv"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkivskaper_id: Mapped[int] = mapped_column(ForeignKey("arkivskaper.id"), index=True)
+    tittel: Mapped[str] = mapped_column(Text)
+    arkivstatus: Mapped[str] = mapped_column(String(40))
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    opprettetAv: Mapped[str] = mapped_column(String(200))
+
+
+class Arkivdel(NoarkEntity, Base):
+    __tablename__ = "arkivdel"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkiv_id: Mapped[int] = mapped_column(ForeignKey("arkiv.id"), index=True)
+    tittel: Mapped[str] = mapped_column(Text)
+    arkivdelstatus: Mapped[str] = mapped_column(String(40))
+    arkivperiodeStartDato: Mapped[date] = mapped_column(Date)
+    arkivperiodeSluttDato: Mapped[date | None] = mapped_column(Date)
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    opprettetAv: Mapped[str] = mapped_column(String(200))
+
+
+class Klassifikasjonssystem(NoarkEntity, Base):
+    __tablename__ = "klassifikasjonssystem"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkivdel_id: Mapped[int] = mapped_column(ForeignKey("arkivdel.id"), index=True)
+    klassifikasjonstype: Mapped[str | None] = mapped_column(String(80))
+    tittel: Mapped[str] = mapped_column(Text)
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    opprettetAv: Mapped[str] = mapped_column(String(200))
+
+
+class Klasse(NoarkEntity, Base):
+    __tablename__ = "klasse"
+    __table_args__ = (UniqueConstraint("klassifikasjonssystem_id", "klasseID"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    klassifikasjonssystem_id: Mapped[int] = mapped_column(
+        ForeignKey("klassifikasjonssystem.id"), index=True
+    )
+    klasseID: Mapped[str] = mapped_column(String(40))
+    tittel: Mapped[str] = mapped_column(Text)
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    opprettetAv: Mapped[str] = mapped_column(String(200))
+
+
+class Saksmappe(NoarkEntity, Base):
+    __tablename__ = "saksmappe"
+    __table_args__ = (UniqueConstraint("arkivskaper_id", "saksaar", "sakssekvensnummer"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkivskaper_id: Mapped[int] = mapped_column(ForeignKey("arkivskaper.id"), index=True)
+    arkivdel_id: Mapped[int] = mapped_column(ForeignKey("arkivdel.id"), index=True)
+    klasse_id: Mapped[int] = mapped_column(ForeignKey("klasse.id"), index=True)
+    mappeID: Mapped[str] = mapped_column(String(40))
+    saksaar: Mapped[int] = mapped_column(Integer)
+    sakssekvensnummer: Mapped[int] = mapped_column(Integer)
+    tittel: Mapped[str] = mapped_column(Text)
+    offentligTittel: Mapped[str | None] = mapped_column(Text)
+    saksdato: Mapped[date] = mapped_column(Date)
+    saksstatus: Mapped[str] = mapped_column(String(60))
+    administrativEnhet: Mapped[str | None] = mapped_column(String(200))
+    saksansvarlig: Mapped[str | None] = mapped_column(String(200))
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    opprettetAv: Mapped[str] = mapped_column(String(200))
+
+    journalposter: Mapped[list[Journalpost]] = relationship(
+        back_populates="saksmappe", order_by="Journalpost.journalpostnummer"
+    )
+    klasse: Mapped[Klasse] = relationship()
+
+
+class Journalpost(NoarkEntity, Base):
+    __tablename__ = "journalpost"
+    __table_args__ = (
+        UniqueConstraint("arkivskaper_id", "journalaar", "journalsekvensnummer"),
+        UniqueConstraint("saksmappe_id", "journalpostnummer"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkivskaper_id: Mapped[int] = mapped_column(ForeignKey("arkivskaper.id"), index=True)
+    saksmappe_id: Mapped[int] = mapped_column(ForeignKey("saksmappe.id"), index=True)
+    registreringsID: Mapped[str] = mapped_column(String(40))
+    journalaar: Mapped[int] = mapped_column(Integer)
+    journalsekvensnummer: Mapped[int] = mapped_column(Integer)
+    journalpostnummer: Mapped[int] = mapped_column(Integer)
+    journalposttype: Mapped[str] = mapped_column(String(60))
+    journalstatus: Mapped[str] = mapped_column(String(60), index=True)
+    journaldato: Mapped[date] = mapped_column(Date)
+    mottattDato: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    dokumentetsDato: Mapped[date | None] = mapped_column(Date)
+    tittel: Mapped[str] = mapped_column(Text)
+    offentligTittel: Mapped[str | None] = mapped_column(Text)
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    opprettetAv: Mapped[str] = mapped_column(String(200))
+
+    saksmappe: Mapped[Saksmappe] = relationship(back_populates="journalposter")
+    korrespondanseparter: Mapped[list[Korrespondansepart]] = relationship(
+        back_populates="journalpost", order_by="Korrespondansepart.id"
+    )
+    dokumentbeskrivelser: Mapped[list[Dokumentbeskrivelse]] = relationship(
+        back_populates="journalpost", order_by="Dokumentbeskrivelse.dokumentnummer"
+    )
+
+
+class Korrespondansepart(NoarkEntity, Base):
+    __tablename__ = "korrespondansepart"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journalpost_id: Mapped[int] = mapped_column(ForeignKey("journalpost.id"), index=True)
+    korrespondanseparttype: Mapped[str] = mapped_column(String(60))
+    korrespondansepartNavn: Mapped[str] = mapped_column(Text)
+    epostadresse: Mapped[str | None] = mapped_column(String(320))
+    postadresse: Mapped[str | None] = mapped_column(Text)
+    postnummer: Mapped[str | None] = mapped_column(String(10))
+    poststed: Mapped[str | None] = mapped_column(String(100))
+    organisasjonsnummer: Mapped[str | None] = mapped_column(String(9))
+
+    journalpost: Mapped[Journalpost] = relationship(back_populates="korrespondanseparter")
+
+
+class Dokumentbeskrivelse(NoarkEntity, Base):
+    __tablename__ = "dokumentbeskrivelse"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journalpost_id: Mapped[int] = mapped_column(ForeignKey("journalpost.id"), index=True)
+    dokumenttype: Mapped[str] = mapped_column(String(60))
+    dokumentstatus: Mapped[str] = mapped_column(String(60))
+    tittel: Mapped[str] = mapped_column(Text)
+    tilknyttetRegistreringSom: Mapped[str] = mapped_column(String(40))
+    dokumentnummer: Mapped[int] = mapped_column(Integer)
+    tilknyttetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    tilknyttetAv: Mapped[str] = mapped_column(String(200))
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    opprettetAv: Mapped[str] = mapped_column(String(200))
+
+    journalpost: Mapped[Journalpost] = relationship(back_populates="dokumentbeskrivelser")
+    dokumentobjekter: Mapped[list[Dokumentobjekt]] = relationship(
+        back_populates="dokumentbeskrivelse", order_by="Dokumentobjekt.id"
+    )
+
+
+class Dokumentobjekt(NoarkEntity, Base):
+    __tablename__ = "dokumentobjekt"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dokumentbeskrivelse_id: Mapped[int] = mapped_column(
+        ForeignKey("dokumentbeskrivelse.id"), index=True
+    )
+    versjonsnummer: Mapped[int] = mapped_column(Integer)
+    variantformat: Mapped[str] = mapped_column(String(60))
+    format: Mapped[str | None] = mapped_column(String(80))
+    formatDetaljer: Mapped[str | None] = mapped_column(Text)
+    mimeType: Mapped[str | None] = mapped_column(String(120))
+    filnavn: Mapped[str] = mapped_column(Text)
+    sjekksum: Mapped[str] = mapped_column(String(64), index=True)
+    sjekksumAlgoritme: Mapped[str] = mapped_column(String(20))
+    filstoerrelse: Mapped[int] = mapped_column(BigInteger)
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    opprettetAv: Mapped[str] = mapped_column(String(200))
+
+    dokumentbeskrivelse: Mapped[Dokumentbeskrivelse] = relationship(back_populates="dokumentobjekter")
+
+
+class Endringslogg(Base):
+    """One changed field of a journaled entity (Noark 5 endringslogg/endring)."""
+
+    __tablename__ = "endringslogg"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkivskaper_id: Mapped[int | None] = mapped_column(ForeignKey("arkivskaper.id"), index=True)
+    referanseArkivenhet: Mapped[str] = mapped_column(String(36), index=True)
+    referanseMetadata: Mapped[str] = mapped_column(String(80))
+    endretDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    endretAv: Mapped[str] = mapped_column(String(200))
+    tidligereVerdi: Mapped[str | None] = mapped_column(Text)
+    nyVerdi: Mapped[str | None] = mapped_column(Text)
+
+
+class NumberSeries(Base):
+    """Last number handed out per records creator, series and year.
+
+    Allocation increments the row inside the journaling transaction, so a
+    rolled-back transaction gives its number back: the series stays gap-free.
+    """
+
+    __tablename__ = "number_series"
+    arkivskaper_id: Mapped[int] = mapped_column(ForeignKey("arkivskaper.id"), primary_key=True)
+    series: Mapped[str] = mapped_column(String(80), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)
+
+
+class IntakeItem(Base):
+    """One claimed inbox file; its sha256 per records creator is the idempotency key."""
+
+    __tablename__ = "intake_item"
+    __table_args__ = (UniqueConstraint("arkivskaper_id", "sha256"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkivskaper_id: Mapped[int] = mapped_column(ForeignKey("arkivskaper.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(20))
+    origin_name: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    journalpost_id: Mapped[int | None] = mapped_column(ForeignKey("journalpost.id"))
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Run(Base):
+    __tablename__ = "run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(20))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    journaled: Mapped[int] = mapped_column(Integer, default=0)
+    needs_review: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)

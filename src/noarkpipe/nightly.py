@@ -1,0 +1,336 @@
+"""The nightly run: claim inbox files, parse, store, journal, file or quarantine.
+
+Each item moves through durable states. The claimed file sits in
+work/<arkivskaper>/ until it is journaled (then removed) or quarantined (then
+moved with a reason file), so a run that dies half-way leaves its items in
+work/, and the next run picks them up first. The SHA-256 of the claimed file
+is the idempotency key: bytes journaled once are never journaled again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+import magic
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from .clock import utcnow
+from .config import ArkivskaperSettings, Settings
+from .docstore import DocumentStore, sha256_file
+from .errors import InputFileError, NoarkpipeError, StoreError
+from .intake.email import parse_eml
+from .intake.submission import Submission
+from .journal import tables
+from .journal.journaling import StoredDocument, Structure, ensure_structure, journal_submission
+from .journal.store import Store
+from .runlock import RunLock
+
+CLAIM_SEPARATOR = "__"
+IGNORED_SUFFIXES = (".part", ".tmp", ".partial", "~")
+MAX_ORIGIN_BYTES = 200
+
+
+class ItemState(StrEnum):
+    claimed = "claimed"
+    journaled = "journaled"
+    filed = "filed"
+    quarantined = "quarantined"
+
+
+class Outcome(StrEnum):
+    journaled = "journaled"
+    needs_review = "needs_review"
+    quarantined = "quarantined"
+    duplicate = "duplicate"
+
+
+class ItemResult(BaseModel):
+    arkivskaper: str
+    origin_name: str
+    outcome: Outcome
+    sha256: str | None = None
+    journalpost: str | None = Field(default=None, description="journalaar/journalsekvensnummer")
+    saksmappe: str | None = None
+    journalstatus: str | None = None
+    reason: str | None = None
+    quarantine_path: str | None = None
+
+
+class RunSummary(BaseModel):
+    run_id: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    stopped_early: bool = False
+    items: list[ItemResult] = Field(default_factory=list)
+
+    def count(self, outcome: Outcome, arkivskaper: str | None = None) -> int:
+        return sum(
+            1
+            for item in self.items
+            if item.outcome is outcome and (arkivskaper is None or item.arkivskaper == arkivskaper)
+        )
+
+    @property
+    def journaled(self) -> int:
+        return self.count(Outcome.journaled)
+
+    @property
+    def needs_review(self) -> int:
+        return self.count(Outcome.needs_review)
+
+    @property
+    def quarantined(self) -> int:
+        return self.count(Outcome.quarantined)
+
+    @property
+    def duplicates(self) -> int:
+        return self.count(Outcome.duplicate)
+
+
+Progress = Callable[[str, ItemResult | None], None]
+"""Called with ('start', None) per creator batch size unknown, and ('item', result) per item."""
+
+
+def _parser_for(path: Path) -> Callable[[bytes, str, datetime], Submission]:
+    if path.suffix.lower() == ".eml":
+        return parse_eml
+    raise InputFileError(
+        f"unsupported file type '{path.suffix or '(no extension)'}': noarkpipe reads .eml e-mail",
+        hint="move the file to the right inbox or journal it by hand",
+    )
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Files ready for intake, oldest name first; hidden and partial uploads are left alone."""
+    if not inbox.is_dir():
+        return []
+    ready = []
+    for root, dirs, files in os.walk(inbox):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
+                continue
+            ready.append(Path(root) / name)
+    return ready
+
+
+class NightlyRun:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.documents = DocumentStore(settings.documents_dir)
+        self.progress = progress or (lambda _event, _item: None)
+        self.stop = stop or threading.Event()
+        self.magic = magic.Magic(mime=True)
+
+    def run(self) -> RunSummary:
+        actor = self.settings.actor
+        started = utcnow()
+        with self.store.write(actor) as session:
+            run_row = tables.Run(
+                started_at=started, outcome="running", host=socket.gethostname(), pid=os.getpid()
+            )
+            session.add(run_row)
+            session.flush()
+            run_id = run_row.id
+        summary = RunSummary(run_id=run_id, started_at=started)
+        try:
+            for creator in self.settings.arkivskaper:
+                if self.stop.is_set():
+                    break
+                self._run_creator(creator, summary)
+            summary.stopped_early = self.stop.is_set()
+            outcome = "stopped" if summary.stopped_early else "completed"
+        except BaseException:
+            outcome = "failed"
+            raise
+        finally:
+            summary.finished_at = utcnow()
+            self._finish(run_id, summary, outcome)
+        return summary
+
+    def _finish(self, run_id: int, summary: RunSummary, outcome: str) -> None:
+        try:
+            with self.store.write(self.settings.actor) as session:
+                run_row = session.get(tables.Run, run_id)
+                run_row.finished_at = summary.finished_at
+                run_row.outcome = outcome
+                run_row.journaled = summary.journaled
+                run_row.needs_review = summary.needs_review
+                run_row.quarantined = summary.quarantined
+                run_row.duplicates = summary.duplicates
+        finally:
+            self.settings.runs_dir.mkdir(parents=True, exist_ok=True)
+            path = self.settings.runs_dir / f"run-{run_id:06d}.json"
+            path.write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+
+    def _run_creator(self, creator: ArkivskaperSettings, summary: RunSummary) -> None:
+        now = utcnow()
+        with self.store.write(self.settings.actor) as session:
+            structure = ensure_structure(session, creator, self.settings.actor, now)
+        work = self.settings.work_dir / creator.kode
+        work.mkdir(parents=True, exist_ok=True)
+        # Items a killed run left behind come first, then the new ones.
+        pending = sorted(p for p in work.iterdir() if p.is_file() and not p.name.startswith("."))
+        for source in inbox_files(creator.inbox):
+            if self.stop.is_set():
+                break
+            pending.append(self._claim(source, creator.inbox, work))
+        for claimed in pending:
+            if self.stop.is_set():
+                break
+            result = self._process(claimed, creator, structure, summary.run_id)
+            summary.items.append(result)
+            self.progress("item", result)
+
+    def _claim(self, source: Path, inbox: Path, work: Path) -> Path:
+        origin = source.relative_to(inbox).as_posix().replace("/", "%2F")
+        # Keep the claimed name within the 255-byte limit of common file systems.
+        origin = os.fsencode(origin)[-MAX_ORIGIN_BYTES:].decode("utf-8", "surrogateescape")
+        claimed = work / f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}{CLAIM_SEPARATOR}{origin}"
+        try:
+            os.rename(source, claimed)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot move {source} into the work area {work}: {exc}",
+                hint="inbox and data directory must be writable and on the same file system",
+            ) from exc
+        return claimed
+
+    @staticmethod
+    def origin_of(claimed: Path) -> str:
+        """The inbox-relative name, made printable: names in odd encodings keep a readable form."""
+        _, _, origin = claimed.name.partition(CLAIM_SEPARATOR)
+        raw = os.fsencode((origin or claimed.name).replace("%2F", "/"))
+        return raw.decode("utf-8", "replace")
+
+    def _process(self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int) -> ItemResult:
+        origin = self.origin_of(claimed)
+        sha, size = sha256_file(claimed)
+        now = utcnow()
+        actor = self.settings.actor
+        with self.store.write(actor) as session:
+            item = session.scalar(
+                select(tables.IntakeItem)
+                .where(tables.IntakeItem.arkivskaper_id == structure.arkivskaper_id)
+                .where(tables.IntakeItem.sha256 == sha)
+            )
+            if item is not None and item.state in (ItemState.journaled, ItemState.filed):
+                journalpost = session.get(tables.Journalpost, item.journalpost_id)
+                existing = f"{journalpost.journalaar}/{journalpost.journalsekvensnummer}"
+                duplicate = True
+            else:
+                duplicate = False
+                if item is None:
+                    item = tables.IntakeItem(
+                        arkivskaper_id=structure.arkivskaper_id,
+                        sha256=sha,
+                        size=size,
+                        source="email",
+                        origin_name=origin,
+                        claimed_at=now,
+                    )
+                    session.add(item)
+                item.state, item.reason, item.run_id, item.updated_at = ItemState.claimed, None, run_id, now
+                session.flush()
+                item_id = item.id
+        if duplicate:
+            # The same bytes are already journaled and stored: dropping the copy loses nothing.
+            claimed.unlink()
+            return ItemResult(
+                arkivskaper=creator.kode,
+                origin_name=origin,
+                outcome=Outcome.duplicate,
+                sha256=sha,
+                journalpost=existing,
+                reason=f"already journaled as {existing}",
+            )
+
+        try:
+            submission = _parser_for(claimed)(claimed.read_bytes(), origin, now)
+            self.documents.put_file(claimed, sha)
+            stored = [self._store_document(d) for d in submission.documents]
+        except NoarkpipeError as exc:
+            return self._quarantine(claimed, creator, item_id, sha, origin, str(exc))
+        except Exception as exc:  # one broken item must not stop the night
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            return self._quarantine(claimed, creator, item_id, sha, origin, f"internal error: {detail}")
+
+        with self.store.write(actor) as session:
+            journalpost, placement = journal_submission(
+                session, structure, submission, stored, actor=actor, now=now
+            )
+            item = session.get(tables.IntakeItem, item_id)
+            item.state, item.journalpost_id, item.updated_at = ItemState.journaled, journalpost.id, now
+            result = ItemResult(
+                arkivskaper=creator.kode,
+                origin_name=origin,
+                outcome=Outcome.journaled if placement.saksmappe is not None else Outcome.needs_review,
+                sha256=sha,
+                journalpost=f"{journalpost.journalaar}/{journalpost.journalsekvensnummer}",
+                saksmappe=journalpost.registreringsID,
+                journalstatus=journalpost.journalstatus,
+                reason=placement.reason,
+            )
+        claimed.unlink()
+        with self.store.write(actor) as session:
+            session.get(tables.IntakeItem, item_id).state = ItemState.filed
+        return result
+
+    def _store_document(self, document) -> StoredDocument:
+        blob = self.documents.put_bytes(document.content)
+        # The bytes decide the type; a sender's declared type only fills in where libmagic can't tell.
+        detected = self.magic.from_buffer(document.content[:65536])
+        media_type = document.media_type if detected == "application/octet-stream" else detected
+        return StoredDocument(document=document, blob=blob, media_type=media_type, format=media_type)
+
+    def _quarantine(
+        self, claimed: Path, creator: ArkivskaperSettings, item_id: int, sha: str, origin: str, reason: str
+    ) -> ItemResult:
+        target = quarantine_file(claimed, creator.quarantine, origin, reason, sha)
+        now = utcnow()
+        with self.store.write(self.settings.actor) as session:
+            item = session.get(tables.IntakeItem, item_id)
+            item.state, item.reason, item.updated_at = ItemState.quarantined, reason, now
+        return ItemResult(
+            arkivskaper=creator.kode,
+            origin_name=origin,
+            outcome=Outcome.quarantined,
+            sha256=sha,
+            reason=reason,
+            quarantine_path=str(target),
+        )
+
+
+def quarantine_file(claimed: Path, quarantine: Path, origin: str, reason: str, sha: str) -> Path:
+    """Move a claimed file into quarantine with a `.reason.txt` beside it; never overwrite."""
+    quarantine.mkdir(parents=True, exist_ok=True)
+    base = Path(origin).name or "item"
+    target = quarantine / base
+    counter = 1
+    while target.exists() or target.with_name(target.name + ".reason.txt").exists():
+        target = quarantine / f"{Path(base).stem}.{counter}{Path(base).suffix}"
+        counter += 1
+    reason_file = target.with_name(target.name + ".reason.txt")
+    reason_file.write_text(
+        f"file: {origin}\nsha256: {sha}\nquarantined: {utcnow().isoformat()}\nreason: {reason}\n",
+        encoding="utf-8",
+    )
+    os.replace(claimed, target)
+    return target

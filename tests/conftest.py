@@ -1,0 +1,64 @@
+"""Shared test helpers: a fresh installation per test and real e-mail files."""
+
+from __future__ import annotations
+
+import shutil
+from email.message import EmailMessage
+from email.utils import format_datetime
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from noarkpipe import api
+from noarkpipe.config import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_INBOX = REPO / "fixtures" / "sample-inbox"
+
+
+@pytest.fixture
+def installation(tmp_path):
+    """A directory set up by `noarkpipe init`: two municipalities, empty inboxes."""
+    config_path = api.init(tmp_path / "site")
+    return load_settings(config_path)
+
+
+def make_eml(
+    subject: str = "Søknad om dispensasjon – gnr. 12 bnr. 7",
+    body: str = "Hei,\n\nVedlagt følger søknaden.\n\nMed vennlig hilsen\nÅse Ødegård",
+    sender: str = "Åse Ødegård <ase.odegard@example.no>",
+    to: str = "postmottak@fjellvik.kommune.no",
+    attachments: list[tuple[str, bytes, str]] = (),
+    date: datetime | None = datetime(2026, 11, 20, 14, 3, tzinfo=timezone.utc),
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    if date is not None:
+        message["Date"] = format_datetime(date)
+    message["Message-ID"] = f"<{abs(hash((subject, body)))}@example.no>"
+    message.set_content(body)
+    for filename, content, mime in attachments:
+        maintype, subtype = mime.split("/")
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    return message.as_bytes()
+
+
+def drop(settings, kode: str, name: str, content: bytes) -> Path:
+    inbox = settings.creator(kode).inbox
+    inbox.mkdir(parents=True, exist_ok=True)
+    path = inbox / name
+    path.write_bytes(content)
+    return path
+
+
+def copy_sample_inbox(settings) -> int:
+    count = 0
+    for creator in settings.arkivskaper:
+        source = SAMPLE_INBOX / creator.kode
+        for eml in sorted(source.glob("*.eml")):
+            shutil.copy2(eml, creator.inbox / eml.name)
+            count += 1
+    return count
