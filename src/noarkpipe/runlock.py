@@ -30,7 +30,7 @@ class RunLock:
             holder = self.path.read_text(encoding="utf-8", errors="replace").strip() or "unknown"
             os.close(fd)
             raise AlreadyRunningError(
-                f"another noarkpipe run holds {self.path} ({holder})",
+                f"noarkpipe is already running for this data directory ({holder}; lock {self.path})",
                 hint="wait for it to finish; this run did nothing",
             ) from None
         os.ftruncate(fd, 0)
