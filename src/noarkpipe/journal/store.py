@@ -135,11 +135,11 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A read-only look; objects stay readable (detached) after the block."""
         session = self._sessions()
         try:
             yield session
         finally:
-            session.rollback()
             session.close()
 
     def dispose(self) -> None:
