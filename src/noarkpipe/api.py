@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from .config import DEFAULT_CONFIG_NAME, Settings, load_settings
 from .errors import ConfigError
 from .journal import tables
+from .model.codes import Journalstatus
 from .journal.store import Store
 from .nightly import ItemState, NightlyRun, Progress, RunSummary, inbox_files
 from .runlock import RunLock
@@ -124,7 +125,7 @@ def status(config: str | Path | Settings) -> StatusReport:
                         ),
                         journalposter=sum(by_status.values()),
                         by_journalstatus=by_status,
-                        review_queue=by_status.get("Midlertidig registrering av innkommet dokument", 0),
+                        review_queue=by_status.get(Journalstatus.midlertidig_registrering.value, 0),
                         quarantined_files=_count(
                             session,
                             select(func.count())
