@@ -4,9 +4,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from noarkpipe import api
 from noarkpipe.cli import cli
 
 COMMANDS = sorted(cli.commands)
@@ -51,6 +53,8 @@ def test_init_check_config_status_on_a_fresh_installation(tmp_path):
     report = json.loads(status.stdout)
     assert report["last_run"] is None
     assert [c["kode"] for c in report["creators"]] == ["fjellvik", "strandby"]
-    assert report["schema_revision"] == "0001" and report["altered_schemas"] == []
+    migrations = Path(api.__file__).parent / "journal" / "migrations" / "versions"
+    newest = max(p.name.split("_")[0] for p in migrations.glob("[0-9]*_*.py"))
+    assert report["schema_revision"] == newest and report["altered_schemas"] == []
     text = _cli("status", "-c", config)
     assert text.returncode == 0 and "No run yet." in text.stdout

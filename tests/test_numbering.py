@@ -1,6 +1,7 @@
 """Numbers are unique and gap-free, also with two processes journaling at once."""
 
 import multiprocessing
+import time
 from collections import Counter
 
 import pytest
@@ -35,6 +36,8 @@ def _journal_many(config_path: str, writer: int, start, results) -> None:
         )
         with store.write(f"writer{writer}") as session:
             journal_submission(session, structure, submission, [], actor=f"writer{writer}", now=utcnow())
+        # A pause outside the transaction keeps both writers overlapping even on a busy machine.
+        time.sleep(0.01)
     store.dispose()
     results.put(writer)
 

@@ -11,10 +11,12 @@ import re
 import tomllib
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .intake.context import IntakeLimits
 
 DEFAULT_CONFIG_NAME = "noarkpipe.toml"
 
@@ -47,6 +49,38 @@ class KlassifikasjonssystemSettings(_Strict):
     default_klasse: str = Field(description="klasseID for new cases nothing else classifies")
 
 
+class ImapSettings(_Strict):
+    """The official post mailbox, fetched at the start of every run."""
+
+    host: str
+    port: int | None = Field(default=None, description="default 993 for tls = 'ssl', else 143")
+    tls: Literal["ssl", "starttls", "none"] = Field(
+        default="ssl", description="'none' is only allowed for a server on loopback (tests)"
+    )
+    username: str
+    password_env: str | None = Field(default=None, description="environment variable holding the password")
+    password: str | None = Field(default=None, description="discouraged: prefer password_env")
+    folder: str = "INBOX"
+    after_fetch: Literal["move", "flag"] = Field(
+        default="move", description="once journaled: move to `move_to`, or only flag as seen"
+    )
+    move_to: str = "Journalfoert"
+    cafile: Path | None = Field(default=None, description="CA bundle for a server with a private certificate")
+    timeout_s: float = Field(default=60, gt=0)
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.tls == "ssl" else 143)
+
+    @model_validator(mode="after")
+    def _credentials_and_tls(self) -> ImapSettings:
+        if not self.password_env and self.password is None:
+            raise ValueError("set password_env (the name of an environment variable holding the password)")
+        if self.tls == "none" and self.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("tls = 'none' sends the password in clear text: only allowed for localhost")
+        return self
+
+
 class ArkivskaperSettings(_Strict):
     kode: str = Field(description="short id used in folder names and numbering, e.g. 'fjellvik'")
     navn: str
@@ -57,6 +91,8 @@ class ArkivskaperSettings(_Strict):
     arkiv: ArkivSettings
     arkivdel: ArkivdelSettings
     klassifikasjonssystem: KlassifikasjonssystemSettings
+    imap: ImapSettings | None = None
+    maildir: Path | None = Field(default=None, description="a maildir folder whose new mail is taken in")
 
     @field_validator("kode")
     @classmethod
@@ -73,11 +109,17 @@ class ArkivskaperSettings(_Strict):
         return value.replace(" ", "") if value else value
 
 
+class IntakeSettings(_Strict):
+    limits: IntakeLimits = IntakeLimits()
+    ocr_languages: str = Field(default="nor+eng", description="tesseract languages for scanned mail")
+
+
 class Settings(_Strict):
     config_path: Path
     data_dir: Path
     store_url: str
     actor: str = Field(description="who noarkpipe records as opprettetAv / endretAv")
+    intake: IntakeSettings = Field(default_factory=lambda: IntakeSettings())
     arkivskaper: tuple[ArkivskaperSettings, ...]
 
     @model_validator(mode="after")
@@ -178,9 +220,17 @@ def load_settings(config_path: str | Path) -> Settings:
             f"{path}: no [[arkivskaper]] section",
             hint="add at least one [[arkivskaper]] table; see 'noarkpipe init' for a sample",
         )
-    unknown = set(raw) - {"noarkpipe", "arkivskaper"}
+    unknown = set(raw) - {"noarkpipe", "intake", "arkivskaper"}
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: noarkpipe, arkivskaper")
+        raise ConfigError(
+            f"{path}: unknown section(s) {sorted(unknown)}; allowed: noarkpipe, intake, arkivskaper"
+        )
+    intake = raw.get("intake", {})
+    if not isinstance(intake, dict):
+        raise ConfigError(f"{path}: [intake] must be a table")
+    # [intake] is flat in the file: limits and ocr_languages side by side.
+    limits = {key: value for key, value in intake.items() if key != "ocr_languages"}
+    intake = {"limits": limits} | ({"ocr_languages": intake["ocr_languages"]} if "ocr_languages" in intake else {})
     unknown = set(general) - {"data_dir", "store_url", "actor"}
     if unknown:
         raise ConfigError(
@@ -196,6 +246,11 @@ def load_settings(config_path: str | Path) -> Settings:
         kode = creator.get("kode", f"arkivskaper{index}")
         for key, default in (("inbox", f"inbox/{kode}"), ("quarantine", f"quarantine/{kode}")):
             creator[key] = _resolve(data_dir, creator.get(key, default))
+        if creator.get("maildir"):
+            creator["maildir"] = _resolve(data_dir, creator["maildir"])
+        imap = creator.get("imap")
+        if isinstance(imap, dict) and imap.get("cafile"):
+            creator["imap"] = dict(imap, cafile=_resolve(base, imap["cafile"]))
         system = creator.get("klassifikasjonssystem")
         if isinstance(system, dict) and system.get("klasser_csv"):
             system = dict(system)
@@ -214,11 +269,12 @@ def load_settings(config_path: str | Path) -> Settings:
             data_dir=data_dir,
             store_url=store_url,
             actor=general.get("actor", "noarkpipe"),
+            intake=intake,
             arkivskaper=prepared,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = _error_location(first["loc"])
+        where = _error_location(first["loc"]).replace("intake.limits.", "intake.")
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "missing":
             message = "is required but missing"

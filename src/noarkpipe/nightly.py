@@ -10,6 +10,7 @@ is the idempotency key: bytes journaled once are never journaled again.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import traceback
@@ -27,8 +28,8 @@ from .clock import utcnow
 from .config import ArkivskaperSettings, Settings
 from .docstore import DocumentStore, sha256_file
 from .errors import InputFileError, NoarkpipeError, StoreError
-from .intake.email import parse_eml
-from .intake.submission import Submission
+from .intake.context import IntakeContext
+from .intake.dispatch import choose_parser
 from .journal import tables
 from .journal.journaling import StoredDocument, Structure, ensure_structure, journal_submission
 from .journal.store import Store
@@ -98,15 +99,6 @@ class RunSummary(BaseModel):
 
 Progress = Callable[[str, ItemResult | None], None]
 """Called with ('start', None) per creator batch size unknown, and ('item', result) per item."""
-
-
-def _parser_for(path: Path) -> Callable[[bytes, str, datetime], Submission]:
-    if path.suffix.lower() == ".eml":
-        return parse_eml
-    raise InputFileError(
-        f"unsupported file type '{path.suffix or '(no extension)'}': noarkpipe reads .eml e-mail",
-        hint="move the file to the right inbox or journal it by hand",
-    )
 
 
 def inbox_files(inbox: Path) -> list[Path]:
@@ -195,9 +187,9 @@ class NightlyRun:
         for claimed in pending:
             if self.stop.is_set():
                 break
-            result = self._process(claimed, creator, structure, summary.run_id)
-            summary.items.append(result)
-            self.progress("item", result)
+            for result in self._process(claimed, creator, structure, summary.run_id):
+                summary.items.append(result)
+                self.progress("item", result)
 
     def _claim(self, source: Path, inbox: Path, work: Path) -> Path:
         origin = source.relative_to(inbox).as_posix().replace("/", "%2F")
@@ -220,7 +212,9 @@ class NightlyRun:
         raw = os.fsencode((origin or claimed.name).replace("%2F", "/"))
         return raw.decode("utf-8", "replace")
 
-    def _process(self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int) -> ItemResult:
+    def _process(
+        self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int
+    ) -> list[ItemResult]:
         origin = self.origin_of(claimed)
         sha, size = sha256_file(claimed)
         now = utcnow()
@@ -242,7 +236,7 @@ class NightlyRun:
                         arkivskaper_id=structure.arkivskaper_id,
                         sha256=sha,
                         size=size,
-                        source="email",
+                        source="unknown",
                         origin_name=origin,
                         claimed_at=now,
                     )
@@ -253,45 +247,72 @@ class NightlyRun:
         if duplicate:
             # The same bytes are already journaled and stored: dropping the copy loses nothing.
             claimed.unlink()
-            return ItemResult(
-                arkivskaper=creator.kode,
-                origin_name=origin,
-                outcome=Outcome.duplicate,
-                sha256=sha,
-                journalpost=existing,
-                reason=f"already journaled as {existing}",
-            )
+            return [
+                ItemResult(
+                    arkivskaper=creator.kode,
+                    origin_name=origin,
+                    outcome=Outcome.duplicate,
+                    sha256=sha,
+                    journalpost=existing,
+                    reason=f"already journaled as {existing}",
+                )
+            ]
 
+        scratch = self.settings.work_dir / ".scratch" / f"{creator.kode}-{item_id}"
         try:
-            submission = _parser_for(claimed)(claimed.read_bytes(), origin, now)
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.mkdir(parents=True)
+            context = IntakeContext(
+                origin_name=origin,
+                received=now,
+                scratch=scratch,
+                limits=self.settings.intake.limits,
+                ocr_languages=self.settings.intake.ocr_languages,
+            )
+            source, parse = choose_parser(claimed, origin)
+            submissions = parse(claimed, context)
+            if not submissions:
+                raise InputFileError("nothing to journal was found in the file")
             self.documents.put_file(claimed, sha)
-            stored = [self._store_document(d) for d in submission.documents]
+            stored = [[self._store_document(d) for d in s.documents] for s in submissions]
         except NoarkpipeError as exc:
-            return self._quarantine(claimed, creator, item_id, sha, origin, str(exc))
+            return [self._quarantine(claimed, creator, item_id, sha, origin, str(exc))]
         except Exception as exc:  # one broken item must not stop the night
             detail = "".join(traceback.format_exception_only(exc)).strip()
-            return self._quarantine(claimed, creator, item_id, sha, origin, f"internal error: {detail}")
+            return [self._quarantine(claimed, creator, item_id, sha, origin, f"internal error: {detail}")]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
+        results = []
         with self.store.write(actor) as session:
-            journalpost, placement = journal_submission(
-                session, structure, submission, stored, actor=actor, now=now
-            )
+            # All letters of one file are journaled together or not at all.
+            first_id = None
+            for number, (submission, documents) in enumerate(zip(submissions, stored, strict=True), start=1):
+                journalpost, placement = journal_submission(
+                    session, structure, submission, documents, actor=actor, now=now
+                )
+                first_id = first_id or journalpost.id
+                part = f" (letter {number} of {len(submissions)})" if len(submissions) > 1 else ""
+                results.append(
+                    ItemResult(
+                        arkivskaper=creator.kode,
+                        origin_name=origin + part,
+                        outcome=Outcome.journaled if placement.saksmappe is not None else Outcome.needs_review,
+                        sha256=sha,
+                        journalpost=f"{journalpost.journalaar}/{journalpost.journalsekvensnummer}",
+                        saksmappe=journalpost.registreringsID,
+                        journalstatus=journalpost.journalstatus,
+                        reason=placement.reason,
+                    )
+                )
             item = session.get(tables.IntakeItem, item_id)
-            item.state, item.journalpost_id, item.updated_at = ItemState.journaled, journalpost.id, now
-            result = ItemResult(
-                arkivskaper=creator.kode,
-                origin_name=origin,
-                outcome=Outcome.journaled if placement.saksmappe is not None else Outcome.needs_review,
-                sha256=sha,
-                journalpost=f"{journalpost.journalaar}/{journalpost.journalsekvensnummer}",
-                saksmappe=journalpost.registreringsID,
-                journalstatus=journalpost.journalstatus,
-                reason=placement.reason,
+            item.state, item.journalpost_id, item.source, item.updated_at = (
+                ItemState.journaled, first_id, source.value, now
             )
         claimed.unlink()
         with self.store.write(actor) as session:
             session.get(tables.IntakeItem, item_id).state = ItemState.filed
-        return result
+        return results
 
     def _store_document(self, document) -> StoredDocument:
         blob = self.documents.put_bytes(document.content)

@@ -50,7 +50,11 @@ class Submission(BaseModel):
     received: datetime | None = Field(default=None, description="when it reached the post room")
     body_text: str = ""
     message_id: str | None = None
-    form_type: str | None = None
+    our_reference: str | None = Field(
+        default=None, description='what the sender quotes as "Deres ref": our case or document number'
+    )
+    their_reference: str | None = Field(default=None, description='the sender\'s own reference ("Vår ref")')
+    form_type: str | None = Field(default=None, description="e-form type id, e.g. 'byggesak-ett-trinn'")
     form_data: dict = Field(default_factory=dict)
     documents: list[SubmissionDocument] = Field(default_factory=list)
 

@@ -281,3 +281,27 @@ class Run(Base):
     needs_review: Mapped[int] = mapped_column(Integer, default=0)
     quarantined: Mapped[int] = mapped_column(Integer, default=0)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FetchedMessage(Base):
+    """One message taken from a mailbox (IMAP or maildir): never fetched twice.
+
+    `mailbox` names the source (e.g. 'imaps://postmottak@mail.example.no/INBOX'),
+    `uidvalidity`/`uid` the message in it (maildir: 0 and the file's unique name
+    in `message_key`). `disposed_at` is set once the message was flagged or moved
+    on the server, which happens only after its inbox file is journaled or
+    quarantined.
+    """
+
+    __tablename__ = "fetched_message"
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "message_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkivskaper_id: Mapped[int] = mapped_column(ForeignKey("arkivskaper.id"), index=True)
+    mailbox: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    message_key: Mapped[str] = mapped_column(String(300))
+    message_id: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    inbox_name: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    disposed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

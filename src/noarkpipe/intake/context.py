@@ -1,0 +1,53 @@
+"""What every intake source is given besides the file: limits and a scratch folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MB = 1024 * 1024
+
+
+class IntakeLimits(BaseModel):
+    """Bounds on what one inbox file may make noarkpipe read, unpack or render.
+
+    Anything beyond them is quarantined with the limit named, never truncated.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_file_mb: int = Field(default=200, gt=0, description="largest inbox file taken in")
+    max_document_mb: int = Field(default=100, gt=0, description="largest single document or attachment")
+    max_documents: int = Field(default=200, gt=0, description="most documents in one submission")
+    max_archive_members: int = Field(default=500, gt=0, description="most members in one zip delivery")
+    max_unpacked_mb: int = Field(default=500, gt=0, description="most bytes unpacked from one file")
+    max_compression_ratio: int = Field(default=100, gt=0, description="unpacked/packed size above which a member is a bomb")
+    max_pages: int = Field(default=500, gt=0, description="most pages in one scan batch")
+    max_nesting: int = Field(default=5, gt=0, description="deepest forwarded message or archive nesting")
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * MB
+
+    @property
+    def max_document_bytes(self) -> int:
+        return self.max_document_mb * MB
+
+    @property
+    def max_unpacked_bytes(self) -> int:
+        return self.max_unpacked_mb * MB
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    origin_name: str
+    """The inbox-relative name of the file, for titles and messages."""
+    received: datetime
+    """When the post room got it (aware); the claim time unless the source knows better."""
+    scratch: Path
+    """A private empty folder inside the data directory, removed after the item."""
+    limits: IntakeLimits = IntakeLimits()
+    ocr_languages: str = "nor+eng"
