@@ -13,7 +13,8 @@ from noarkpipe.docstore import DocumentStore
 from noarkpipe.errors import ExitCode
 from noarkpipe.journal import tables
 from noarkpipe.journal.store import Store
-from noarkpipe.nightly import CLAIM_SEPARATOR, Outcome
+from noarkpipe.nightly import Outcome
+from noarkpipe.workarea import CLAIM_SEPARATOR
 from noarkpipe.runlock import RunLock
 
 from conftest import SAMPLE_INBOX, copy_sample_inbox, drop, make_eml

@@ -15,7 +15,8 @@ from .errors import ConfigError
 from .journal import tables
 from .model.codes import Journalstatus
 from .journal.store import Store
-from .nightly import ItemState, NightlyRun, Progress, RunSummary, inbox_files
+from .nightly import ItemState, NightlyRun, Progress, RunSummary
+from .workarea import inbox_items
 from .runlock import RunLock
 from .schemas import altered_schemas
 
@@ -132,7 +133,7 @@ def status(config: str | Path | Settings) -> StatusReport:
                             .where(tables.IntakeItem.arkivskaper_id == arkivskaper_id)
                             .where(tables.IntakeItem.state == ItemState.quarantined),
                         ),
-                        waiting_in_inbox=len(inbox_files(creator.inbox)),
+                        waiting_in_inbox=len(inbox_items(creator.inbox)),
                     )
                 )
             last = session.scalar(select(tables.Run).order_by(tables.Run.id.desc()).limit(1))

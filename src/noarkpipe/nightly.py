@@ -14,7 +14,6 @@ import shutil
 import socket
 import threading
 import traceback
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -26,18 +25,15 @@ from sqlalchemy import select
 
 from .clock import utcnow
 from .config import ArkivskaperSettings, Settings
-from .docstore import DocumentStore, sha256_file
-from .errors import InputFileError, NoarkpipeError, StoreError
+from . import workarea
+from .docstore import DocumentStore
+from .errors import InputFileError, NoarkpipeError
 from .intake.context import IntakeContext
 from .intake.dispatch import choose_parser
 from .journal import tables
 from .journal.journaling import StoredDocument, Structure, ensure_structure, journal_submission
 from .journal.store import Store
-from .runlock import RunLock
 
-CLAIM_SEPARATOR = "__"
-IGNORED_SUFFIXES = (".part", ".tmp", ".partial", "~")
-MAX_ORIGIN_BYTES = 200
 
 
 class ItemState(StrEnum):
@@ -99,20 +95,6 @@ class RunSummary(BaseModel):
 
 Progress = Callable[[str, ItemResult | None], None]
 """Called with ('start', None) per creator batch size unknown, and ('item', result) per item."""
-
-
-def inbox_files(inbox: Path) -> list[Path]:
-    """Files ready for intake, oldest name first; hidden and partial uploads are left alone."""
-    if not inbox.is_dir():
-        return []
-    ready = []
-    for root, dirs, files in os.walk(inbox):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
-                continue
-            ready.append(Path(root) / name)
-    return ready
 
 
 class NightlyRun:
@@ -179,11 +161,12 @@ class NightlyRun:
         work = self.settings.work_dir / creator.kode
         work.mkdir(parents=True, exist_ok=True)
         # Items a killed run left behind come first, then the new ones.
-        pending = sorted(p for p in work.iterdir() if p.is_file() and not p.name.startswith("."))
-        for source in inbox_files(creator.inbox):
+        workarea.recover_interrupted_claims(work, creator.inbox)
+        pending = workarea.pending_items(work)
+        for sources in workarea.inbox_items(creator.inbox):
             if self.stop.is_set():
                 break
-            pending.append(self._claim(source, creator.inbox, work))
+            pending.append(workarea.claim(sources, creator.inbox, work))
         for claimed in pending:
             if self.stop.is_set():
                 break
@@ -191,32 +174,11 @@ class NightlyRun:
                 summary.items.append(result)
                 self.progress("item", result)
 
-    def _claim(self, source: Path, inbox: Path, work: Path) -> Path:
-        origin = source.relative_to(inbox).as_posix().replace("/", "%2F")
-        # Keep the claimed name within the 255-byte limit of common file systems.
-        origin = os.fsencode(origin)[-MAX_ORIGIN_BYTES:].decode("utf-8", "surrogateescape")
-        claimed = work / f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}{CLAIM_SEPARATOR}{origin}"
-        try:
-            os.rename(source, claimed)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot move {source} into the work area {work}: {exc}",
-                hint="inbox and data directory must be writable and on the same file system",
-            ) from exc
-        return claimed
-
-    @staticmethod
-    def origin_of(claimed: Path) -> str:
-        """The inbox-relative name, made printable: names in odd encodings keep a readable form."""
-        _, _, origin = claimed.name.partition(CLAIM_SEPARATOR)
-        raw = os.fsencode((origin or claimed.name).replace("%2F", "/"))
-        return raw.decode("utf-8", "replace")
-
     def _process(
         self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int
     ) -> list[ItemResult]:
-        origin = self.origin_of(claimed)
-        sha, size = sha256_file(claimed)
+        origin = workarea.origin_of(claimed)
+        sha, size = workarea.item_digest(claimed)
         now = utcnow()
         actor = self.settings.actor
         with self.store.write(actor) as session:
@@ -246,7 +208,7 @@ class NightlyRun:
                 item_id = item.id
         if duplicate:
             # The same bytes are already journaled and stored: dropping the copy loses nothing.
-            claimed.unlink()
+            workarea.remove_item(claimed)
             return [
                 ItemResult(
                     arkivskaper=creator.kode,
@@ -273,7 +235,8 @@ class NightlyRun:
             submissions = parse(claimed, context)
             if not submissions:
                 raise InputFileError("nothing to journal was found in the file")
-            self.documents.put_file(claimed, sha)
+            for path in workarea.item_files(claimed):
+                self.documents.put_file(path)
             stored = [[self._store_document(d) for d in s.documents] for s in submissions]
         except NoarkpipeError as exc:
             return [self._quarantine(claimed, creator, item_id, sha, origin, str(exc))]
@@ -309,7 +272,7 @@ class NightlyRun:
             item.state, item.journalpost_id, item.source, item.updated_at = (
                 ItemState.journaled, first_id, source.value, now
             )
-        claimed.unlink()
+        workarea.remove_item(claimed)
         with self.store.write(actor) as session:
             session.get(tables.IntakeItem, item_id).state = ItemState.filed
         return results
@@ -324,7 +287,7 @@ class NightlyRun:
     def _quarantine(
         self, claimed: Path, creator: ArkivskaperSettings, item_id: int, sha: str, origin: str, reason: str
     ) -> ItemResult:
-        target = quarantine_file(claimed, creator.quarantine, origin, reason, sha)
+        target = workarea.quarantine_item(claimed, creator.quarantine, origin, reason, sha)
         now = utcnow()
         with self.store.write(self.settings.actor) as session:
             item = session.get(tables.IntakeItem, item_id)
@@ -337,21 +300,3 @@ class NightlyRun:
             reason=reason,
             quarantine_path=str(target),
         )
-
-
-def quarantine_file(claimed: Path, quarantine: Path, origin: str, reason: str, sha: str) -> Path:
-    """Move a claimed file into quarantine with a `.reason.txt` beside it; never overwrite."""
-    quarantine.mkdir(parents=True, exist_ok=True)
-    base = Path(origin).name or "item"
-    target = quarantine / base
-    counter = 1
-    while target.exists() or target.with_name(target.name + ".reason.txt").exists():
-        target = quarantine / f"{Path(base).stem}.{counter}{Path(base).suffix}"
-        counter += 1
-    reason_file = target.with_name(target.name + ".reason.txt")
-    reason_file.write_text(
-        f"file: {origin}\nsha256: {sha}\nquarantined: {utcnow().isoformat()}\nreason: {reason}\n",
-        encoding="utf-8",
-    )
-    os.replace(claimed, target)
-    return target
