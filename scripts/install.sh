@@ -4,19 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(python3 python3-venv python3-dev libmagic1 tzdata)
+# Runtime: libmagic (file types), tesseract with Norwegian and English (scanned
+# mail), zbar (QR separator sheets), DejaVu fonts (rendered pages).
+SYSTEM_PACKAGES=(
+  python3 python3-venv python3-dev libmagic1 tzdata
+  tesseract-ocr tesseract-ocr-nor tesseract-ocr-eng libzbar0 fonts-dejavu-core
+)
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-missing=()
-for package in "${SYSTEM_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "Installing system packages: ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+source scripts/lib.sh
+ensure_system_packages "${SYSTEM_PACKAGES[@]}"
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then

@@ -1,5 +1,16 @@
 #!/usr/bin/env bash
 # Command 2 of the README: the whole test suite (scripts/install.sh first on a fresh machine).
+# The tests start real servers of their own on loopback (Dovecot for IMAP); this
+# installs those programs when missing. Their system services are not used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+TEST_PACKAGES=(dovecot-imapd openssl)
+ensure_system_packages "${TEST_PACKAGES[@]}"
+# Debian starts the packaged daemon on systemd hosts; the tests run their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet dovecot 2>/dev/null; then
+  as_root systemctl disable --now dovecot >/dev/null 2>&1 || true
+fi
+
 exec .venv/bin/python -m pytest "$@"

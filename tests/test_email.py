@@ -233,3 +233,46 @@ def test_every_sample_inbox_mail_parses_with_norwegian_text_intact(tmp_path):
         subjects[path.name] = submission.subject
     assert subjects["04-windows-1252-uten-charset.eml"] == "Fakturaspørsmål kommunale avgifter"
     assert subjects["02-deres-ref-svar.eml"] == "Svar på varsel om tilsyn (Deres ref. 2026/48-3)"
+
+
+CORPUS = SAMPLE_INBOX.parent / "email-corpus"
+# file → (subject, sender e-mail, attachment names, words the body text must hold)
+CORPUS_EXPECTED = {
+    "c01-smime-signert.eml": ("Signert melding om tilsyn", "sikker@example.no", ["smime.p7s"], ["Bryggevegen 4"]),
+    "c02-kalenderinvitasjon.eml": ("Møte om kommunesammenslåing", "ordforer@fjellvik.kommune.no", ["vedlegg-1.ics"], ["3. desember"]),
+    "c03-bare-vedlegg.eml": ("Skannet dokument", "skanner@fjellvik.kommune.no", ["skann-0001.pdf"], []),
+    "c04-winmail-dat.eml": ("Vedlegg fra Outlook", "bruker@example.no", ["winmail.dat"], ["See attached."]),
+    "c05-lang-brettet-emne.eml": (
+        "Søknad om fritak fra eiendomsskatt for frivillig organisasjon - Fjellvik skigårdlag - årsmøte",
+        "solvi@example.no", [], ["klubbhuset"],
+    ),
+    "c06-vedlagt-msg.eml": ("Videresender Outlook-melding", "saksbehandler@example.no", ["Opprinnelig melding.msg"], []),
+    "c07-svar-med-sitat.eml": ("Re: Vedtak om startlån", "gunnar.braten@example.no", [], ["Deres ref: 2026/3-1"]),
+    "c08-nestet-multipart.eml": ("Nestet struktur", "nestet@example.no", ["logo.png", "Rapport.pdf"], ["Hei fra Øyvind"]),
+    "c09-navn-kun-i-content-type.eml": ("Vedtak om avkjørsel", "post@statens-vegvesen.example.no", ["Vedtak avkjørsel.pdf"], []),
+    "c10-lf-og-smaa-bokstaver.eml": ("små bokstaver og LF-linjeskift", "liten@example.no", [], ["bare LF"]),
+    "c11-leveringsfeil.eml": ("Undelivered Mail Returned to Sender", "MAILER-DAEMON@fjellvik.kommune.no", ["delivery-status.txt"], ["could not be delivered"]),
+    "c12-ukjent-tegnsett.eml": ("Gammel e-postklient", "gammel@example.no", [], ["Søknad om bevilling til servering på Kaikanten."]),
+    "c13-ødelagt-base64.eml": ("Rotete koding", "rotete@example.no", [], ["Søknad om kommunalt tilskudd"]),
+    "c14-uten-emne.eml": ("", "stille@example.no", [], ["Skolebakken 2"]),
+    "c15-zip-vedlegg.eml": ("Tegninger til rammesøknad, gnr. 8 bnr. 114", "post@arkitekt.example.no", ["tegninger.zip"], ["976 543 210"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS_EXPECTED))
+def test_corpus_mail_gives_the_expected_fields_and_document_split(tmp_path, name):
+    subject, sender, attachments, words = CORPUS_EXPECTED[name]
+    [submission] = parse_eml(CORPUS / name, _context(tmp_path))
+    assert submission.subject == subject
+    assert submission.sender.email == sender
+    assert [d.filename for d in submission.documents[1:]] == attachments
+    assert all(d.role is DocumentRole.attachment for d in submission.documents[1:])
+    for word in words:
+        assert word in submission.body_text
+    main = submission.documents[0].content.decode("utf-8")
+    assert main.startswith("Fra:") and (subject in main)
+
+
+def test_the_corpus_and_sample_inbox_hold_at_least_30_mails():
+    assert set(CORPUS_EXPECTED) == {p.name for p in CORPUS.glob("*.eml")}
+    assert len(CORPUS_EXPECTED) + len(list(SAMPLE_INBOX.rglob("*.eml"))) >= 30

@@ -166,3 +166,14 @@ def status(config: str | Path | Settings) -> StatusReport:
 def check_config(config: str | Path) -> Settings:
     """Load and validate a config file; raises ConfigError naming the bad key."""
     return load_settings(config)
+
+
+def separator_sheet(output: str | Path) -> Path:
+    """Write the QR separator sheet as a one-page PDF, to print and put between scanned letters."""
+    from .intake.separator import separator_sheet_pdf
+
+    target = Path(output).expanduser()
+    if target.is_dir():
+        target = target / "skilleark.pdf"
+    target.write_bytes(separator_sheet_pdf())
+    return target

@@ -198,6 +198,19 @@ def status(config_path: Path, as_json: bool) -> None:
         console.print(f"[red]Shipped schemas altered: {', '.join(report.altered_schemas)}[/red]")
 
 
+@cli.command("separator-sheet")
+@click.argument("output", type=click.Path(path_type=Path), default="skilleark.pdf")
+def separator_sheet(output: Path) -> None:
+    """Write the separator sheet (skilleark) as a PDF to OUTPUT.
+
+    Print it and put one sheet between the letters of a scan batch: the
+    nightly run splits the batch there into one journalpost per letter and
+    drops the sheet. A blank page separates letters too.
+    """
+    written = api.separator_sheet(output)
+    click.echo(f"Wrote {written}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: map failures to the documented exit codes."""
     try:

@@ -199,6 +199,10 @@ class _Collector:
         disposition = (part.get_content_disposition() or "").lower()
         if content_type == "message/rfc822":
             self._forwarded(part, depth)
+        elif content_type.startswith("message/"):
+            # Delivery reports and the like: keep their text as received.
+            body = part.as_bytes(policy=policy.default.clone(max_line_length=None)).split(b"\n\n", 1)[-1]
+            self._add(body, "text/plain", f"{content_type.split('/')[1]}.txt", content_type)
         elif part.is_multipart():
             children = part.get_payload()
             if content_type == "multipart/alternative":
