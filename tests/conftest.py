@@ -47,9 +47,8 @@ def make_eml(
 
 
 def drop(settings, kode: str, name: str, content: bytes) -> Path:
-    inbox = settings.creator(kode).inbox
-    inbox.mkdir(parents=True, exist_ok=True)
-    path = inbox / name
+    path = settings.creator(kode).inbox / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return path
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
@@ -128,8 +127,12 @@ def run(config_path: Path, quiet: bool, as_json: bool) -> None:
         click.echo(summary.model_dump_json(indent=2))
     elif not quiet:
         _print_summary(summary)
+    for problem in summary.unavailable_sources:
+        click.echo(f"noarkpipe: mailbox not read: {problem}", err=True)
     if summary.stopped_early:
         sys.exit(ExitCode.ctrl_c)
+    if summary.unavailable_sources:
+        sys.exit(ExitCode.source_unavailable)
     if summary.quarantined:
         sys.exit(ExitCode.items_quarantined)
 

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     store_error = 6
     invalid_output = 7
     items_quarantined = 10
+    source_unavailable = 11
     already_running = 75
     ctrl_c = 130
 
@@ -53,6 +54,12 @@ class InputFileError(NoarkpipeError):
 
 class MissingDependencyError(NoarkpipeError):
     exit_code = ExitCode.missing_dependency
+
+
+class SourceUnavailableError(NoarkpipeError):
+    """A mailbox cannot be reached or refuses us; the run goes on with what is already in the inbox."""
+
+    exit_code = ExitCode.input_file
 
 
 class StoreError(NoarkpipeError):

@@ -9,6 +9,7 @@ is the idempotency key: bytes journaled once are never journaled again.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -26,8 +27,10 @@ from sqlalchemy import select
 from .clock import utcnow
 from .config import ArkivskaperSettings, Settings
 from . import workarea
+from .workarea import ItemState
 from .docstore import DocumentStore
-from .errors import InputFileError, NoarkpipeError
+from .errors import ConfigError, InputFileError, NoarkpipeError, SourceUnavailableError
+from .intake import mailbox
 from .intake.context import IntakeContext
 from .intake.dispatch import choose_parser
 from .journal import tables
@@ -36,18 +39,14 @@ from .journal.store import Store
 
 
 
-class ItemState(StrEnum):
-    claimed = "claimed"
-    journaled = "journaled"
-    filed = "filed"
-    quarantined = "quarantined"
-
-
 class Outcome(StrEnum):
     journaled = "journaled"
     needs_review = "needs_review"
     quarantined = "quarantined"
     duplicate = "duplicate"
+
+
+log = logging.getLogger(__name__)
 
 
 class ItemResult(BaseModel):
@@ -62,12 +61,30 @@ class ItemResult(BaseModel):
     quarantine_path: str | None = None
 
 
+class MailboxResult(BaseModel):
+    """What one mailbox (IMAP folder or maildir) gave and took back in this run."""
+
+    arkivskaper: str
+    mailbox: str
+    fetched: int = 0
+    already_fetched: int = 0
+    too_large: list[str] = Field(default_factory=list)
+    disposed: int = 0
+    errors: list[str] = Field(default_factory=list)
+
+
 class RunSummary(BaseModel):
     run_id: int
     started_at: datetime
     finished_at: datetime | None = None
     stopped_early: bool = False
     items: list[ItemResult] = Field(default_factory=list)
+    mailboxes: list[MailboxResult] = Field(default_factory=list)
+
+    @property
+    def unavailable_sources(self) -> list[str]:
+        """Mailbox problems an operator must look at (the run itself went on)."""
+        return [f"{m.arkivskaper}: {m.mailbox}: {e}" for m in self.mailboxes for e in m.errors]
 
     def count(self, outcome: Outcome, arkivskaper: str | None = None) -> int:
         return sum(
@@ -95,6 +112,17 @@ class RunSummary(BaseModel):
 
 Progress = Callable[[str, ItemResult | None], None]
 """Called with ('start', None) per creator batch size unknown, and ('item', result) per item."""
+
+
+def _mailbox_result(kode: str, report) -> MailboxResult:
+    return MailboxResult(
+        arkivskaper=kode,
+        mailbox=report.mailbox,
+        fetched=len(report.fetched),
+        already_fetched=report.skipped_already_fetched,
+        too_large=report.too_large,
+        errors=report.errors,
+    )
 
 
 class NightlyRun:
@@ -160,6 +188,9 @@ class NightlyRun:
             structure = ensure_structure(session, creator, self.settings.actor, now)
         work = self.settings.work_dir / creator.kode
         work.mkdir(parents=True, exist_ok=True)
+        creator.inbox.mkdir(parents=True, exist_ok=True)
+        mailboxes = [] if self.stop.is_set() else self._fetch_mailboxes(creator, structure)
+        summary.mailboxes.extend(mailboxes)
         # Items a killed run left behind come first, then the new ones.
         workarea.recover_interrupted_claims(work, creator.inbox)
         pending = workarea.pending_items(work)
@@ -173,6 +204,52 @@ class NightlyRun:
             for result in self._process(claimed, creator, structure, summary.run_id):
                 summary.items.append(result)
                 self.progress("item", result)
+        self._dispose_mailboxes(creator, structure, mailboxes)
+
+    def _fetch_mailboxes(self, creator: ArkivskaperSettings, structure: Structure) -> list[MailboxResult]:
+        """New mail from the creator's IMAP folder and maildir into its inbox, each message once."""
+        results = []
+        common = dict(
+            arkivskaper_id=structure.arkivskaper_id,
+            store=self.store,
+            actor=self.settings.actor,
+            limits=self.settings.intake.limits,
+        )
+        if creator.imap is not None:
+            key = mailbox.imap_mailbox_key(creator.imap)
+            try:
+                password = mailbox.imap_password(creator.imap)
+                report = mailbox.fetch_imap(creator.imap, password, creator.inbox, **common)
+                results.append(_mailbox_result(creator.kode, report))
+            except (SourceUnavailableError, ConfigError) as exc:  # e.g. the password variable is unset
+                log.warning("%s: %s", creator.kode, exc)
+                results.append(MailboxResult(arkivskaper=creator.kode, mailbox=key, errors=[str(exc)]))
+        if creator.maildir is not None:
+            report = mailbox.fetch_maildir(creator.maildir, creator.inbox, **common)
+            results.append(_mailbox_result(creator.kode, report))
+        return results
+
+    def _dispose_mailboxes(
+        self, creator: ArkivskaperSettings, structure: Structure, results: list[MailboxResult]
+    ) -> None:
+        """Move or flag on the server what is now journaled or quarantined, and only that."""
+        by_key = {r.mailbox: r for r in results}
+        common = dict(arkivskaper_id=structure.arkivskaper_id, store=self.store, actor=self.settings.actor)
+        if creator.imap is not None:
+            key = mailbox.imap_mailbox_key(creator.imap)
+            result = by_key.get(key)
+            if result is None or result.errors:
+                return  # the server was not reachable at the start; try again next run
+            try:
+                report = mailbox.dispose_fetched(creator.imap, mailbox.imap_password(creator.imap), **common)
+                result.disposed, result.errors = report.disposed, result.errors + report.errors
+            except SourceUnavailableError as exc:
+                result.errors.append(str(exc))
+        if creator.maildir is not None:
+            report = mailbox.dispose_maildir(creator.maildir, **common)
+            result = by_key.get(report.mailbox)
+            if result is not None:
+                result.disposed, result.errors = report.disposed, result.errors + report.errors
 
     def _process(
         self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from enum import StrEnum
 from pathlib import Path
 
 from .clock import utcnow
@@ -25,6 +26,15 @@ IGNORED_SUFFIXES = (".part", ".tmp", ".partial", "~")
 MAX_ORIGIN_BYTES = 200
 # An e-form delivered as data + rendering: both halves are one item.
 BUNDLE_PAIRS = ((".json", ".pdf"),)
+
+
+class ItemState(StrEnum):
+    """Where an intake item is; each state is committed before the next step starts."""
+
+    claimed = "claimed"
+    journaled = "journaled"
+    filed = "filed"
+    quarantined = "quarantined"
 
 
 def _ready(name: str) -> bool:

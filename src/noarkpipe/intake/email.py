@@ -155,8 +155,12 @@ def html_to_text(markup: str) -> str:
         document = html.document_fromstring(markup, parser=parser)
     except (etree.ParserError, ValueError):
         return re.sub(r"<[^>]+>", " ", markup)
-    for element in document.iter("script", "style", "head"):
+    for element in list(document.iter("script", "style", "head", "title")):
         element.drop_tree()
+    for element in document.iter("td", "th"):
+        element.tail = " " + (element.tail or "")
+    for element in document.iter("li"):
+        element.text = "- " + (element.text or "")
     for element in document.iter("br"):
         element.tail = "\n" + (element.tail or "")
     for element in document.iter("p", "div", "tr", "li", "h1", "h2", "h3", "h4", "blockquote"):

@@ -1,0 +1,1 @@
+"""Wrappers for the external programs noarkpipe runs: one module per program."""

@@ -1,0 +1,629 @@
+"""Screening (skjerming): whether an item is screened, on what legal basis, and what the public may see.
+
+Everything here is a pure function over text and rules. Journaling stores the
+`ScreeningDecision` (its `skjerming()` is the Noark 5 element); the public
+journal writer passes every string it emits through `public_text` and then
+through `assert_public_safe`, the last-line guard.
+
+What is always true, whatever the rules say:
+- an identity number (fødselsnummer, D-, H- or synthetic number; see
+  `identity.py`) anywhere in the title, subject, body, form fields or
+  attachment names screens the item, and no identity number ever survives in
+  a public string, however it is written;
+- names of private correspondence parties (the sender, unless it has an
+  organisasjonsnummer, and any names the caller lists) are replaced in every
+  public string when the decision hides names (`skjermingMetadata` holds a
+  "Skjerming navn ..." value): the full name, each part of it (both halves of
+  "Berg-Hansen"), and possessive forms ("Ødegårds", "Hans'").
+
+Names and keywords are compared case-insensitively and spelling-tolerantly:
+text is NFKC-normalised and case-folded, accents are dropped, æ/ø/å fold to
+e/o/a, and the transliterations ae/oe/aa fold the same way, so "Åse Ødegård",
+"ÅSE ØDEGÅRD", "Ase Odegard" and "Aase Oedegaard" are one name. A term only
+matches whole words (underscores in file names count as spaces).
+
+The rules file (TOML)
+---------------------
+The package ships `skjerming-standard.toml`, a starting set for municipalities.
+A rules file holds at most one `[identity_number]` table and any number of
+`[[rule]]` tables:
+
+    [identity_number]              # used when only an identity number screens an item
+    tilgangsrestriksjon = "13"     # all three keys optional; these are the defaults
+    skjermingshjemmel = "Offl. § 13 jf. fvl. § 13 første ledd nr. 1"
+    skjermingMetadata = ["Skjerming tittel registrering - utvalgte ord"]
+
+    [[rule]]
+    name = "barnevern"             # unique; shown to the archivist in reasons
+    description = "Child welfare"  # optional
+    tilgangsrestriksjon = "13"     # free text in Noark 5; municipalities use short codes
+    skjermingshjemmel = "Offl. § 13 jf. bvl. § 13-1"
+    skjermingMetadata = [          # Noark 5 M502 values, exactly as in the standard
+        "Skjerming tittel registrering - utvalgte ord",
+        "Skjerming navn avsender",
+    ]
+    # What makes the rule match; any one is enough, at least one must be given:
+    klasser = ["F00", "F4*"]       # klasseID, shell-style wildcards, case-insensitive
+    form_types = ["*barnevern*"]   # e-form type id, same wildcards
+    keywords = ["barnevern*", "bekymringsmelding*", "psykisk helse"]
+    patterns = ['\\bsak\\s+om\\s+omsorg\\b']   # Python regular expressions, case-insensitive
+    search_in = ["subject", "body", "attachments"]   # where keywords and patterns look (default: all)
+    hide_keywords = false          # true: matched keywords and patterns are hidden in public text too
+
+A keyword is one or more words matched as whole words; `*` at its start or end
+stands for any letters, so "barnevern*" also finds "barneverntenesta" and
+"*barnevern*" finds "kommunebarnevernet". Spaces between words match any run
+of spaces or punctuation. Write both bokmål and nynorsk forms where they differ.
+Patterns are matched against the original text.
+
+Rules are tried in file order; every rule that matches is named in the
+reasons. The first matching rule gives tilgangsrestriksjon and
+skjermingshjemmel; skjermingMetadata is the union over all matching rules (and
+the identity-number table if a number was found), plus "Skjerming tittel
+registrering - utvalgte ord" whenever the public title had words replaced, so
+the metadata always tells what was hidden.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from fnmatch import fnmatchcase
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError, InvalidOutputError
+from ..intake.submission import Party, Submission
+from ..model.arkivstruktur import Skjerming
+from ..model.codes import SkjermingMetadata
+from .identity import find_identity_numbers, find_known_number, identity_number_kind
+
+MASK = "*****"
+# The mask is one character longer than the widest gap `find_known_number`
+# bridges, so a mask can never glue the pieces of a known number together.
+
+STANDARD_RULES_RESOURCE = "skjerming-standard.toml"
+
+
+class SearchField(StrEnum):
+    """Where a rule's keywords and patterns look."""
+
+    subject = "subject"
+    body = "body"
+    attachments = "attachments"
+
+
+class PublicField(StrEnum):
+    """Which field of the public journal a string is, for `public_text`."""
+
+    tittel_registrering = "tittel_registrering"
+    tittel_mappe = "tittel_mappe"
+    tittel_dokumentbeskrivelse = "tittel_dokumentbeskrivelse"
+    navn_avsender = "navn_avsender"
+    navn_mottaker = "navn_mottaker"
+    navn_part = "navn_part"
+    merknadstekst = "merknadstekst"
+    klasse_id = "klasse_id"
+    tittel_klasse = "tittel_klasse"
+    other = "other"
+
+
+# Fields that a skjermingMetadata value hides completely ...
+_WHOLE_FIELD = {
+    PublicField.tittel_dokumentbeskrivelse: SkjermingMetadata.tittel_dokumentbeskrivelse,
+    PublicField.navn_avsender: SkjermingMetadata.navn_avsender,
+    PublicField.navn_mottaker: SkjermingMetadata.navn_mottaker,
+    PublicField.navn_part: SkjermingMetadata.navn_part,
+    PublicField.merknadstekst: SkjermingMetadata.merknadstekst,
+    PublicField.klasse_id: SkjermingMetadata.klasse_id,
+    PublicField.tittel_klasse: SkjermingMetadata.tittel_klasse,
+}
+# ... and those it hides after their first line.
+_AFTER_FIRST_LINE = {
+    PublicField.tittel_registrering: SkjermingMetadata.tittel_registrering_unntatt_foerste_linje,
+    PublicField.tittel_mappe: SkjermingMetadata.tittel_mappe_unntatt_foerste_linje,
+}
+_NAME_METADATA = frozenset(
+    {SkjermingMetadata.navn_avsender, SkjermingMetadata.navn_mottaker, SkjermingMetadata.navn_part}
+)
+_TITLE_WORDS_HIDDEN = frozenset(
+    {
+        SkjermingMetadata.tittel_registrering_utvalgte_ord,
+        SkjermingMetadata.tittel_registrering_unntatt_foerste_linje,
+    }
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- rules
+
+
+class ScreeningRule(_Strict):
+    """One reason to screen: what it matches, and the skjerming it gives."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    tilgangsrestriksjon: str = Field(min_length=1)
+    skjermingshjemmel: str = Field(min_length=1)
+    skjermingMetadata: tuple[SkjermingMetadata, ...] = Field(min_length=1)
+    klasser: tuple[str, ...] = ()
+    form_types: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    search_in: tuple[SearchField, ...] = Field(default=tuple(SearchField), min_length=1)
+    hide_keywords: bool = False
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords_have_words(cls, keywords: tuple[str, ...]) -> tuple[str, ...]:
+        for keyword in keywords:
+            if "*" in keyword.strip("*"):
+                raise ValueError(f"keyword {keyword!r}: '*' is only allowed at the start or end")
+            if _term_pattern(keyword, name=False) is None:
+                raise ValueError(f"keyword {keyword!r} has no letters or digits")
+        return keywords
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                compiled = re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+            if compiled.search(""):
+                raise ValueError(f"pattern {pattern!r} matches the empty string, so it matches everything")
+        return patterns
+
+    @model_validator(mode="after")
+    def _matches_something(self):
+        if not (self.klasser or self.form_types or self.keywords or self.patterns):
+            raise ValueError("a rule needs at least one of klasser, form_types, keywords or patterns")
+        return self
+
+
+class IdentityNumberScreening(_Strict):
+    """The skjerming an item gets when an identity number is all that screens it."""
+
+    tilgangsrestriksjon: str = Field(default="13", min_length=1)
+    skjermingshjemmel: str = Field(default="Offl. § 13 jf. fvl. § 13 første ledd nr. 1", min_length=1)
+    skjermingMetadata: tuple[SkjermingMetadata, ...] = Field(
+        default=(SkjermingMetadata.tittel_registrering_utvalgte_ord,), min_length=1
+    )
+
+
+class ScreeningRuleSet(_Strict):
+    identity_number: IdentityNumberScreening = IdentityNumberScreening()
+    rules: tuple[ScreeningRule, ...] = Field(default=(), alias="rule")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name.casefold() in seen:
+                raise ValueError(f"two rules are named {rule.name!r}; names must be unique")
+            seen.add(rule.name.casefold())
+        return self
+
+
+def load_screening_rules(path: str | Path) -> ScreeningRuleSet:
+    """Read and validate a rules file (format in the module docstring); problems raise ConfigError."""
+    path = Path(path).expanduser()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"screening rules file not found: {path}",
+            hint=f"start from the bundled {STANDARD_RULES_RESOURCE} in noarkpipe/classify/",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read screening rules file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return _parse_rules(raw, str(path))
+
+
+def default_screening_rules() -> ScreeningRuleSet:
+    """The bundled starting set for municipalities (`skjerming-standard.toml`)."""
+    text = resources.files(__package__).joinpath(STANDARD_RULES_RESOURCE).read_text(encoding="utf-8")
+    return _parse_rules(tomllib.loads(text), STANDARD_RULES_RESOURCE)
+
+
+def _parse_rules(raw: dict, source: str) -> ScreeningRuleSet:
+    unknown = set(raw) - {"identity_number", "rule"}
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section(s) {sorted(unknown)}; allowed: [identity_number] and [[rule]]"
+        )
+    try:
+        return ScreeningRuleSet.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = _error_location(first["loc"], raw)
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message = "is required but missing"
+        elif first["type"] == "extra_forbidden":
+            message = "is not a known key (misspelt?)"
+        elif first["type"] == "enum":
+            message = "must be a Noark 5 skjermingMetadata value, e.g. 'Skjerming navn avsender'"
+        more = f" ({exc.error_count() - 1} more problem(s) after this one)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {where}: {message}{more}") from None
+
+
+def _error_location(loc: tuple, raw: dict) -> str:
+    if loc and loc[0] == "rule" and len(loc) > 1 and isinstance(loc[1], int):
+        index = loc[1]
+        rules = raw.get("rule")
+        rule = rules[index] if isinstance(rules, list) else None
+        name = rule.get("name") if isinstance(rule, dict) else None
+        label = f"rule {index + 1}" + (f" ({name!r})" if name else "")
+        rest = ".".join(str(part) for part in loc[2:])
+        return f"{label}: {rest}" if rest else label
+    return ".".join(str(part) for part in loc) or "top level"
+
+
+# ---------------------------------------------------------------- decision
+
+
+class ScreeningInput(_Strict):
+    """What screening looks at for one item (build it from a Submission with `screening_input`)."""
+
+    tittel: str = Field(description="the title the item is journaled with; searched as 'subject'")
+    subject: str = Field(default="", description="the submission's subject, if it differs from tittel")
+    body: str = Field(default="", description="body text, and e-form field values")
+    attachment_names: tuple[str, ...] = Field(default=(), description="file names and document titles")
+    form_type: str | None = None
+    klasse_id: str | None = None
+    sender: Party | None = None
+    private_names: tuple[str, ...] = Field(
+        default=(), description="more names of private persons to hide, besides a private sender"
+    )
+
+
+class ScreeningSecrets(_Strict):
+    """What must not appear in any public string of one item (input to `assert_public_safe`)."""
+
+    identity_numbers: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+
+
+class ScreeningDecision(_Strict):
+    screened: bool
+    reasons: tuple[str, ...] = Field(description="for the archivist: why, without the secrets themselves")
+    matched_rules: tuple[str, ...] = ()
+    tilgangsrestriksjon: str | None = None
+    skjermingshjemmel: str | None = None
+    skjermingMetadata: tuple[SkjermingMetadata, ...] = ()
+    offentlig_tittel: str
+    secrets: ScreeningSecrets = ScreeningSecrets()
+
+    def hides(self, metadata: SkjermingMetadata) -> bool:
+        return metadata in self.skjermingMetadata
+
+    def skjerming(self) -> Skjerming | None:
+        """The Noark 5 skjerming element, or None when nothing is screened."""
+        if not self.screened:
+            return None
+        return Skjerming(
+            tilgangsrestriksjon=self.tilgangsrestriksjon,
+            skjermingshjemmel=self.skjermingshjemmel,
+            skjermingMetadata=list(self.skjermingMetadata),
+        )
+
+
+def screening_input(
+    submission: Submission,
+    *,
+    tittel: str | None = None,
+    klasse_id: str | None = None,
+    private_names: Sequence[str] = (),
+) -> ScreeningInput:
+    """Everything of a submission that screening reads; `tittel` defaults to the subject."""
+    attachment_names: list[str] = []
+    for document in submission.documents:
+        attachment_names.extend(name for name in (document.filename, document.title) if name)
+    form_values = "\n".join(_form_values(submission.form_data))
+    return ScreeningInput(
+        tittel=submission.subject if tittel is None else tittel,
+        subject=submission.subject,
+        body="\n".join(part for part in (submission.body_text, form_values) if part),
+        attachment_names=tuple(attachment_names),
+        form_type=submission.form_type,
+        klasse_id=klasse_id,
+        sender=submission.sender,
+        private_names=tuple(private_names),
+    )
+
+
+def _form_values(value: object) -> Iterable[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _form_values(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _form_values(item)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int) and 0 <= value < 10**11:
+        # A form that stores a fødselsnummer as a number loses its leading zero.
+        yield f"{value} {value:011d}"
+    else:
+        yield str(value)
+
+
+def decide_screening(item: ScreeningInput, rules: ScreeningRuleSet) -> ScreeningDecision:
+    """Whether the item is screened, why, with what skjerming, and its public title."""
+    texts = {
+        SearchField.subject: [text for text in dict.fromkeys((item.tittel, item.subject)) if text],
+        SearchField.body: [item.body] if item.body else [],
+        SearchField.attachments: [name for name in item.attachment_names if name],
+    }
+    reasons: list[str] = []
+    numbers: list[str] = []
+    for field, field_texts in texts.items():
+        for text in field_texts:
+            for found in find_identity_numbers(text):
+                if found.number not in numbers:
+                    numbers.append(found.number)
+                _add(reasons, f"{found.kind} in {_FIELD_LABEL[field]}: screened, removed from public text")
+
+    matched: list[ScreeningRule] = []
+    for rule in rules.rules:
+        hits = _rule_hits(rule, item, texts)
+        if hits:
+            matched.append(rule)
+            reasons.extend(f"rule {rule.name!r} ({rule.skjermingshjemmel}): {hit}" for hit in hits)
+
+    if not matched and not numbers:
+        return ScreeningDecision(screened=False, reasons=(), offentlig_tittel=item.tittel)
+
+    source = matched[0] if matched else rules.identity_number
+    metadata = {m for rule in matched for m in rule.skjermingMetadata}
+    if numbers:
+        metadata |= set(rules.identity_number.skjermingMetadata)
+    names = _private_names(item) if metadata & _NAME_METADATA else ()
+    if names:
+        reasons.append(f"names of {len(names)} private person(s) hidden in public text")
+    hiding = [rule for rule in matched if rule.hide_keywords]
+    decision = ScreeningDecision(
+        screened=True,
+        reasons=tuple(reasons),
+        matched_rules=tuple(rule.name for rule in matched),
+        tilgangsrestriksjon=source.tilgangsrestriksjon,
+        skjermingshjemmel=source.skjermingshjemmel,
+        skjermingMetadata=_ordered(metadata),
+        offentlig_tittel=MASK,
+        secrets=ScreeningSecrets(
+            identity_numbers=tuple(numbers),
+            names=names,
+            keywords=tuple(dict.fromkeys(k for rule in hiding for k in rule.keywords)),
+            patterns=tuple(dict.fromkeys(p for rule in hiding for p in rule.patterns)),
+        ),
+    )
+    offentlig_tittel = public_text(item.tittel, decision, PublicField.tittel_registrering)
+    if offentlig_tittel != item.tittel and not metadata & _TITLE_WORDS_HIDDEN:
+        metadata.add(SkjermingMetadata.tittel_registrering_utvalgte_ord)
+    return decision.model_copy(
+        update={"offentlig_tittel": offentlig_tittel, "skjermingMetadata": _ordered(metadata)}
+    )
+
+
+_FIELD_LABEL = {
+    SearchField.subject: "subject",
+    SearchField.body: "body",
+    SearchField.attachments: "attachment names",
+}
+
+
+def _add(reasons: list[str], reason: str) -> None:
+    if reason not in reasons:
+        reasons.append(reason)
+
+
+def _ordered(metadata: set[SkjermingMetadata]) -> tuple[SkjermingMetadata, ...]:
+    return tuple(m for m in SkjermingMetadata if m in metadata)
+
+
+def _rule_hits(rule: ScreeningRule, item: ScreeningInput, texts: dict[SearchField, list[str]]) -> list[str]:
+    hits: list[str] = []
+    if item.klasse_id and any(fnmatchcase(item.klasse_id.casefold(), p.casefold()) for p in rule.klasser):
+        hits.append(f"klasse {item.klasse_id}")
+    if item.form_type and any(fnmatchcase(item.form_type.casefold(), p.casefold()) for p in rule.form_types):
+        hits.append(f"form type {item.form_type!r}")
+    for field in rule.search_in:
+        for keyword in rule.keywords:
+            pattern = _term_pattern(keyword, name=False)
+            if any(pattern.search(_fold(text).text) for text in texts[field]):
+                hits.append(f"keyword {keyword!r} in {_FIELD_LABEL[field]}")
+        for regex in rule.patterns:
+            if any(re.search(regex, text, re.IGNORECASE) for text in texts[field]):
+                hits.append(f"pattern {regex!r} in {_FIELD_LABEL[field]}")
+    return hits
+
+
+def _private_names(item: ScreeningInput) -> tuple[str, ...]:
+    names = list(item.private_names)
+    sender = item.sender
+    if sender is not None and sender.name and not sender.organisasjonsnummer:
+        names.insert(0, sender.name)
+    unique: dict[str, str] = {}
+    for name in names:
+        if name.strip():
+            unique.setdefault(_fold(name).text, name.strip())
+    return tuple(unique.values())
+
+
+# ---------------------------------------------------------------- public text
+
+
+def public_text(text: str, decision: ScreeningDecision, field: PublicField = PublicField.other) -> str:
+    """The text as the public may see it.
+
+    Identity numbers are always removed; when the decision hides names, the
+    private names are; hidden keywords are. A field that the decision's
+    skjermingMetadata hides completely becomes `*****`, a title it hides after
+    the first line keeps only its first line.
+    """
+    if not text:
+        return text
+    whole = _WHOLE_FIELD.get(field)
+    if whole is not None and decision.hides(whole):
+        return MASK
+    redacted = _redact(text, decision.secrets)
+    after_first = _AFTER_FIRST_LINE.get(field)
+    if after_first is not None and decision.hides(after_first):
+        first, _, rest = redacted.partition("\n")
+        if rest.strip():
+            return f"{first}\n{MASK}"
+    return redacted
+
+
+class PublicJournalLeakError(InvalidOutputError):
+    """A string meant for the public journal still holds screened information."""
+
+
+def assert_public_safe(text: str, secrets: ScreeningSecrets) -> None:
+    """Raise PublicJournalLeakError if the text reveals an identity number or a secret of the item.
+
+    Any identity number counts, known or not, in any spacing; the item's known
+    numbers count even inside longer digit runs. The error names positions,
+    never the secret, so it can be logged.
+    """
+    problems = [f"{label} at characters {start}-{end}" for start, end, label in _secret_spans(text, secrets)]
+    if problems:
+        raise PublicJournalLeakError(
+            "public text would reveal screened information: " + "; ".join(problems),
+            hint="pass every public string through screening.public_text with the item's decision",
+        )
+
+
+def _redact(text: str, secrets: ScreeningSecrets) -> str:
+    spans = sorted((start, end) for start, end, _ in _secret_spans(text, secrets))
+    if not spans:
+        return text
+    pieces: list[str] = []
+    position = 0
+    current_start, current_end = spans[0]
+    for start, end in spans[1:]:
+        if start <= current_end:
+            current_end = max(current_end, end)
+            continue
+        pieces += [text[position:current_start], MASK]
+        position = current_end
+        current_start, current_end = start, end
+    pieces += [text[position:current_start], MASK, text[current_end:]]
+    return "".join(pieces)
+
+
+def _secret_spans(text: str, secrets: ScreeningSecrets) -> list[tuple[int, int, str]]:
+    spans = [(m.start, m.end, f"a {m.kind}") for m in find_identity_numbers(text)]
+    for number in secrets.identity_numbers:
+        label = f"a screened {identity_number_kind(number) or 'identity number'}"
+        spans += [(start, end, label) for start, end in find_known_number(text, number)]
+    folded = _fold(text)
+    terms = [(term, True, "a screened name") for name in secrets.names for term in _name_terms(name)]
+    terms += [(keyword, False, "a screened keyword") for keyword in secrets.keywords]
+    for term, is_name, label in terms:
+        pattern = _term_pattern(term, name=is_name)
+        if pattern is not None:
+            spans += [(*folded.span(m), label) for m in pattern.finditer(folded.text)]
+    for regex in secrets.patterns:
+        matches = re.finditer(regex, text, re.IGNORECASE)
+        spans += [(m.start(), m.end(), "a screened pattern") for m in matches if m.end() > m.start()]
+    return spans
+
+
+# ---------------------------------------------------------------- matching names and keywords
+
+# Nobiliary particles and the like: part of a full name, but never hidden on their own
+# ("Jan de Vries" must not turn every "de" in a title into *****).
+_PARTICLES = frozenset(
+    "af al av bin da de del della den der di du el ibn la le ten ter van von".split()
+)
+_LETTER_FOLDS = {"ø": "o", "æ": "e", "œ": "oe", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "ı": "i"}
+_DIGRAPH_FOLDS = {"aa": "a", "oe": "o", "ae": "e"}
+_BEFORE = r"(?<![^\W_])"
+_AFTER = r"(?![^\W_])"
+_LETTERS = r"[^\W_]*"
+_POSSESSIVE = r""
+
+
+class _Folded(NamedTuple):
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def span(self, match: re.Match) -> tuple[int, int]:
+        return self.starts[match.start()], self.ends[match.end() - 1]
+
+
+# Small: one item's texts are folded once per rule otherwise, and bodies can be large.
+@lru_cache(maxsize=32)
+def _fold(text: str) -> _Folded:
+    """Text folded for spelling-tolerant comparison, with each character's span in the original."""
+    chars: list[str] = []
+    origins: list[int] = []
+    for index, original in enumerate(text):
+        for ch in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", original).casefold()):
+            if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+                continue
+            for folded in _LETTER_FOLDS.get(ch, ch):
+                chars.append(folded)
+                origins.append(index)
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i = 0
+    while i < len(chars):
+        pair = "".join(chars[i : i + 2])
+        width = 2 if pair in _DIGRAPH_FOLDS else 1
+        out.append(_DIGRAPH_FOLDS[pair] if width == 2 else chars[i])
+        starts.append(origins[i])
+        ends.append(origins[i + width - 1] + 1)
+        i += width
+    return _Folded("".join(out), tuple(starts), tuple(ends))
+
+
+@lru_cache(maxsize=4096)
+def _term_pattern(term: str, *, name: bool) -> re.Pattern | None:
+    """A pattern over folded text for a name or a keyword; None if the term has no words.
+
+    Names also match their possessive ("Ødegårds", "Hans'"); keywords instead
+    take `*` at either end for any letters.
+    """
+    term = term.strip()
+    wild_start, wild_end = (False, False) if name else (term.startswith("*"), term.endswith("*"))
+    words = re.findall(r"[^\W_]+", _fold(term).text)
+    if not words:
+        return None
+    start = _BEFORE + (_LETTERS if wild_start else "")
+    end = (_LETTERS if wild_end else _POSSESSIVE if name else "") + _AFTER
+    return re.compile(start + r"[\W_]+".join(map(re.escape, words)) + end)
+
+
+@lru_cache(maxsize=1024)
+def _name_terms(name: str) -> tuple[str, ...]:
+    """The full name and every part worth hiding on its own, longest first."""
+    terms = [name]
+    for token in re.split(r"[\s,;:()/]+", name):
+        for part in [token, *re.split(r"[-‐‑]", token)]:
+            part = part.strip(".'’")
+            letters = sum(ch.isalpha() for ch in part)
+            if letters >= 2 and _fold(part).text not in _PARTICLES and part not in terms:
+                terms.append(part)
+    return tuple(terms)

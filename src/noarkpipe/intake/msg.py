@@ -1,0 +1,433 @@
+"""Outlook .msg files: one e-mail saved from Outlook becomes one Submission.
+
+The message body becomes the main document, a readable UTF-8 text file with
+the sender, recipients, date and subject on top, so the archival copy says who
+wrote to whom even without the original mail client. Every attachment becomes
+an attachment document as received; an attached (forwarded) message stays one
+.msg document and its text is added to `body_text` so classification sees it.
+
+extract-msg does the reading of the OLE compound file and its MAPI properties;
+everything it raises is turned into an `InputFileError` saying what is wrong
+with the file, so a broken file is quarantined, never half taken in.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.parser import HeaderParser
+from email.policy import default as default_policy
+from pathlib import Path
+
+import extract_msg
+from extract_msg.attachments import EmbeddedMsgAttachment, WebAttachment
+from extract_msg.enums import ErrorBehavior
+from extract_msg.msg_classes import MessageBase
+from extract_msg.null_date import NullDate
+
+from ..errors import InputFileError
+from .context import IntakeContext, IntakeLimits
+from .email import LOCAL_TIME, MAIN_FILENAME, TEXT_MEDIA_TYPE, html_to_text, render_main_document
+from .safety import require_size, safe_filename
+from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+
+MSG_MEDIA_TYPE = "application/vnd.ms-outlook"
+OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
+
+# MAPI property tags read directly ([MS-OXPROPS]); extract-msg has no accessor
+# that keeps name and address apart or prefers the "on behalf of" sender.
+_SENT_REPRESENTING_NAME = "__substg1.0_0042"
+_SENT_REPRESENTING_SMTP = "__substg1.0_5D02"
+_SENT_REPRESENTING_ADDRESS = "__substg1.0_0065"
+_SENDER_NAME = "__substg1.0_0C1A"
+_SENDER_SMTP = "__substg1.0_5D01"
+_SENDER_ADDRESS = "__substg1.0_0C1F"
+_INTERNET_CPID = "3FDE0003"
+_HTML = "__substg1.0_10130102"
+_RECIPIENT_TO, _RECIPIENT_CC = 1, 2
+
+
+@dataclass(frozen=True)
+class _Mail:
+    """What one message (the file, or a message attached to it) says, read out of extract-msg."""
+
+    subject: str
+    sender: Party | None
+    to: tuple[Party, ...]
+    cc: tuple[Party, ...]
+    sent: datetime | None
+    message_id: str | None
+    body: str
+    attachment_names: tuple[str, ...]
+    links: tuple[str, ...]
+    forwarded: tuple[_Mail, ...]
+
+
+@dataclass(frozen=True)
+class _File:
+    name: str | None
+    media_type: str | None
+    content: bytes
+
+
+def parse_msg(path: Path, context: IntakeContext) -> list[Submission]:
+    """One Submission for the Outlook message in `path`; `InputFileError` if it cannot be taken in."""
+    _require_ole_file(path, context.limits)
+    mail, files = _read(path, context.limits)
+    return [_submission(mail, files, context)]
+
+
+def _require_ole_file(path: Path, limits: IntakeLimits) -> None:
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError as exc:
+        raise InputFileError(f"{path.name}: cannot be read: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise InputFileError(f"{path.name} is empty (0 bytes)", hint="ask the sender to send it again")
+    require_size(size, limits.max_file_bytes, path.name)
+    if not head.startswith(OLE_SIGNATURE):
+        raise InputFileError(
+            f"{path.name} is not an Outlook .msg file: {_what_it_looks_like(head)}",
+            hint="if it is another kind of file, give it the right extension and put it back in the inbox",
+        )
+
+
+def _what_it_looks_like(head: bytes) -> str:
+    if head.startswith(b"%PDF"):
+        return "it is a PDF document"
+    if head.startswith(b"PK\x03\x04"):
+        return "it is a zip file (or a .docx/.xlsx)"
+    text = head.lstrip().lower()
+    if re.match(rb"(received|return-path|from|date|subject|message-id|mime-version|delivered-to|to):", text):
+        return "it looks like an .eml e-mail file (rename it to .eml)"
+    if len(head) < len(OLE_SIGNATURE):
+        return f"it has only {len(head)} bytes"
+    return "it does not start with the OLE compound-file signature"
+
+
+def _read(path: Path, limits: IntakeLimits) -> tuple[_Mail, list[_File]]:
+    try:
+        # RTFDE trips over some real-world RTF; then the RTF body is read by `rtf_to_text` instead.
+        msg = extract_msg.openMsg(str(path), errorBehavior=ErrorBehavior.RTFDE)
+    except Exception as exc:
+        raise InputFileError(f"{path.name} cannot be opened as an Outlook message: {_reason(exc)}") from exc
+    try:
+        if not isinstance(msg, MessageBase):
+            raise InputFileError(
+                f"{path.name} is an Outlook '{msg.classType}' item, not an e-mail",
+                hint="save the e-mail itself from Outlook (File > Save As > Outlook Message Format)",
+            )
+        mail = _read_mail(msg, limits, depth=0)
+        return mail, _read_files(msg, limits)
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(f"{path.name} is a damaged Outlook message: {_reason(exc)}") from exc
+    finally:
+        msg.close()
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    # Only the wording depends on these library messages; any exception is an unreadable file.
+    if "not an MSG file" in text or "does not contain a property stream" in text:
+        return "it is an OLE compound file but not an Outlook message (an old Word or Excel file?)"
+    if "not an OLE2 structured storage" in text:
+        return "it is not an OLE compound file"
+    return text
+
+
+def _read_mail(msg: MessageBase, limits: IntakeLimits, depth: int) -> _Mail:
+    names, links, forwarded = [], [], []
+    for attachment in msg.attachments:
+        if isinstance(attachment, WebAttachment):
+            links.append(f"{attachment.name or 'lenke'}: {attachment.url or '(ingen adresse)'}")
+            continue
+        names.append(attachment.name or "")
+        if isinstance(attachment, EmbeddedMsgAttachment) and isinstance(attachment.data, MessageBase):
+            if depth + 1 > limits.max_nesting:
+                raise InputFileError(
+                    f"messages are attached inside each other more than {limits.max_nesting} levels deep",
+                    hint="raise max_nesting under [intake] in the config if such mail is expected",
+                )
+            forwarded.append(_read_mail(attachment.data, limits, depth + 1))
+    to, cc = _recipients(msg)
+    return _Mail(
+        subject=_clean(msg.subject or ""),
+        sender=_sender(msg),
+        to=to,
+        cc=cc,
+        sent=_sent(msg),
+        message_id=(msg.messageId or "").strip() or None,
+        body=_body(msg),
+        attachment_names=tuple(names),
+        links=tuple(links),
+        forwarded=tuple(forwarded),
+    )
+
+
+def _read_files(msg: MessageBase, limits: IntakeLimits) -> list[_File]:
+    attachments = [a for a in msg.attachments if not isinstance(a, WebAttachment)]
+    if 1 + len(attachments) > limits.max_documents:
+        raise InputFileError(
+            f"the message has {len(attachments)} attachments; at most {limits.max_documents - 1} are taken in",
+            hint="raise max_documents under [intake] in the config if such mail is expected",
+        )
+    files = []
+    for attachment in attachments:
+        if isinstance(attachment, EmbeddedMsgAttachment):
+            name = attachment.name or "melding.msg"
+            content, media_type = attachment.data.exportBytes(), MSG_MEDIA_TYPE
+        else:
+            name, content, media_type = attachment.name, attachment.data, attachment.mimetype
+        if not isinstance(content, bytes):
+            raise InputFileError(f"the attachment '{name}' has no readable content ({type(attachment).__name__})")
+        require_size(len(content), limits.max_document_bytes, f"the attachment '{name}'")
+        files.append(_File(name=name, media_type=media_type, content=content))
+    return files
+
+
+def _sender(msg: MessageBase) -> Party | None:
+    header_from = _header(msg, "From")
+    addresses = getattr(header_from, "addresses", ())
+    if addresses:
+        return Party(name=_clean(addresses[0].display_name) or None, email=_smtp(addresses[0].addr_spec))
+    # "Sent representing" is whom the mail is from when a secretary sends on someone's behalf.
+    name = msg.getStringStream(_SENT_REPRESENTING_NAME) or msg.getStringStream(_SENDER_NAME)
+    address = next(
+        filter(None, (_smtp(msg.getStringStream(s)) for s in (
+            _SENT_REPRESENTING_SMTP, _SENT_REPRESENTING_ADDRESS, _SENDER_SMTP, _SENDER_ADDRESS,
+        ))),
+        None,
+    )
+    if not name and not address:
+        return None
+    return Party(name=_clean(name or "") or None, email=address)
+
+
+def _recipients(msg: MessageBase) -> tuple[tuple[Party, ...], tuple[Party, ...]]:
+    # Bcc is left out: on received mail it can only name the post mailbox itself.
+    to, cc = [], []
+    for recipient in msg.recipients:
+        party = Party(name=_clean(recipient.name or "") or None, email=_smtp(recipient.email))
+        kind = int(recipient.type)
+        if kind == _RECIPIENT_TO:
+            to.append(party)
+        elif kind == _RECIPIENT_CC:
+            cc.append(party)
+    return tuple(to), tuple(cc)
+
+
+def _sent(msg: MessageBase) -> datetime | None:
+    sent = msg.date
+    if sent is None or isinstance(sent, NullDate):
+        header_date = _header(msg, "Date")
+        sent = getattr(header_date, "datetime", None)
+    if sent is None:
+        return None
+    # A FILETIME is UTC; only dates before 1970 come back from olefile without a zone.
+    return sent.replace(tzinfo=UTC) if sent.tzinfo is None else sent.astimezone(UTC)
+
+
+def _header(msg: MessageBase, name: str):
+    """The parsed header `name` of the Internet headers Outlook kept, if it kept them and it parses."""
+    text = msg.headerText
+    if not text:
+        return None
+    text = text.removeprefix("Microsoft Mail Internet Headers Version 2.0").lstrip()
+    try:
+        return HeaderParser(policy=default_policy).parsestr(text).get(name)
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _body(msg: MessageBase) -> str:
+    if msg.body:
+        text = msg.body
+    elif html := msg.getStream(_HTML):
+        text = html_to_text(decode_html(html, msg.getPropertyVal(_INTERNET_CPID)))
+    elif msg.htmlBody:
+        # HTML unwrapped from the RTF body by RTFDE, which hands it back as UTF-8.
+        text = html_to_text(msg.htmlBody.decode("utf-8", errors="replace"))
+    elif msg.rtfBody:
+        text = rtf_to_text(msg.rtfBody)
+    else:
+        text = ""
+    return _clean_block(text)
+
+
+def _smtp(address: str | None) -> str | None:
+    """An Internet address, or None for Exchange-internal ones ('/O=ORG/OU=...')."""
+    address = (address or "").strip()
+    return address if "@" in address and not address.startswith("/") else None
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
+
+
+def _clean_block(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    lines = [line.rstrip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+
+
+def _submission(mail: _Mail, files: list[_File], context: IntakeContext) -> Submission:
+    """The Submission for a message read out of a .msg file; pure.
+
+    The main document and the text of forwarded messages are laid out as for
+    .eml mail (`email.render_main_document`), so both read the same in the archive.
+    """
+    taken = {MAIN_FILENAME}
+    documents = []
+    for number, file in enumerate(files, start=1):
+        fallback = f"vedlegg-{number}{mimetypes.guess_extension(file.media_type or '') or '.bin'}"
+        filename = unique_filename(safe_filename(file.name, fallback), taken)
+        taken.add(filename)
+        is_message = file.media_type == MSG_MEDIA_TYPE
+        documents.append(
+            SubmissionDocument(
+                filename=filename,
+                media_type=file.media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream",
+                content=file.content,
+                role=DocumentRole.attachment,
+                title=f"Videresendt melding: {Path(filename).stem}" if is_message else filename,
+            )
+        )
+    body = mail.body
+    if mail.links:
+        body += "\n\nLenker til delte filer (ikke vedlagt):\n" + "\n".join(f"- {link}" for link in mail.links)
+    main_text = render_main_document(
+        [mail.sender] if mail.sender else [], list(mail.to), list(mail.cc), mail.sent, mail.subject, body, documents
+    )
+    main = SubmissionDocument(
+        filename=MAIN_FILENAME,
+        media_type=TEXT_MEDIA_TYPE,
+        content=main_text.encode("utf-8"),
+        role=DocumentRole.main,
+        title=mail.subject or "E-post uten emne",
+    )
+    return Submission(
+        source=Source.email,
+        origin_name=context.origin_name,
+        sender=mail.sender,
+        recipients=[*mail.to, *mail.cc],
+        subject=mail.subject,
+        sent=mail.sent,
+        received=context.received,
+        body_text="\n\n".join([mail.body, *_forwarded_texts(mail)]).strip(),
+        message_id=mail.message_id,
+        documents=[main, *documents],
+    )
+
+
+def unique_filename(name: str, taken: set[str]) -> str:
+    """`name`, or `name-2.ext`, `name-3.ext`, ... if a document of the submission already has it."""
+    used = {t.lower() for t in taken}
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        stem, dot, suffix = name, "", ""
+    candidate, counter = name, 2
+    while candidate.lower() in used:
+        candidate, counter = f"{stem}-{counter}{dot}{suffix}", counter + 1
+    return candidate
+
+
+def _forwarded_texts(mail: _Mail) -> list[str]:
+    """The messages attached to `mail`, nested ones after their parent, as text for classification."""
+    texts = []
+    for inner in mail.forwarded:
+        header = [f"Fra: {_format_party(inner.sender)}"] if inner.sender else []
+        if inner.sent:
+            header.append(f"Dato: {inner.sent.astimezone(LOCAL_TIME):%d.%m.%Y %H:%M}")
+        header.append(f"Emne: {inner.subject}")
+        if inner.attachment_names:
+            header.append("Vedlegg: " + ", ".join(inner.attachment_names))
+        texts.append("--- Videresendt melding ---\n" + "\n".join(header) + "\n\n" + inner.body)
+        texts.extend(_forwarded_texts(inner))
+    return texts
+
+
+def _format_party(party: Party) -> str:
+    if party.name and party.email:
+        return f"{party.name} <{party.email}>"
+    return party.name or party.email or ""
+
+
+def decode_html(data: bytes, codepage: int | None) -> str:
+    """HTML bytes as text: the charset the HTML declares, else the message's code page, else UTF-8."""
+    declared = re.search(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", data[:4096], re.IGNORECASE)
+    candidates = [declared.group(1).decode("ascii") if declared else None]
+    if codepage:
+        candidates.append("utf-8" if codepage == 65001 else f"cp{codepage}")
+    for encoding in [*filter(None, candidates), "utf-8"]:
+        try:
+            return data.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("cp1252", errors="replace")
+
+
+# RTF destinations whose content is never body text.
+_RTF_SKIP = {
+    "fonttbl", "colortbl", "stylesheet", "info", "pict", "object", "header", "footer", "headerl",
+    "headerr", "footerl", "footerr", "themedata", "colorschememapping", "datastore", "latentstyles",
+    "listtable", "listoverridetable", "rsidtbl", "xmlnstbl", "generator", "filetbl", "revtbl",
+    "mmathPr", "fldinst", "pgdsctbl", "operator", "author",
+}
+_RTF_TOKEN = re.compile(rb"\\([a-zA-Z]+)(-?\d+)? ?|\\'([0-9a-fA-F]{2})|\\(.)|([{}])|([^\\{}\r\n]+)|[\r\n]+", re.DOTALL)
+
+
+def rtf_to_text(rtf: bytes) -> str:
+    """Plain text of an RTF body that does not wrap HTML or text (Outlook's own RTF mail)."""
+    codepage = "cp1252"
+    out: list[str] = []
+    skip_stack: list[tuple[bool, int]] = []
+    skipping, unicode_skip, pending_skip = False, 1, 0
+    star = False
+    for word, argument, hex_byte, symbol, brace, text in _RTF_TOKEN.findall(rtf):
+        if brace == b"{":
+            skip_stack.append((skipping, unicode_skip))
+            continue
+        if brace == b"}":
+            skipping, unicode_skip = skip_stack.pop() if skip_stack else (False, 1)
+            continue
+        if pending_skip and (text or hex_byte):
+            # \uN is followed by N fallback characters for readers without Unicode.
+            if text:
+                dropped = min(pending_skip, len(text))
+                text, pending_skip = text[dropped:], pending_skip - dropped
+            else:
+                pending_skip -= 1
+                continue
+        if word:
+            name = word.decode("ascii")
+            if name in _RTF_SKIP or star:
+                skipping = True
+                star = False
+            elif name == "ansicpg" and argument:
+                codepage = f"cp{int(argument)}"
+            elif name == "uc" and argument:
+                unicode_skip = int(argument)
+            elif name == "u" and argument and not skipping:
+                out.append(chr(int(argument) % 65536))
+                pending_skip = unicode_skip
+            elif name in ("par", "line", "sect", "row") and not skipping:
+                out.append("\n")
+            elif name in ("tab", "cell") and not skipping:
+                out.append("\t")
+        elif symbol == b"*":
+            star = True
+        elif skipping:
+            continue
+        elif hex_byte:
+            out.append(bytes.fromhex(hex_byte.decode("ascii")).decode(codepage, errors="replace"))
+        elif symbol:
+            out.append({b"~": "\xa0", b"_": "-", b"-": ""}.get(symbol, symbol.decode("latin-1")))
+        elif text:
+            out.append(text.decode(codepage, errors="replace"))
+    return _clean_block("".join(out))
