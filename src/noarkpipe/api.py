@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import datetime
 from importlib import resources
@@ -166,6 +167,21 @@ def status(config: str | Path | Settings) -> StatusReport:
 def check_config(config: str | Path) -> Settings:
     """Load and validate a config file; raises ConfigError naming the bad key."""
     return load_settings(config)
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """What is valid but will not work tonight: unset password variables, missing folders."""
+    warnings = []
+    for creator in settings.arkivskaper:
+        imap = creator.imap
+        if imap is not None and imap.password_env and imap.password_env not in os.environ:
+            warnings.append(
+                f"arkivskaper '{creator.kode}': the environment variable {imap.password_env} (imap.password_env) "
+                "is not set here; set it where 'noarkpipe run' runs (cron, systemd EnvironmentFile)"
+            )
+        if creator.maildir is not None and not (creator.maildir / "new").is_dir():
+            warnings.append(f"arkivskaper '{creator.kode}': maildir {creator.maildir} has no new/ folder")
+    return warnings
 
 
 def separator_sheet(output: str | Path) -> Path:

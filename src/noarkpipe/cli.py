@@ -84,6 +84,16 @@ def check_config(config_path: Path) -> None:
             f"  arkivskaper {creator.kode} ({creator.navn}): inbox {creator.inbox}, "
             f"quarantine {creator.quarantine}, {len(system.klasser)} classes, default {system.default_klasse}"
         )
+        if creator.imap is not None:
+            imap = creator.imap
+            click.echo(
+                f"    imap: {imap.username}@{imap.host}:{imap.effective_port} ({imap.tls}), folder {imap.folder}, "
+                f"then {'move to ' + imap.move_to if imap.after_fetch == 'move' else 'flag as seen'}"
+            )
+        if creator.maildir is not None:
+            click.echo(f"    maildir: {creator.maildir}")
+    for warning in api.config_warnings(settings):
+        click.echo(f"  warning: {warning}", err=True)
 
 
 @cli.command()

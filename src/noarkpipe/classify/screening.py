@@ -85,9 +85,9 @@ from ..model.arkivstruktur import Skjerming
 from ..model.codes import SkjermingMetadata
 from .identity import find_identity_numbers, find_known_number, identity_number_kind
 
+# One character longer than the widest gap `find_known_number` bridges, so a
+# mask can never glue the pieces of a known number back together.
 MASK = "*****"
-# The mask is one character longer than the widest gap `find_known_number`
-# bridges, so a mask can never glue the pieces of a known number together.
 
 STANDARD_RULES_RESOURCE = "skjerming-standard.toml"
 
@@ -203,10 +203,12 @@ class IdentityNumberScreening(_Strict):
 
 
 class ScreeningRuleSet(_Strict):
-    identity_number: IdentityNumberScreening = IdentityNumberScreening()
-    rules: tuple[ScreeningRule, ...] = Field(default=(), alias="rule")
+    """A rules file: `[[rule]]` tables become `rules`, in file order."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    identity_number: IdentityNumberScreening = IdentityNumberScreening()
+    rules: tuple[ScreeningRule, ...] = Field(default=(), alias="rule")
 
     @model_validator(mode="after")
     def _unique_names(self):
@@ -560,7 +562,7 @@ _DIGRAPH_FOLDS = {"aa": "a", "oe": "o", "ae": "e"}
 _BEFORE = r"(?<![^\W_])"
 _AFTER = r"(?![^\W_])"
 _LETTERS = r"[^\W_]*"
-_POSSESSIVE = r""
+_POSSESSIVE = r"(?:s|['’]s?)?"
 
 
 class _Folded(NamedTuple):
