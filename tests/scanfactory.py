@@ -27,7 +27,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 from noarkpipe.intake.separator import separator_sheet_pdf
 
 DPI = 200
-SAMPLE_BATCH = Path(__file__).resolve().parents[1] / "fixtures" / "sample-scans" / "postrom-2026-11-20.pdf"
+SAMPLE_BATCH = Path(__file__).resolve().parents[1] / "fixtures" / "sample-scans" / "skanning-2026-11-20.pdf"
 A4_MM = (210, 297)
 PAPER = 246
 FONT_PACKAGE = "fonts-dejavu-core"

@@ -21,7 +21,7 @@ def _journal_many(config_path: str, writer: int, start, results) -> None:
     settings = load_settings(config_path)
     store = Store.open(settings.store_url)
     creator = settings.creator("fjellvik")
-    start.wait(timeout=60)
+    start.wait(timeout=300)  # spawning and importing is slow on a busy machine
     with store.write(f"writer{writer}") as session:
         structure = ensure_structure(session, creator, f"writer{writer}", utcnow())
     year = utcnow().astimezone(LOCAL_TIME).year

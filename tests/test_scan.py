@@ -215,7 +215,7 @@ def test_sample_fixture_batch(tmp_path):
     assert [pdf_page_count(s.main_document.content) for s in submissions] == [1, 2, 1]
     assert [s.our_reference for s in submissions] == ["2026/14-2", "2025/233-7", None]
     assert [s.sent.date() for s in submissions] == [date(2026, 11, 12), date(2026, 11, 17), date(2026, 11, 19)]
-    assert submissions[0].main_document.filename == "skanning-postrom-2026-11-20-brev-1.pdf"
+    assert submissions[0].main_document.filename == "skanning-skanning-2026-11-20-brev-1.pdf"
 
 
 # ---------------------------------------------------------------------------

@@ -40,7 +40,13 @@ from noarkpipe.classify.screening import (
     screening_input,
 )
 from noarkpipe.errors import ConfigError
-from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.intake.submission import (
+    DocumentRole,
+    Party,
+    Source,
+    Submission,
+    SubmissionDocument,
+)
 from noarkpipe.model.codes import SkjermingMetadata
 
 RULES = default_screening_rules()
@@ -173,10 +179,12 @@ def test_identity_number_kind_wants_exactly_eleven_ascii_digits():
 )
 @pytest.mark.parametrize("number", [FNR, D_NUMMER, H_NUMMER, SYNTETISK, FNR_LEAP])
 def test_numbers_are_found_however_they_are_written(written, number):
-    parts = dict(
-        n=number, a=number[:6], b=number[6:], d1=number[:2], d2=number[2:4], d3=number[4:6],
-        b1=number[6:9], b2=number[9:], q1=number[:4], q2=number[4:8], q3=number[8:],
-    )
+    parts = {
+        "n": number,
+        "a": number[:6], "b": number[6:],
+        "d1": number[:2], "d2": number[2:4], "d3": number[4:6], "b1": number[6:9], "b2": number[9:],
+        "q1": number[:4], "q2": number[4:8], "q3": number[8:],
+    }
     shown = written.format(**parts)
     text = f"Vedlegg: legeerklæring for {shown}, se brev."
     [found] = find_identity_numbers(text)
@@ -232,7 +240,7 @@ def test_residual_risk_account_numbers_with_date_like_bank_prefix():
     is taken for a fødselsnummer (the safe direction); if k1 disagrees it is not."""
     flagged = constructed_account_number("1503", k1_agrees=True)
     ignored = constructed_account_number("1503", k1_agrees=False)
-    written = lambda n: f"{n[:4]}.{n[4:6]}.{n[6:]}"  # noqa: E731
+    written = lambda n: f"{n[:4]}.{n[4:6]}.{n[6:]}"
     assert [m.number for m in find_identity_numbers(f"Konto {written(flagged)}")] == [flagged]
     assert find_identity_numbers(f"Konto {written(ignored)}") == []
 
@@ -346,19 +354,19 @@ def test_child_welfare_screens_with_its_legal_basis_and_hides_names():
 @pytest.mark.parametrize(
     ("fields", "rule"),
     [
-        (dict(tittel="Vedtak om omsorgsovertaking"), "barnevern"),  # nynorsk
-        (dict(tittel="Melding til barneverntenesta"), "barnevern"),  # nynorsk, inflected
-        (dict(tittel="Kopi av EPIKRISE fra sykehuset"), "helse"),
-        (dict(tittel="Søknad om økonomisk sosialhjelp"), "sosial"),
-        (dict(tittel="Brev frå NAV-kontoret"), "nav"),
-        (dict(tittel="Søknad på stilling som lærar"), "tilsetting"),
-        (dict(tittel="Åtvaring"), "personalsak"),  # nynorsk for advarsel
-        (dict(tittel="Oppseiing"), "personalsak"),  # nynorsk for oppsigelse
-        (dict(tittel="Sjukmelding"), "taushetsplikt"),
-        (dict(tittel="Melding", body="Vedlagt er legeerklæringen."), "taushetsplikt"),
-        (dict(tittel="Dokumentasjon", attachment_names=("Legeerklaering_2025.pdf",)), "taushetsplikt"),
-        (dict(tittel="Henvendelse", klasse_id="g00"), "helse"),
-        (dict(tittel="Skjema", form_type="barnevern-bekymringsmelding"), "barnevern"),
+        ({"tittel": "Vedtak om omsorgsovertaking"}, "barnevern"),  # nynorsk
+        ({"tittel": "Melding til barneverntenesta"}, "barnevern"),  # nynorsk, inflected
+        ({"tittel": "Kopi av EPIKRISE fra sykehuset"}, "helse"),
+        ({"tittel": "Søknad om økonomisk sosialhjelp"}, "sosial"),
+        ({"tittel": "Brev frå NAV-kontoret"}, "nav"),
+        ({"tittel": "Søknad på stilling som lærar"}, "tilsetting"),
+        ({"tittel": "Åtvaring"}, "personalsak"),  # nynorsk for advarsel
+        ({"tittel": "Oppseiing"}, "personalsak"),  # nynorsk for oppsigelse
+        ({"tittel": "Sjukmelding"}, "taushetsplikt"),
+        ({"tittel": "Melding", "body": "Vedlagt er legeerklæringen."}, "taushetsplikt"),
+        ({"tittel": "Dokumentasjon", "attachment_names": ("Legeerklaering_2025.pdf",)}, "taushetsplikt"),
+        ({"tittel": "Henvendelse", "klasse_id": "g00"}, "helse"),
+        ({"tittel": "Skjema", "form_type": "barnevern-bekymringsmelding"}, "barnevern"),
     ],
 )
 def test_rules_match_on_keywords_klasse_and_form_type(fields, rule):
@@ -403,6 +411,15 @@ def test_an_organisation_sender_is_not_treated_as_a_private_name():
     # Still hidden as a whole field, because the rule hides the sender's name.
     assert public_text("Fjellvik legesenter AS", decision, PublicField.navn_avsender) == MASK
     assert public_text("Fjellvik legesenter AS", decision) == "Fjellvik legesenter AS"
+
+
+def test_the_caller_can_say_a_sender_is_no_private_person():
+    sender = Party(name="Barneverntjenesten i Fjellvik", email="barnevern@fjellvik.kommune.no")
+    inferred = decide("Bekymringsmelding", sender=sender)
+    told = decide("Bekymringsmelding", sender=sender, sender_is_private=False)
+    assert inferred.secrets.names == ("Barneverntjenesten i Fjellvik",)
+    assert told.secrets.names == ()
+    assert public_text("Fjellvik kommune", told) == "Fjellvik kommune"
 
 
 def test_title_words_hidden_are_recorded_in_the_metadata():
@@ -591,6 +608,10 @@ SECRETS = [
     Secret("name with NBSP", "Åse\u00a0Ødegård", ("Åse", "Ødegård"), names=("Åse Ødegård",)),
     Secret("name over a line break", "Melding", ("Åse", "Ødegård"), names=("Åse Ødegård",), body="Hilsen Åse\nØdegård"),
     Secret("name in file name", "Vedlegg", ("Ola", "Nordmann"), names=("Ola Nordmann",), attachment_names=("notat_ola_nordmann.pdf",)),
+    Secret("camelCase file name", "Vedlegg", ("AseOdegard",), names=("Åse Ødegård",), attachment_names=("Legeerklaering_AseOdegard.pdf",)),
+    Secret("zero-width space between names", "Åse\u200bØdegård", ("Åse\u200bØdegård",), names=("Åse Ødegård",)),
+    Secret("name's own capitals differ", "Ola Mcdonald", ("Ola", "Mcdonald"), names=("Ola McDonald",)),
+    Secret("text's capitals differ", "Brev fra McDonald", ("McDonald",), names=("Ola Mcdonald",), keep=("Brev fra",)),
     Secret("child's name from the list", "Om Ola og Kari", ("Ola",), names=("Ola Nordmann",), keep=("Kari",)),
     Secret("particle kept", "Vries - de facto", ("Vries",), names=("Jan de Vries",), keep=("de facto",)),
     Secret("name and number", f"Ødegård {FNR}", ("Ødegård", FNR), names=("Åse Ødegård",)),

@@ -11,7 +11,8 @@ What is always true, whatever the rules say:
   attachment names screens the item, and no identity number ever survives in
   a public string, however it is written;
 - names of private correspondence parties (the sender, unless it has an
-  organisasjonsnummer, and any names the caller lists) are replaced in every
+  organisasjonsnummer or the caller says it is no private person, and any
+  names the caller lists) are replaced in every
   public string when the decision hides names (`skjermingMetadata` holds a
   "Skjerming navn ..." value): the full name, each part of it (both halves of
   "Berg-Hansen"), and possessive forms ("Ødegårds", "Hans'").
@@ -20,7 +21,9 @@ Names and keywords are compared case-insensitively and spelling-tolerantly:
 text is NFKC-normalised and case-folded, accents are dropped, æ/ø/å fold to
 e/o/a, and the transliterations ae/oe/aa fold the same way, so "Åse Ødegård",
 "ÅSE ØDEGÅRD", "Ase Odegard" and "Aase Oedegaard" are one name. A term only
-matches whole words (underscores in file names count as spaces).
+matches whole words; underscores count as spaces, and so do a zero-width space
+and a change from lower to upper case, so "Legeerklaering_AseOdegard.pdf"
+gives up the name too.
 
 The rules file (TOML)
 ---------------------
@@ -77,7 +80,14 @@ from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ConfigError, InvalidOutputError
 from ..intake.submission import Party, Submission
@@ -290,6 +300,10 @@ class ScreeningInput(_Strict):
     form_type: str | None = None
     klasse_id: str | None = None
     sender: Party | None = None
+    sender_is_private: bool | None = Field(
+        default=None,
+        description="whether the sender is a private person; None: yes unless it has an organisasjonsnummer",
+    )
     private_names: tuple[str, ...] = Field(
         default=(), description="more names of private persons to hide, besides a private sender"
     )
@@ -333,6 +347,7 @@ def screening_input(
     *,
     tittel: str | None = None,
     klasse_id: str | None = None,
+    sender_is_private: bool | None = None,
     private_names: Sequence[str] = (),
 ) -> ScreeningInput:
     """Everything of a submission that screening reads; `tittel` defaults to the subject."""
@@ -348,6 +363,7 @@ def screening_input(
         form_type=submission.form_type,
         klasse_id=klasse_id,
         sender=submission.sender,
+        sender_is_private=sender_is_private,
         private_names=tuple(private_names),
     )
 
@@ -461,7 +477,10 @@ def _rule_hits(rule: ScreeningRule, item: ScreeningInput, texts: dict[SearchFiel
 def _private_names(item: ScreeningInput) -> tuple[str, ...]:
     names = list(item.private_names)
     sender = item.sender
-    if sender is not None and sender.name and not sender.organisasjonsnummer:
+    private = item.sender_is_private
+    if private is None:
+        private = sender is not None and not sender.organisasjonsnummer
+    if sender is not None and sender.name and private:
         names.insert(0, sender.name)
     unique: dict[str, str] = {}
     for name in names:
@@ -555,10 +574,15 @@ def _secret_spans(text: str, secrets: ScreeningSecrets) -> list[tuple[int, int, 
 # Nobiliary particles and the like: part of a full name, but never hidden on their own
 # ("Jan de Vries" must not turn every "de" in a title into *****).
 _PARTICLES = frozenset(
-    "af al av bin da de del della den der di du el ibn la le ten ter van von".split()
+    {"af", "al", "av", "bin", "da", "de", "del", "della", "den", "der"}
+    | {"di", "du", "el", "ibn", "la", "le", "ten", "ter", "van", "von"}
 )
 _LETTER_FOLDS = {"ø": "o", "æ": "e", "œ": "oe", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "ı": "i"}
 _DIGRAPH_FOLDS = {"aa": "a", "oe": "o", "ae": "e"}
+# Marks a word break the text shows without a space: a lower-case letter followed
+# by an upper-case one ("AseOdegard.pdf") or a zero-width space. Terms may run
+# across it, and it counts as a word boundary, so "Odegard" is found in both.
+_HIDDEN_BREAK = "\x00"
 _BEFORE = r"(?<![^\W_])"
 _AFTER = r"(?![^\W_])"
 _LETTERS = r"[^\W_]*"
@@ -580,7 +604,13 @@ def _fold(text: str) -> _Folded:
     """Text folded for spelling-tolerant comparison, with each character's span in the original."""
     chars: list[str] = []
     origins: list[int] = []
+    previous = ""
     for index, original in enumerate(text):
+        if original == "\u200b" or (original.isupper() and previous.islower()):
+            chars.append(_HIDDEN_BREAK)
+            origins.append(index)
+        if unicodedata.category(original) not in ("Mn", "Me", "Cf"):
+            previous = original
         for ch in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", original).casefold()):
             if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
                 continue
@@ -610,17 +640,18 @@ def _term_pattern(term: str, *, name: bool) -> re.Pattern | None:
     """
     term = term.strip()
     wild_start, wild_end = (False, False) if name else (term.startswith("*"), term.endswith("*"))
-    words = re.findall(r"[^\W_]+", _fold(term).text)
+    words = re.findall(r"[^\W_]+", _fold(term).text.replace(_HIDDEN_BREAK, ""))
     if not words:
         return None
     start = _BEFORE + (_LETTERS if wild_start else "")
     end = (_LETTERS if wild_end else _POSSESSIVE if name else "") + _AFTER
-    return re.compile(start + r"[\W_]+".join(map(re.escape, words)) + end)
+    spelled = [f"{_HIDDEN_BREAK}?".join(map(re.escape, word)) for word in words]
+    return re.compile(start + r"[\W_]+".join(spelled) + end)
 
 
 @lru_cache(maxsize=1024)
 def _name_terms(name: str) -> tuple[str, ...]:
-    """The full name and every part worth hiding on its own, longest first."""
+    """The full name first, then every part worth hiding on its own."""
     terms = [name]
     for token in re.split(r"[\s,;:()/]+", name):
         for part in [token, *re.split(r"[-‐‑]", token)]:

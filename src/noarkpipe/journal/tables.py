@@ -121,6 +121,9 @@ class Saksmappe(NoarkEntity, Base):
     sakssekvensnummer: Mapped[int] = mapped_column(Integer)
     tittel: Mapped[str] = mapped_column(Text)
     offentligTittel: Mapped[str | None] = mapped_column(Text)
+    tilgangsrestriksjon: Mapped[str | None] = mapped_column(String(40))
+    skjermingshjemmel: Mapped[str | None] = mapped_column(Text)
+    skjermingMetadata: Mapped[str | None] = mapped_column(Text)  # one value per line (M502)
     saksdato: Mapped[date] = mapped_column(Date)
     saksstatus: Mapped[str] = mapped_column(String(60))
     administrativEnhet: Mapped[str | None] = mapped_column(String(200))
@@ -154,6 +157,10 @@ class Journalpost(NoarkEntity, Base):
     dokumentetsDato: Mapped[date | None] = mapped_column(Date)
     tittel: Mapped[str] = mapped_column(Text)
     offentligTittel: Mapped[str | None] = mapped_column(Text)
+    tilgangsrestriksjon: Mapped[str | None] = mapped_column(String(40))
+    skjermingshjemmel: Mapped[str | None] = mapped_column(Text)
+    skjermingMetadata: Mapped[str | None] = mapped_column(Text)  # one value per line (M502)
+    classification_note: Mapped[str | None] = mapped_column(Text)  # why this class and case: rule, model, reference
     opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
     opprettetAv: Mapped[str] = mapped_column(String(200))
 
