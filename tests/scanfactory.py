@@ -327,3 +327,10 @@ if __name__ == "__main__":
     SAMPLE_BATCH.parent.mkdir(parents=True, exist_ok=True)
     write_bilevel_pdf(sample_batch().pages, SAMPLE_BATCH)
     print(f"{SAMPLE_BATCH} ({SAMPLE_BATCH.stat().st_size} bytes)")
+    # One letter on its own, no separators: a multi-page TIFF, and a phone-camera JPEG.
+    single = SAMPLE_BATCH.with_name("enkeltbrev-2026-11-20.tif")
+    write_tiff([scanned(page, 130 + n) for n, page in enumerate(render_letter(ODEGARD))], single)
+    photo = SAMPLE_BATCH.with_name("brev-foto-2026-11-21.jpg")
+    write_image(scanned(render_letter(RORLEGGER)[0], 140).convert("L").resize((1240, 1754)), photo, dpi=150)
+    for path in (single, photo):
+        print(f"{path} ({path.stat().st_size} bytes)")

@@ -32,7 +32,8 @@ CONFIG_OPTION = click.option(
 
 
 def _console() -> Console:
-    return Console(highlight=False)
+    # Piped into a log or a mail from cron, a summary is read in full: don't wrap it to 80 columns.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
