@@ -15,6 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..classify.references import CaseReference, find_case_references
+from ..classify.screening import (
+    PublicField,
+    ScreeningDecision,
+    ScreeningRuleSet,
+    decide_screening,
+    default_screening_rules,
+    public_text,
+    screening_input,
+)
 from ..config import ArkivskaperSettings
 from ..docstore import StoredBlob
 from ..intake.submission import DocumentRole, Submission, SubmissionDocument
@@ -51,6 +60,17 @@ class StoredDocument:
     blob: StoredBlob
     media_type: str
     format: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How one records creator's items are screened (and, later, classified)."""
+
+    screening_rules: ScreeningRuleSet
+
+    @classmethod
+    def standard(cls) -> Policy:
+        return cls(screening_rules=default_screening_rules())
 
 
 @dataclass(frozen=True)
@@ -171,7 +191,7 @@ def place(session: Session, structure: Structure, submission: Submission) -> Pla
 
 
 def _new_saksmappe(
-    session: Session, structure: Structure, title: str, actor: str, now: datetime, today
+    session: Session, structure: Structure, title: str, actor: str, now: datetime, today, **columns
 ) -> tables.Saksmappe:
     saksaar = today.year
     number = numbering.next_number(session, structure.arkivskaper_id, numbering.SAK, saksaar)
@@ -187,10 +207,29 @@ def _new_saksmappe(
         saksstatus=Saksstatus.under_behandling.value,
         opprettetDato=now,
         opprettetAv=actor,
+        **columns,
     )
     session.add(saksmappe)
     session.flush()
     return saksmappe
+
+
+def _skjerming_columns(decision: ScreeningDecision) -> dict:
+    if not decision.screened:
+        return {}
+    return {
+        "tilgangsrestriksjon": decision.tilgangsrestriksjon,
+        "skjermingshjemmel": decision.skjermingshjemmel,
+        "skjermingMetadata": "\n".join(m.value for m in decision.skjermingMetadata) or None,
+    }
+
+
+def screen(
+    submission: Submission, title: str, klasse_id: str | None, policy: Policy
+) -> ScreeningDecision:
+    """The screening decision for an item, from everything it holds (subject, text, form data, names)."""
+    # A sender with an organisasjonsnummer is an organisation; anyone else may be a private person.
+    return decide_screening(screening_input(submission, tittel=title, klasse_id=klasse_id), policy.screening_rules)
 
 
 def journal_submission(
@@ -201,12 +240,23 @@ def journal_submission(
     *,
     actor: str,
     now: datetime,
+    policy: Policy | None = None,
 ) -> tuple[tables.Journalpost, Placement]:
-    """Register an incoming submission: numbers, journalpost, parties, documents."""
+    """Register an incoming submission: numbers, journalpost, parties, documents, skjerming."""
+    policy = policy or Policy.standard()
     today = now.astimezone(LOCAL_TIME).date()
     title = submission.subject.strip() or "(uten emne)"
     placement = place(session, structure, submission)
-    saksmappe = placement.saksmappe or _new_saksmappe(session, structure, title, actor, now, today)
+    saksmappe = placement.saksmappe
+    klasse_id = session.get(tables.Klasse, saksmappe.klasse_id if saksmappe else structure.default_klasse_id).klasseID
+    decision = screen(submission, title, klasse_id, policy)
+    if saksmappe is None:
+        screened = (
+            {"offentligTittel": public_text(title, decision, PublicField.tittel_mappe), **_skjerming_columns(decision)}
+            if decision.screened
+            else {}
+        )
+        saksmappe = _new_saksmappe(session, structure, title, actor, now, today, **screened)
 
     journalaar = today.year
     journalsekvensnummer = numbering.next_number(
@@ -229,6 +279,9 @@ def journal_submission(
         mottattDato=received,
         dokumentetsDato=(submission.sent or received).astimezone(LOCAL_TIME).date(),
         tittel=title,
+        offentligTittel=public_text(title, decision, PublicField.tittel_registrering) if decision.screened else None,
+        **_skjerming_columns(decision),
+        classification_note="; ".join([placement.reason, *decision.reasons]),
         opprettetDato=now,
         opprettetAv=actor,
     )
