@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from .config import DEFAULT_CONFIG_NAME, Settings, load_settings
 from .errors import ConfigError
-from .journal import tables
+from .journal import review, tables
 from .model.codes import Journalstatus
 from .journal.store import Store
 from .nightly import ItemState, NightlyRun, Progress, RunSummary
@@ -193,3 +193,57 @@ def separator_sheet(output: str | Path) -> Path:
         target = target / "skilleark.pdf"
     target.write_bytes(separator_sheet_pdf())
     return target
+
+
+def _creator_kode(settings: Settings, kode: str | None) -> str:
+    if kode:
+        return settings.creator(kode).kode
+    if len(settings.arkivskaper) == 1:
+        return settings.arkivskaper[0].kode
+    raise ConfigError(
+        "several municipalities share this installation: say which one",
+        hint="pass --arkivskaper with one of: " + ", ".join(a.kode for a in settings.arkivskaper),
+    )
+
+
+def review_list(config: str | Path | Settings, kode: str | None = None) -> list[review.ReviewItem]:
+    """The review queue (status M) of one arkivskaper, oldest first."""
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    store = open_store(settings)
+    try:
+        with store.read() as session:
+            return review.queue(session, _creator_kode(settings, kode))
+    finally:
+        store.dispose()
+
+
+def review_show(config: str | Path | Settings, number: str, kode: str | None = None) -> review.ReviewDetail:
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    store = open_store(settings)
+    try:
+        with store.read() as session:
+            return review.detail(session, _creator_kode(settings, kode), number)
+    finally:
+        store.dispose()
+
+
+def review_decide(
+    config: str | Path | Settings, decision: str, number: str, *, kode: str | None = None, by: str, **arguments
+) -> review.ReviewItem:
+    """One review decision ('approve', 'reclassify', 'attach', 'reject') in one transaction, logged as `by`."""
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    store = open_store(settings)
+    kode = _creator_kode(settings, kode)
+    try:
+        with store.write(by) as session:
+            if decision == "approve":
+                return review.approve(session, kode, number)
+            if decision == "reclassify":
+                return review.reclassify(session, kode, number, arguments["klasse"], by)
+            if decision == "attach":
+                return review.attach(session, kode, number, arguments["saksnummer"], by)
+            if decision == "reject":
+                return review.reject(session, kode, number, arguments["reason"], by)
+            raise ValueError(f"unknown review decision {decision!r}")
+    finally:
+        store.dispose()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -210,6 +212,124 @@ def status(config_path: Path, as_json: bool) -> None:
     console.print(f"Store: {report.store_url} (schema revision {report.schema_revision})")
     if report.altered_schemas:
         console.print(f"[red]Shipped schemas altered: {', '.join(report.altered_schemas)}[/red]")
+
+
+ARKIVSKAPER_OPTION = click.option(
+    "--arkivskaper", "-a", "kode", metavar="KODE", help="Which municipality (needed when several share the installation)."
+)
+BY_OPTION = click.option(
+    "--by", default=lambda: os.environ.get("USER") or "arkivar", show_default="$USER",
+    help="Who decides: recorded as endretAv in the change log.",
+)
+
+
+@cli.group()
+def review() -> None:
+    """The review queue: temporary registrations (status M) awaiting an archivist.
+
+    \b
+      noarkpipe review list                      what waits, oldest first
+      noarkpipe review show 2026/345             one item with documents and changes
+      noarkpipe review approve 2026/345 2026/346 journal as they are (status J)
+      noarkpipe review reclassify 2026/345 L42   move the case to another class
+      noarkpipe review attach 2026/345 2026/12   put it into an existing case
+      noarkpipe review reject 2026/345 --reason "reklame"
+
+    Every decision is written to the change log (endringslogg) with --by.
+    """
+
+
+@review.command("list")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def review_list(config_path: Path, kode: str | None, as_json: bool) -> None:
+    """List the review queue."""
+    items = api.review_list(config_path, kode)
+    if as_json:
+        click.echo(json.dumps([i.model_dump(mode="json") for i in items], ensure_ascii=False, indent=2))
+        return
+    if not items:
+        click.echo("The review queue is empty.")
+        return
+    table = Table(title=f"Review queue ({len(items)})")
+    for column in ("journalnr.", "dato", "tittel", "avsender", "klasse", "skjermet", "why"):
+        table.add_column(column, overflow="fold")
+    for i in items:
+        table.add_row(i.journalnummer, f"{i.journaldato:%d.%m.%Y}", i.tittel, i.avsender or "", i.klasse,
+                      "ja" if i.skjermet else "", i.note or "")
+    _console().print(table)
+
+
+@review.command("show")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@click.argument("number")
+def review_show(config_path: Path, kode: str | None, number: str) -> None:
+    """Show one journalpost (by journal number, e.g. 2026/345) with its documents and changes."""
+    d = api.review_show(config_path, number, kode)
+    lines = [
+        f"Journalpost {d.journalnummer} ({d.registreringsID}), {d.journalstatus}",
+        f"  Tittel:     {d.tittel}",
+        f"  Sak:        {d.saksmappe_tittel} (klasse {d.klasse})",
+        f"  Avsender:   {d.avsender or '-'}",
+        f"  Mottatt:    {d.mottattDato:%d.%m.%Y %H:%M}" if d.mottattDato else "  Mottatt:    -",
+        f"  Skjerming:  {d.skjermingshjemmel or 'ingen'}" + (f" (offentlig tittel: {d.offentligTittel})" if d.offentligTittel else ""),
+        f"  Why:        {d.note or '-'}",
+        "  Dokumenter:",
+        *[f"    {line}" for line in d.dokumenter],
+    ]
+    if d.endringer:
+        lines += ["  Endringer:", *[f"    {line}" for line in d.endringer]]
+    click.echo("\n".join(lines))
+
+
+def _decided(item) -> None:
+    click.echo(f"{item.journalnummer} ({item.registreringsID}): {item.journalstatus}, klasse {item.klasse}")
+
+
+@review.command("approve")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@BY_OPTION
+@click.argument("numbers", nargs=-1, required=True)
+def review_approve(config_path: Path, kode: str | None, by: str, numbers: tuple[str, ...]) -> None:
+    """Journal the items as registered (status M → Journalført). Numbers stay as they are."""
+    for number in numbers:
+        _decided(api.review_decide(config_path, "approve", number, kode=kode, by=by))
+
+
+@review.command("reclassify")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@BY_OPTION
+@click.argument("number")
+@click.argument("klasse")
+def review_reclassify(config_path: Path, kode: str | None, by: str, number: str, klasse: str) -> None:
+    """Move the item's case to class KLASSE (a klasseID, e.g. L42); it stays in review."""
+    _decided(api.review_decide(config_path, "reclassify", number, kode=kode, by=by, klasse=klasse))
+
+
+@review.command("attach")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@BY_OPTION
+@click.argument("number")
+@click.argument("saksnummer")
+def review_attach(config_path: Path, kode: str | None, by: str, number: str, saksnummer: str) -> None:
+    """Put the item into the existing case SAKSNUMMER (e.g. 2026/12) and journal it."""
+    _decided(api.review_decide(config_path, "attach", number, kode=kode, by=by, saksnummer=saksnummer))
+
+
+@review.command("reject")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@BY_OPTION
+@click.argument("number")
+@click.option("--reason", required=True, help="Why it is not journaled (kept in the change log).")
+def review_reject(config_path: Path, kode: str | None, by: str, number: str, reason: str) -> None:
+    """Reject the item (status Utgår), e.g. advertising or a copy sent twice."""
+    _decided(api.review_decide(config_path, "reject", number, kode=kode, by=by, reason=reason))
 
 
 @cli.command("separator-sheet")

@@ -1,0 +1,257 @@
+"""The review queue: the archivist's morning decisions on temporary registrations.
+
+Every item the nightly run could not place with confidence is journaled with
+status M (`Midlertidig registrering av innkommet dokument`) in a new case.
+Here an archivist approves it (status J), moves its case to another class,
+attaches it to an existing case, or rejects it (status `Utgår`). Each decision
+runs in the caller's transaction and leaves endringslogg rows: column changes
+through the session hook, class and case moves explicitly (the hook does not
+log foreign keys, whose values mean nothing outside this database).
+
+Numbers are never allocated twice: approving changes only the status; attaching
+takes the next document number of the target case, and the emptied case is
+marked `Utgår` rather than deleted, so its number is not reused.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..clock import utcnow
+from ..errors import ExitCode, NoarkpipeError
+from ..model.codes import Journalstatus, Saksstatus
+from . import numbering, tables
+
+REVIEWABLE = Journalstatus.midlertidig_registrering.value
+_NUMBER = re.compile(r"^\s*(\d{2}|\d{4})\s*/\s*(\d{1,7})\s*$")
+
+
+class ReviewError(NoarkpipeError):
+    """A review decision that cannot be carried out (unknown number, wrong state)."""
+
+    exit_code = ExitCode.bad_args
+
+
+class ReviewItem(BaseModel):
+    arkivskaper: str
+    journalnummer: str
+    registreringsID: str
+    journaldato: date
+    tittel: str
+    avsender: str | None
+    klasse: str
+    journalstatus: str
+    skjermet: bool
+    note: str | None
+
+
+class ReviewDetail(ReviewItem):
+    saksmappe_tittel: str
+    offentligTittel: str | None
+    skjermingshjemmel: str | None
+    mottattDato: datetime | None
+    dokumenter: list[str]
+    endringer: list[str]
+
+
+def parse_number(text: str) -> tuple[int, int]:
+    """'2026/345' or '26/345' → (2026, 345)."""
+    match = _NUMBER.match(text)
+    if not match:
+        raise ReviewError(f"'{text}' is not a journal or case number", hint="write it as YEAR/NUMBER, e.g. 2026/345")
+    year = int(match.group(1))
+    return (year if year > 99 else 2000 + year), int(match.group(2))
+
+
+def _arkivskaper_id(session: Session, kode: str) -> int:
+    found = session.scalar(select(tables.Arkivskaper.id).where(tables.Arkivskaper.arkivskaperID == kode))
+    if found is None:
+        raise ReviewError(f"no arkivskaper '{kode}' in the journal store", hint="see 'noarkpipe status' for the codes")
+    return found
+
+
+def find_journalpost(session: Session, kode: str, journalnummer: str) -> tables.Journalpost:
+    year, number = parse_number(journalnummer)
+    post = session.scalar(
+        select(tables.Journalpost)
+        .where(tables.Journalpost.arkivskaper_id == _arkivskaper_id(session, kode))
+        .where(tables.Journalpost.journalaar == year)
+        .where(tables.Journalpost.journalsekvensnummer == number)
+    )
+    if post is None:
+        raise ReviewError(f"{kode}: no journalpost {year}/{number}")
+    return post
+
+
+def find_saksmappe(session: Session, arkivskaper_id: int, saksnummer: str) -> tables.Saksmappe:
+    year, number = parse_number(saksnummer)
+    saksmappe = session.scalar(
+        select(tables.Saksmappe)
+        .where(tables.Saksmappe.arkivskaper_id == arkivskaper_id)
+        .where(tables.Saksmappe.saksaar == year)
+        .where(tables.Saksmappe.sakssekvensnummer == number)
+    )
+    if saksmappe is None:
+        raise ReviewError(f"no saksmappe {year}/{number} in this arkivskaper")
+    return saksmappe
+
+
+def _require_reviewable(post: tables.Journalpost) -> None:
+    if post.journalstatus != REVIEWABLE:
+        raise ReviewError(
+            f"journalpost {post.journalaar}/{post.journalsekvensnummer} has status '{post.journalstatus}', "
+            "not a temporary registration awaiting review"
+        )
+
+
+def _item(post: tables.Journalpost, kode: str) -> ReviewItem:
+    sender = next((p.korrespondansepartNavn for p in post.korrespondanseparter), None)
+    return ReviewItem(
+        arkivskaper=kode,
+        journalnummer=f"{post.journalaar}/{post.journalsekvensnummer}",
+        registreringsID=post.registreringsID,
+        journaldato=post.journaldato,
+        tittel=post.tittel,
+        avsender=sender,
+        klasse=post.saksmappe.klasse.klasseID,
+        journalstatus=post.journalstatus,
+        skjermet=post.tilgangsrestriksjon is not None,
+        note=post.classification_note,
+    )
+
+
+def queue(session: Session, kode: str) -> list[ReviewItem]:
+    posts = session.scalars(
+        select(tables.Journalpost)
+        .where(tables.Journalpost.arkivskaper_id == _arkivskaper_id(session, kode))
+        .where(tables.Journalpost.journalstatus == REVIEWABLE)
+        .order_by(tables.Journalpost.journalaar, tables.Journalpost.journalsekvensnummer)
+    )
+    return [_item(post, kode) for post in posts]
+
+
+def detail(session: Session, kode: str, journalnummer: str) -> ReviewDetail:
+    post = find_journalpost(session, kode, journalnummer)
+    changes = session.scalars(
+        select(tables.Endringslogg)
+        .where(tables.Endringslogg.referanseArkivenhet.in_([post.systemID, post.saksmappe.systemID]))
+        .order_by(tables.Endringslogg.id)
+    )
+    return ReviewDetail(
+        **_item(post, kode).model_dump(),
+        saksmappe_tittel=post.saksmappe.tittel,
+        offentligTittel=post.offentligTittel,
+        skjermingshjemmel=post.skjermingshjemmel,
+        mottattDato=post.mottattDato,
+        dokumenter=[
+            f"{d.dokumentnummer}. {d.tilknyttetRegistreringSom}: {d.tittel}"
+            + "".join(f" [{o.filnavn}, {o.filstoerrelse} bytes]" for o in d.dokumentobjekter)
+            for d in post.dokumentbeskrivelser
+        ],
+        endringer=[
+            f"{c.endretDato:%Y-%m-%d %H:%M} {c.endretAv}: {c.referanseMetadata} "
+            f"{c.tidligereVerdi!r} → {c.nyVerdi!r}"
+            for c in changes
+        ],
+    )
+
+
+def _log(session: Session, entity, field: str, before: str | None, after: str | None, actor: str) -> None:
+    session.add(
+        tables.Endringslogg(
+            arkivskaper_id=getattr(entity, "arkivskaper_id", None),
+            referanseArkivenhet=entity.systemID,
+            referanseMetadata=field,
+            endretDato=utcnow(),
+            endretAv=actor,
+            tidligereVerdi=before,
+            nyVerdi=after,
+        )
+    )
+
+
+def approve(session: Session, kode: str, journalnummer: str) -> ReviewItem:
+    """M → J. Only the status changes: every number stays as allocated at intake."""
+    post = find_journalpost(session, kode, journalnummer)
+    _require_reviewable(post)
+    post.journalstatus = Journalstatus.journalfoert.value
+    session.flush()
+    return _item(post, kode)
+
+
+def reclassify(session: Session, kode: str, journalnummer: str, klasse_id: str, actor: str) -> ReviewItem:
+    """Move the item's case to another class of the same classification system."""
+    post = find_journalpost(session, kode, journalnummer)
+    _require_reviewable(post)
+    saksmappe = post.saksmappe
+    current = saksmappe.klasse
+    target = session.scalar(
+        select(tables.Klasse)
+        .where(tables.Klasse.klassifikasjonssystem_id == current.klassifikasjonssystem_id)
+        .where(tables.Klasse.klasseID == klasse_id)
+    )
+    if target is None:
+        raise ReviewError(
+            f"no class '{klasse_id}' in the classification system of case {saksmappe.mappeID}",
+            hint="add it to the K-code list (klasser_csv) and run 'noarkpipe run' once to load it",
+        )
+    if target.id != current.id:
+        saksmappe.klasse_id = target.id
+        _log(session, saksmappe, "klasse", current.klasseID, target.klasseID, actor)
+        session.flush()
+        session.refresh(saksmappe)
+    return _item(post, kode)
+
+
+def attach(session: Session, kode: str, journalnummer: str, saksnummer: str, actor: str) -> ReviewItem:
+    """Move the item into an existing case of the same arkivskaper; its own new case is closed as `Utgår`."""
+    post = find_journalpost(session, kode, journalnummer)
+    _require_reviewable(post)
+    source = post.saksmappe
+    target = find_saksmappe(session, post.arkivskaper_id, saksnummer)
+    if target.id == source.id:
+        raise ReviewError(f"journalpost {journalnummer} is already in case {target.mappeID}")
+    if target.saksstatus == Saksstatus.utgaar.value:
+        raise ReviewError(f"case {target.mappeID} has status 'Utgår' and takes no new documents")
+    number = numbering.next_number(
+        session, post.arkivskaper_id, numbering.dokument_series(target.systemID), 0
+    )
+    _log(session, post, "saksmappe", source.mappeID, target.mappeID, actor)
+    post.saksmappe_id = target.id
+    post.journalpostnummer = number
+    post.registreringsID = f"{target.mappeID}-{number}"
+    post.journalstatus = Journalstatus.journalfoert.value
+    session.flush()
+    remaining = session.scalar(
+        select(func.count()).select_from(tables.Journalpost).where(tables.Journalpost.saksmappe_id == source.id)
+    )
+    if not remaining:
+        source.saksstatus = Saksstatus.utgaar.value
+    session.flush()
+    session.refresh(post)
+    return _item(post, kode)
+
+
+def reject(session: Session, kode: str, journalnummer: str, reason: str, actor: str) -> ReviewItem:
+    """Not a document to keep (spam, a duplicate sent twice): status `Utgår`, with the reason logged."""
+    if not reason.strip():
+        raise ReviewError("a rejection needs a reason", hint="e.g. --reason 'reklame, ikke arkivverdig'")
+    post = find_journalpost(session, kode, journalnummer)
+    _require_reviewable(post)
+    post.journalstatus = Journalstatus.utgaar.value
+    _log(session, post, "avvist", None, reason.strip(), actor)
+    remaining = session.scalar(
+        select(func.count())
+        .select_from(tables.Journalpost)
+        .where(tables.Journalpost.saksmappe_id == post.saksmappe_id)
+        .where(tables.Journalpost.journalstatus != Journalstatus.utgaar.value)
+    )
+    if not remaining:
+        post.saksmappe.saksstatus = Saksstatus.utgaar.value
+    session.flush()
+    return _item(post, kode)
