@@ -22,7 +22,7 @@ def _cli(*args):
 
 @pytest.fixture
 def queued(installation):
-    for n, subject in enumerate(["Søknad om ferdigattest", "Ettersendt tegning", "Reklame for kontorstoler", "Spørsmål om feiing"]):
+    for n, subject in enumerate(["Spørsmål om åpningstider", "Ettersendt tegning", "Reklame for kontorstoler", "Spørsmål om feiing"]):
         drop(installation, "fjellvik", f"{n}.eml", make_eml(subject=subject, body=f"tekst {n}"))
     summary = api.run(installation)
     return installation, {i.origin_name: i.journalpost for i in summary.items}
@@ -45,14 +45,14 @@ def _snapshot(settings):
 def test_list_shows_the_queue_and_approve_changes_only_the_status(queued):
     settings, numbers = queued
     items = api.review_list(settings, "fjellvik")
-    assert [i.tittel for i in items] == ["Søknad om ferdigattest", "Ettersendt tegning", "Reklame for kontorstoler", "Spørsmål om feiing"]
+    assert [i.tittel for i in items] == ["Spørsmål om åpningstider", "Ettersendt tegning", "Reklame for kontorstoler", "Spørsmål om feiing"]
     series_before, posts_before, _ = _snapshot(settings)
 
     approved = api.review_decide(settings, "approve", numbers["0.eml"], kode="fjellvik", by="kari.arkivar")
     assert approved.journalstatus == "Journalført"
     series_after, posts_after, log = _snapshot(settings)
     assert series_after == series_before  # no number allocated
-    before, after = posts_before["Søknad om ferdigattest"], posts_after["Søknad om ferdigattest"]
+    before, after = posts_before["Spørsmål om åpningstider"], posts_after["Spørsmål om åpningstider"]
     assert after[:3] == before[:3] and after[3] == "Journalført"
     assert ("journalstatus", "Midlertidig registrering av innkommet dokument", "Journalført", "kari.arkivar") in log
     # Approving twice is refused: it is no longer in review.
@@ -64,7 +64,7 @@ def test_list_shows_the_queue_and_approve_changes_only_the_status(queued):
 def test_reclassify_attach_and_reject_are_logged(queued):
     settings, numbers = queued
     before = _snapshot(settings)[1]
-    target_case = before["Søknad om ferdigattest"][4]
+    target_case = before["Spørsmål om åpningstider"][4]
     own_case = before["Ettersendt tegning"][4]
 
     api.review_decide(settings, "reclassify", numbers["3.eml"], kode="fjellvik", by="ola", klasse="M10")
@@ -95,7 +95,7 @@ def test_the_review_commands_from_the_command_line(queued):
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) == 4
     shown = _cli("review", "show", "-c", config, "-a", "fjellvik", numbers["0.eml"])
-    assert "Søknad om ferdigattest" in shown.stdout and "e-post.txt" in shown.stdout
+    assert "Spørsmål om åpningstider" in shown.stdout and "e-post.txt" in shown.stdout
     done = _cli("review", "approve", "-c", config, "-a", "fjellvik", "--by", "kari", numbers["0.eml"], numbers["3.eml"])
     assert done.returncode == 0 and done.stdout.count("Journalført") == 2
     missing = _cli("review", "approve", "-c", config, "-a", "fjellvik", "2026/9999")
@@ -104,3 +104,35 @@ def test_the_review_commands_from_the_command_line(queued):
     assert ambiguous.returncode == 3 and "--arkivskaper" in ambiguous.stderr
     shown = _cli("review", "show", "-c", config, "-a", "fjellvik", numbers["0.eml"])
     assert "journalstatus 'Midlertidig registrering av innkommet dokument' → 'Journalført'" in shown.stdout
+
+
+def test_rules_place_items_in_their_class_and_explain_shows_why(installation):
+    drop(installation, "fjellvik", "bygg.eml", make_eml(subject="Søknad om dispensasjon for garasje, gnr. 4 bnr. 12"))
+    drop(installation, "fjellvik", "annet.eml", make_eml(subject="Takk for hyggelig møte"))
+    items = {i.origin_name: i for i in api.run(installation).items}
+    assert items["bygg.eml"].journalstatus == "Journalført" and "rule 'byggesak-epost'" in items["bygg.eml"].reason
+    assert items["annet.eml"].journalstatus == "Midlertidig registrering av innkommet dokument"
+    [queued] = api.review_list(installation, "fjellvik")
+    assert queued.tittel == "Takk for hyggelig møte" and queued.klasse == "000"
+    store = Store.open(installation.store_url)
+    with store.read() as session:
+        post = session.scalar(select(tables.Journalpost).where(tables.Journalpost.tittel.like("Søknad om dispensasjon%")))
+        assert post.saksmappe.klasse.klasseID == "L42"
+    store.dispose()
+
+    sample = installation.config_path.parent / "probe.eml"
+    sample.write_bytes(make_eml(subject="Søknad om barnehageplass for Nora", body="Vi søker barnehageplass fra august."))
+    explained = _cli("classify", "-c", installation.config_path, "-a", "fjellvik", "--explain", sample)
+    assert explained.returncode == 0, explained.stderr
+    assert "Decision (rule barnehage)" in explained.stdout and "klasse:           A20" in explained.stdout
+    assert "Did not match" in explained.stdout
+    assert not list(installation.creator("fjellvik").inbox.iterdir())  # explaining journals nothing
+
+
+def test_a_rule_pointing_at_an_unknown_class_stops_the_run_naming_the_rule(installation):
+    rules = installation.config_path.parent / "klassifisering.toml"
+    rules.write_text('[[rule]]\nname = "feil"\nkeywords = ["x"]\nklasse = "Z99"\n', encoding="utf-8")
+    drop(installation, "fjellvik", "a.eml", make_eml())
+    done = _cli("run", "-c", installation.config_path)
+    assert done.returncode == 3 and "feil" in done.stderr and "Z99" in done.stderr
+    assert (installation.creator("fjellvik").inbox / "a.eml").exists()

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from .config import DEFAULT_CONFIG_NAME, Settings, load_settings
-from .errors import ConfigError
+from .errors import ConfigError, InputFileError
 from .journal import review, tables
 from .model.codes import Journalstatus
 from .journal.store import Store
@@ -21,7 +21,7 @@ from .workarea import inbox_items
 from .runlock import RunLock
 from .schemas import altered_schemas
 
-TEMPLATE_FILES = (DEFAULT_CONFIG_NAME, "k-koder.csv")
+TEMPLATE_FILES = (DEFAULT_CONFIG_NAME, "k-koder.csv", "klassifisering.toml")
 
 
 def init(directory: str | Path, *, force: bool = False) -> Path:
@@ -247,3 +247,72 @@ def review_decide(
             raise ValueError(f"unknown review decision {decision!r}")
     finally:
         store.dispose()
+
+
+def classify_explain(config: str | Path | Settings, path: str | Path, kode: str | None = None) -> str:
+    """Why an inbox file would be classified and screened as it would, without journaling it."""
+    from tempfile import TemporaryDirectory
+
+    from sqlalchemy import select as _select
+
+    from .classify.policy import load_policy
+    from .classify.references import find_case_references
+    from .classify.rules import explain_text
+    from .classify.screening import decide_screening, screening_input
+    from .clock import utcnow
+    from .intake.context import IntakeContext
+    from .intake.dispatch import choose_parser
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    creator = settings.creator(_creator_kode(settings, kode))
+    policy = load_policy(settings, creator)
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"no such file: {path}")
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with TemporaryDirectory(dir=settings.work_dir, prefix=".explain-") as scratch:
+        source, parse = choose_parser(path, path.name)
+        context = IntakeContext(
+            origin_name=path.name, received=utcnow(), scratch=Path(scratch),
+            limits=settings.intake.limits, ocr_languages=settings.intake.ocr_languages,
+        )
+        submissions = parse(path, context)
+    store = open_store(settings)
+    sections = []
+    try:
+        with store.read() as session:
+            arkivskaper_id = session.scalar(
+                _select(tables.Arkivskaper.id).where(tables.Arkivskaper.arkivskaperID == creator.kode)
+            )
+            for number, submission in enumerate(submissions, start=1):
+                lines = [f"== {path.name}" + (f", letter {number} of {len(submissions)}" if len(submissions) > 1 else "")
+                         + f" ({source.value}) for {creator.kode}"]
+                refs = find_case_references(f"{submission.subject}\n{submission.body_text}")
+                for ref in refs:
+                    exists = arkivskaper_id is not None and session.scalar(
+                        _select(tables.Saksmappe.mappeID)
+                        .where(tables.Saksmappe.arkivskaper_id == arkivskaper_id)
+                        .where(tables.Saksmappe.saksaar == ref.saksaar)
+                        .where(tables.Saksmappe.sakssekvensnummer == ref.sakssekvensnummer)
+                    )
+                    lines.append(f"case reference {ref} ({ref.quoted!r}): "
+                                 + ("exists: the item joins that case, no rule needed" if exists else "no such case here"))
+                if policy.classification_rules is not None:
+                    lines.append(explain_text(submission, policy.classification_rules))
+                else:
+                    lines.append("no classification rules configured (klassifikasjonssystem.rules)")
+                if policy.model is not None:
+                    suggestion = policy.model.suggest(f"{submission.subject}\n{submission.body_text}")
+                    verdict = "confident" if suggestion.confidence >= policy.model_threshold else "below threshold: review"
+                    lines.append(f"learned model: klasse {suggestion.klasse_id} ({suggestion.confidence:.0%}, {verdict})")
+                decision = decide_screening(screening_input(submission), policy.screening_rules)
+                if decision.screened:
+                    lines.append(f"skjerming: {decision.skjermingshjemmel} (tilgangsrestriksjon {decision.tilgangsrestriksjon})")
+                    lines += [f"  because: {reason}" for reason in decision.reasons]
+                    lines.append(f"  offentligTittel: {decision.offentlig_tittel}")
+                else:
+                    lines.append("skjerming: none")
+                sections.append("\n".join(lines))
+    finally:
+        store.dispose()
+    return "\n\n".join(sections)

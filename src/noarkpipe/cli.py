@@ -332,6 +332,26 @@ def review_reject(config_path: Path, kode: str | None, by: str, number: str, rea
     _decided(api.review_decide(config_path, "reject", number, kode=kode, by=by, reason=reason))
 
 
+@cli.group(invoke_without_command=True)
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@click.option("--explain", "explain", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              metavar="FILE", help="Show how FILE would be classified and screened, and why.")
+@click.pass_context
+def classify(ctx: click.Context, config_path: Path, kode: str | None, explain: Path | None) -> None:
+    """Classification: explain a decision, or train the learned model.
+
+    \b
+      noarkpipe classify --explain inbox/brev.eml    which rule matched and why (nothing is journaled)
+      noarkpipe classify train                       retrain the model on journaled items
+    """
+    if ctx.invoked_subcommand is None:
+        if explain is None:
+            click.echo(ctx.get_help())
+            return
+        click.echo(api.classify_explain(config_path, explain, kode))
+
+
 @cli.command("separator-sheet")
 @click.argument("output", type=click.Path(path_type=Path), default="skilleark.pdf")
 def separator_sheet(output: Path) -> None:

@@ -47,6 +47,10 @@ class KlassifikasjonssystemSettings(_Strict):
     )
     klasser: tuple[KlasseSpec, ...] = ()
     default_klasse: str = Field(description="klasseID for new cases nothing else classifies")
+    rules: Path | None = Field(default=None, description="classification rules (TOML) archivists maintain")
+    model_threshold: float = Field(
+        default=0.8, ge=0, le=1, description="a learned suggestion below this confidence goes to review"
+    )
 
 
 class ImapSettings(_Strict):
@@ -92,6 +96,7 @@ class ArkivskaperSettings(_Strict):
     arkivdel: ArkivdelSettings
     klassifikasjonssystem: KlassifikasjonssystemSettings
     imap: ImapSettings | None = None
+    screening_rules: Path | None = Field(default=None, description="screening rules (TOML); default: the standard set")
     maildir: Path | None = Field(default=None, description="a maildir folder whose new mail is taken in")
 
     @field_validator("kode")
@@ -251,7 +256,11 @@ def load_settings(config_path: str | Path) -> Settings:
         imap = creator.get("imap")
         if isinstance(imap, dict) and imap.get("cafile"):
             creator["imap"] = dict(imap, cafile=_resolve(base, imap["cafile"]))
+        if creator.get("screening_rules"):
+            creator["screening_rules"] = _resolve(base, creator["screening_rules"])
         system = creator.get("klassifikasjonssystem")
+        if isinstance(system, dict) and system.get("rules"):
+            system = creator["klassifikasjonssystem"] = dict(system, rules=_resolve(base, system["rules"]))
         if isinstance(system, dict) and system.get("klasser_csv"):
             system = dict(system)
             csv_path = _resolve(base, system["klasser_csv"])

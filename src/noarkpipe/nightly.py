@@ -30,6 +30,8 @@ from . import workarea
 from .workarea import ItemState
 from .docstore import DocumentStore
 from .errors import ConfigError, InputFileError, NoarkpipeError, SourceUnavailableError
+from .classify.policy import Policy, load_policy
+from .model.codes import Journalstatus
 from .intake import mailbox
 from .intake.context import IntakeContext
 from .intake.dispatch import choose_parser
@@ -186,6 +188,7 @@ class NightlyRun:
         now = utcnow()
         with self.store.write(self.settings.actor) as session:
             structure = ensure_structure(session, creator, self.settings.actor, now)
+        policy = load_policy(self.settings, creator)
         work = self.settings.work_dir / creator.kode
         work.mkdir(parents=True, exist_ok=True)
         creator.inbox.mkdir(parents=True, exist_ok=True)
@@ -201,7 +204,7 @@ class NightlyRun:
         for claimed in pending:
             if self.stop.is_set():
                 break
-            for result in self._process(claimed, creator, structure, summary.run_id):
+            for result in self._process(claimed, creator, structure, policy, summary.run_id):
                 summary.items.append(result)
                 self.progress("item", result)
         self._dispose_mailboxes(creator, structure, mailboxes)
@@ -252,7 +255,7 @@ class NightlyRun:
                 result.disposed, result.errors = report.disposed, result.errors + report.errors
 
     def _process(
-        self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int
+        self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, policy: Policy, run_id: int
     ) -> list[ItemResult]:
         origin = workarea.origin_of(claimed)
         sha, size = workarea.item_digest(claimed)
@@ -329,7 +332,7 @@ class NightlyRun:
             first_id = None
             for number, (submission, documents) in enumerate(zip(submissions, stored, strict=True), start=1):
                 journalpost, placement = journal_submission(
-                    session, structure, submission, documents, actor=actor, now=now
+                    session, structure, submission, documents, actor=actor, now=now, policy=policy
                 )
                 first_id = first_id or journalpost.id
                 part = f" (letter {number} of {len(submissions)})" if len(submissions) > 1 else ""
@@ -337,7 +340,11 @@ class NightlyRun:
                     ItemResult(
                         arkivskaper=creator.kode,
                         origin_name=origin + part,
-                        outcome=Outcome.journaled if placement.saksmappe is not None else Outcome.needs_review,
+                        outcome=(
+                            Outcome.journaled
+                            if journalpost.journalstatus == Journalstatus.journalfoert
+                            else Outcome.needs_review
+                        ),
                         sha256=sha,
                         journalpost=f"{journalpost.journalaar}/{journalpost.journalsekvensnummer}",
                         saksmappe=journalpost.registreringsID,

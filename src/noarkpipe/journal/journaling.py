@@ -15,15 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..classify.references import CaseReference, find_case_references
-from ..classify.screening import (
-    PublicField,
-    ScreeningDecision,
-    ScreeningRuleSet,
-    decide_screening,
-    default_screening_rules,
-    public_text,
-    screening_input,
-)
+from ..classify.policy import Policy
+from ..classify.rules import classify
+from ..classify.screening import PublicField, ScreeningDecision, decide_screening, public_text, screening_input
 from ..config import ArkivskaperSettings
 from ..docstore import StoredBlob
 from ..intake.submission import DocumentRole, Submission, SubmissionDocument
@@ -63,23 +57,17 @@ class StoredDocument:
 
 
 @dataclass(frozen=True)
-class Policy:
-    """How one records creator's items are screened (and, later, classified)."""
-
-    screening_rules: ScreeningRuleSet
-
-    @classmethod
-    def standard(cls) -> Policy:
-        return cls(screening_rules=default_screening_rules())
-
-
-@dataclass(frozen=True)
 class Placement:
-    """Where a journalpost goes and with which status, and why."""
+    """Where a journalpost goes and with which status, and why.
+
+    Either an existing `saksmappe`, or a new case in `klasse_id` titled `tittel`.
+    """
 
     journalstatus: Journalstatus
     saksmappe: tables.Saksmappe | None
     reason: str
+    klasse_id: str | None = None
+    tittel: str | None = None
 
 
 def ensure_structure(session: Session, creator: ArkivskaperSettings, actor: str, now: datetime) -> Structure:
@@ -177,28 +165,59 @@ def find_saksmappe(session: Session, arkivskaper_id: int, ref: CaseReference) ->
     )
 
 
-def place(session: Session, structure: Structure, submission: Submission) -> Placement:
-    """An item quoting an existing case of the same records creator joins it; the rest await review."""
+def place(session: Session, structure: Structure, submission: Submission, policy: Policy) -> Placement:
+    """Where an item goes, in order of certainty.
+
+    1. It quotes an existing case of the same records creator: it joins that case (J).
+    2. A classification rule decides: a new case in the rule's class, J if the rule is confident.
+    3. The learned model is confident enough: a new case in its class (J).
+    4. Otherwise: a new case in the default class, awaiting review (M).
+    """
     for ref in find_case_references(f"{submission.subject}\n{submission.body_text}"):
         saksmappe = find_saksmappe(session, structure.arkivskaper_id, ref)
         if saksmappe is not None:
             return Placement(Journalstatus.journalfoert, saksmappe, f"quotes existing case {ref} ({ref.quoted!r})")
-    return Placement(
-        Journalstatus.midlertidig_registrering,
-        None,
-        "no existing case quoted: new case in the default class, awaiting review",
-    )
+    review = Journalstatus.midlertidig_registrering
+    if policy.classification_rules is not None:
+        decision = classify(submission, policy.classification_rules)
+        if decision is not None:
+            if not decision.new_case:
+                return Placement(
+                    review, None, f"rule '{decision.rule}' only joins quoted cases and none was found: review",
+                    decision.klasse, decision.saksmappe_tittel,
+                )
+            status = Journalstatus.journalfoert if decision.confident else review
+            certainty = "" if decision.confident else " (not confident: review)"
+            return Placement(
+                status, None, f"rule '{decision.rule}' → klasse {decision.klasse}{certainty}",
+                decision.klasse, decision.saksmappe_tittel,
+            )
+    if policy.model is not None:
+        suggestion = policy.model.suggest(f"{submission.subject}\n{submission.body_text}")
+        if suggestion.klasse_id in structure.klasse_ids:
+            if suggestion.confidence >= policy.model_threshold:
+                return Placement(
+                    Journalstatus.journalfoert, None,
+                    f"learned model → klasse {suggestion.klasse_id} ({suggestion.confidence:.0%})",
+                    suggestion.klasse_id,
+                )
+            return Placement(
+                review, None,
+                f"learned model suggests klasse {suggestion.klasse_id} ({suggestion.confidence:.0%}), below "
+                f"{policy.model_threshold:.0%}: new case in the default class, awaiting review",
+            )
+    return Placement(review, None, "no rule and no confident suggestion: new case in the default class, awaiting review")
 
 
 def _new_saksmappe(
-    session: Session, structure: Structure, title: str, actor: str, now: datetime, today, **columns
+    session: Session, structure: Structure, title: str, klasse_id: int, actor: str, now: datetime, today, **columns
 ) -> tables.Saksmappe:
     saksaar = today.year
     number = numbering.next_number(session, structure.arkivskaper_id, numbering.SAK, saksaar)
     saksmappe = tables.Saksmappe(
         arkivskaper_id=structure.arkivskaper_id,
         arkivdel_id=structure.arkivdel_id,
-        klasse_id=structure.default_klasse_id,
+        klasse_id=klasse_id,
         mappeID=f"{saksaar}/{number}",
         saksaar=saksaar,
         sakssekvensnummer=number,
@@ -246,17 +265,25 @@ def journal_submission(
     policy = policy or Policy.standard()
     today = now.astimezone(LOCAL_TIME).date()
     title = submission.subject.strip() or "(uten emne)"
-    placement = place(session, structure, submission)
+    placement = place(session, structure, submission, policy)
     saksmappe = placement.saksmappe
-    klasse_id = session.get(tables.Klasse, saksmappe.klasse_id if saksmappe else structure.default_klasse_id).klasseID
+    if saksmappe is not None:
+        klasse_id = saksmappe.klasse.klasseID
+    else:
+        klasse_id = placement.klasse_id or next(
+            k for k, v in structure.klasse_ids.items() if v == structure.default_klasse_id
+        )
     decision = screen(submission, title, klasse_id, policy)
     if saksmappe is None:
+        case_title = placement.tittel or title
         screened = (
-            {"offentligTittel": public_text(title, decision, PublicField.tittel_mappe), **_skjerming_columns(decision)}
+            {"offentligTittel": public_text(case_title, decision, PublicField.tittel_mappe), **_skjerming_columns(decision)}
             if decision.screened
             else {}
         )
-        saksmappe = _new_saksmappe(session, structure, title, actor, now, today, **screened)
+        saksmappe = _new_saksmappe(
+            session, structure, case_title, structure.klasse_ids[klasse_id], actor, now, today, **screened
+        )
 
     journalaar = today.year
     journalsekvensnummer = numbering.next_number(

@@ -1,0 +1,59 @@
+"""One records creator's classification and screening policy, loaded from its config.
+
+Rules files are read and checked once per run (a rule naming a class that
+is not in the creator's classification system stops the run with a message
+naming the rule); the learned model is used when one has been trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import ArkivskaperSettings, Settings
+from .rules import RuleSet, load_classification_rules, validate_against_classes
+from .screening import ScreeningRuleSet, default_screening_rules, load_screening_rules
+
+DEFAULT_MODEL_THRESHOLD = 0.8
+
+
+@dataclass(frozen=True)
+class Policy:
+    screening_rules: ScreeningRuleSet
+    classification_rules: RuleSet | None = None
+    model: object | None = None
+    """A trained `learned.ClassModel`, or None before `noarkpipe classify train`."""
+    model_threshold: float = DEFAULT_MODEL_THRESHOLD
+
+    @classmethod
+    def standard(cls) -> Policy:
+        return cls(screening_rules=default_screening_rules())
+
+
+def model_path(settings: Settings, kode: str) -> Path:
+    return settings.data_dir / "models" / f"{kode}.klassemodell.json"
+
+
+def load_policy(settings: Settings, creator: ArkivskaperSettings) -> Policy:
+    system = creator.klassifikasjonssystem
+    screening = (
+        load_screening_rules(creator.screening_rules) if creator.screening_rules else default_screening_rules()
+    )
+    rules = None
+    if system.rules is not None:
+        rules = load_classification_rules(system.rules)
+        validate_against_classes(rules, {k.klasseID for k in system.klasser})
+    return Policy(
+        screening_rules=screening,
+        classification_rules=rules,
+        model=_load_model(model_path(settings, creator.kode)),
+        model_threshold=system.model_threshold,
+    )
+
+
+def _load_model(path: Path):
+    if not path.is_file():
+        return None
+    from .learned import ClassModel
+
+    return ClassModel.load(path)
