@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -316,3 +316,61 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
     finally:
         store.dispose()
     return "\n\n".join(sections)
+
+
+class PublishedJournal(BaseModel):
+    arkivskaper: str
+    xml: str | None
+    html: str
+    entries: int
+    screened: int
+
+
+def publish_journal(
+    config: str | Path | Settings, date_from: date, date_to: date, output: str | Path, kode: str | None = None
+) -> PublishedJournal:
+    """The public journal (postliste) of one arkivskaper for a journaldato range: offentligJournal.xml and HTML.
+
+    Only checked entries are published (not the review queue), screening applied twice
+    (as stored, and recomputed), and the written files are scanned before they are kept.
+    """
+    from .classify.policy import load_policy
+    from .journal import public
+
+    if date_to < date_from:
+        raise ConfigError(f"--to {date_to} is before --from {date_from}")
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    creator = settings.creator(_creator_kode(settings, kode))
+    rules = load_policy(settings, creator).screening_rules
+    folder = Path(output).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"offentligJournal-{creator.kode}-{date_from:%Y%m%d}-{date_to:%Y%m%d}"
+    store = open_store(settings)
+    try:
+        with store.read() as session:
+            arkivskaper_id = session.scalar(
+                select(tables.Arkivskaper.id).where(tables.Arkivskaper.arkivskaperID == creator.kode)
+            )
+            if arkivskaper_id is None:
+                raise ConfigError(f"'{creator.kode}' has journaled nothing yet", hint="run 'noarkpipe run' first")
+            header = public.public_journal_header(session, arkivskaper_id, date_from, date_to)
+
+            def entries():
+                return public.public_entries(session, arkivskaper_id, date_from, date_to, rules=rules)
+
+            html_path = folder / f"{stem}.html"
+            summary = public.write_html(entries(), html_path, header=header)
+            xml_path = folder / f"{stem}.xml"
+            try:
+                public.write_offentlig_journal(entries(), xml_path, header=header)
+            except public.EmptyPublicJournalError:
+                xml_path = None  # the schema needs at least one entry; the HTML says the period is empty
+    finally:
+        store.dispose()
+    return PublishedJournal(
+        arkivskaper=creator.kode,
+        xml=str(xml_path) if xml_path else None,
+        html=str(html_path),
+        entries=summary.antall,
+        screened=summary.skjermet,
+    )
