@@ -255,6 +255,7 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
 
     from sqlalchemy import select as _select
 
+    from .classify.learned import submission_text
     from .classify.policy import load_policy
     from .classify.references import find_case_references
     from .classify.rules import explain_text
@@ -302,7 +303,7 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
                 else:
                     lines.append("no classification rules configured (klassifikasjonssystem.rules)")
                 if policy.model is not None:
-                    suggestion = policy.model.suggest(f"{submission.subject}\n{submission.body_text}")
+                    suggestion = policy.model.suggest(submission_text(submission))
                     verdict = "confident" if suggestion.confidence >= policy.model_threshold else "below threshold: review"
                     lines.append(f"learned model: klasse {suggestion.klasse_id} ({suggestion.confidence:.0%}, {verdict})")
                 decision = decide_screening(screening_input(submission), policy.screening_rules)
@@ -374,3 +375,26 @@ def publish_journal(
         entries=summary.antall,
         screened=summary.skjermet,
     )
+
+
+def classify_train(config: str | Path | Settings, kode: str | None = None, *, holdout: float = 0.2):
+    """Retrain one arkivskaper's class model on its journaled items; save it; return the report."""
+    from .classify import learned
+    from .classify.policy import model_path
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    creator = settings.creator(_creator_kode(settings, kode))
+    store = open_store(settings)
+    try:
+        with store.read() as session:
+            arkivskaper_id = session.scalar(
+                select(tables.Arkivskaper.id).where(tables.Arkivskaper.arkivskaperID == creator.kode)
+            )
+            examples = learned.training_examples(session, arkivskaper_id) if arkivskaper_id else []
+    finally:
+        store.dispose()
+    report = learned.train(examples, holdout=holdout, threshold=creator.klassifikasjonssystem.model_threshold)
+    path = model_path(settings, creator.kode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report.model.save(path)
+    return report, path

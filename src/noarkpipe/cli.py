@@ -377,6 +377,31 @@ def journal_publish(config_path: Path, kode: str | None, date_from, date_to, out
     click.echo(f"  {published.xml}" if published.xml else "  (no offentligJournal.xml: no journalposter in the period)")
 
 
+@classify.command("train")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@click.option("--json", "as_json", is_flag=True, help="The full training report as JSON.")
+def classify_train(config_path: Path, kode: str | None, as_json: bool) -> None:
+    """Retrain the learned class model on the journaled items and report its held-out accuracy.
+
+    The model is used by the next run where no rule decides; a suggestion below
+    klassifikasjonssystem.model_threshold sends the item to review instead.
+    """
+    report, path = api.classify_train(config_path, kode)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+        return
+    click.echo(f"Trained on {report.n_train} items, tested on {report.n_test} held-out items ({len(report.classes)} classes).")
+    click.echo(f"  accuracy {report.accuracy:.1%}, macro-F1 {report.macro_f1:.2f}")
+    confident = f"{report.confident_accuracy:.1%}" if report.confident_accuracy is not None else "-"
+    click.echo(f"  at threshold {report.threshold:.0%}: {confident} right on the items it would decide, "
+               f"{report.deferred_share:.0%} sent to review")
+    if report.excluded_classes:
+        click.echo("  too few examples to learn (never suggested): "
+                   + ", ".join(f"{k} ({n})" for k, n in sorted(report.excluded_classes.items())))
+    click.echo(f"Saved {path}")
+
+
 @cli.command("separator-sheet")
 @click.argument("output", type=click.Path(path_type=Path), default="skilleark.pdf")
 def separator_sheet(output: Path) -> None:

@@ -31,7 +31,7 @@ class Policy:
 
 
 def model_path(settings: Settings, kode: str) -> Path:
-    return settings.data_dir / "models" / f"{kode}.klassemodell.json"
+    return settings.data_dir / "models" / f"{kode}.klassemodell.npz"
 
 
 def load_policy(settings: Settings, creator: ArkivskaperSettings) -> Policy:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..classify.references import CaseReference, find_case_references
+from ..classify.learned import submission_text
 from ..classify.policy import Policy
 from ..classify.rules import classify
 from ..classify.screening import PublicField, ScreeningDecision, decide_screening, public_text, screening_input
@@ -193,7 +194,7 @@ def place(session: Session, structure: Structure, submission: Submission, policy
                 decision.klasse, decision.saksmappe_tittel,
             )
     if policy.model is not None:
-        suggestion = policy.model.suggest(f"{submission.subject}\n{submission.body_text}")
+        suggestion = policy.model.suggest(submission_text(submission))
         if suggestion.klasse_id in structure.klasse_ids:
             if suggestion.confidence >= policy.model_threshold:
                 return Placement(
