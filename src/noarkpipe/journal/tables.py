@@ -227,6 +227,25 @@ class Dokumentobjekt(NoarkEntity, Base):
     opprettetAv: Mapped[str] = mapped_column(String(200))
 
     dokumentbeskrivelse: Mapped[Dokumentbeskrivelse] = relationship(back_populates="dokumentobjekter")
+    konverteringer: Mapped[list[Konvertering]] = relationship(
+        back_populates="dokumentobjekt", order_by="Konvertering.id"
+    )
+
+
+class Konvertering(Base):
+    """How an Arkivformat dokumentobjekt was made from its Produksjonsformat original."""
+
+    __tablename__ = "konvertering"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dokumentobjekt_id: Mapped[int] = mapped_column(ForeignKey("dokumentobjekt.id"), index=True)
+    konvertertDato: Mapped[datetime] = mapped_column(UtcDateTime)
+    konvertertAv: Mapped[str] = mapped_column(String(200))
+    konvertertFraFormat: Mapped[str] = mapped_column(String(80))
+    konvertertTilFormat: Mapped[str] = mapped_column(String(80))
+    konverteringsverktoey: Mapped[str | None] = mapped_column(Text)
+    konverteringskommentar: Mapped[str | None] = mapped_column(Text)
+
+    dokumentobjekt: Mapped[Dokumentobjekt] = relationship(back_populates="konverteringer")
 
 
 class Endringslogg(Base):
