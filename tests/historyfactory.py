@@ -415,10 +415,18 @@ def _sender(rng: random.Random, orgs: list[str], slots: dict[str, str]) -> Party
     return Party(name=f"{first} {rng.choice(PUBLIC_SURNAMES)}", email="innbygger@example.no")
 
 
-def build_history(tmp_path: Path, *, n_cases: int = 560, seed: int = 20251) -> History:
+def build_history(
+    tmp_path: Path,
+    *,
+    n_cases: int = 560,
+    seed: int = 20251,
+    store: Store | None = None,
+    creator: ArkivskaperSettings | None = None,
+) -> History:
+    """The history in a store of its own under tmp_path, or in `store` for `creator` (an installation's)."""
     rng = random.Random(seed)
-    store = Store.open(f"sqlite:///{tmp_path}/s.sqlite")
-    creator = ArkivskaperSettings(
+    store = store or Store.open(f"sqlite:///{tmp_path}/s.sqlite")
+    creator = creator or ArkivskaperSettings(
         kode="fjellvik",
         navn="Fjellvik kommune",
         inbox=tmp_path / "inbox",

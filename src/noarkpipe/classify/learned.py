@@ -120,6 +120,11 @@ ELIGIBLE_JOURNALSTATUS = frozenset(
     }
 )
 
+# How the journal notes a class the model chose on its own (journalpost.classification_note).
+# Such items are left out of training: nobody checked them, and learning from
+# its own guesses would let the model reinforce its mistakes.
+MODEL_DECIDED_NOTE = "learned model →"
+
 MIN_EXAMPLES_PER_CLASS = 10
 # A class seen in one case only has nothing to generalise from, and cannot be
 # on both sides of a by-case split.
@@ -297,6 +302,10 @@ def training_examples(session: Session, arkivskaper_id: int) -> list[TrainingExa
         .where(journalpost.arkivskaper_id == arkivskaper_id)
         .where(journalpost.journalstatus.in_(ELIGIBLE_JOURNALSTATUS))
         .where(saksmappe.saksstatus != Saksstatus.utgaar.value)
+        .where(
+            journalpost.classification_note.is_(None)
+            | ~journalpost.classification_note.startswith(MODEL_DECIDED_NOTE, autoescape=True)
+        )
     )
     organisations: dict[int, list[str]] = defaultdict(list)
     for journalpost_id, name in session.execute(

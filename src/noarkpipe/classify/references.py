@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass
 
 _LABEL = r"(?:deres\s+ref(?:eranse)?|v[åa]r\s+ref(?:eranse)?|ref(?:eranse)?|saksnr|saksnummer|sak|arkivsak|journalnr)"
+# The label must start a word: "byggesak 24/12" names a property (gnr/bnr), not case 2024/12.
 _REFERENCE = re.compile(
-    _LABEL + r"\.?\s*(?:nr\.?)?\s*[:.]?\s*(?P<year>(?:19|20)?\d{2})\s*/\s*(?P<seq>\d{1,7})(?:\s*-\s*(?P<doc>\d{1,5}))?",
+    r"(?<!\w)" + _LABEL + r"\.?\s*(?:nr\.?)?\s*[:.]?\s*(?P<year>(?:19|20)?\d{2})\s*/\s*(?P<seq>\d{1,7})(?:\s*-\s*(?P<doc>\d{1,5}))?",
     re.IGNORECASE,
 )
 

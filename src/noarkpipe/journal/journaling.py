@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..classify.references import CaseReference, find_case_references
-from ..classify.learned import submission_text
+from ..classify.learned import MODEL_DECIDED_NOTE, decide, submission_text
 from ..classify.policy import Policy
 from ..classify.rules import classify
 from ..classify.screening import PublicField, ScreeningDecision, decide_screening, public_text, screening_input
@@ -196,10 +196,10 @@ def place(session: Session, structure: Structure, submission: Submission, policy
     if policy.model is not None:
         suggestion = policy.model.suggest(submission_text(submission))
         if suggestion.klasse_id in structure.klasse_ids:
-            if suggestion.confidence >= policy.model_threshold:
+            if decide(suggestion, policy.model_threshold):
                 return Placement(
                     Journalstatus.journalfoert, None,
-                    f"learned model → klasse {suggestion.klasse_id} ({suggestion.confidence:.0%})",
+                    f"{MODEL_DECIDED_NOTE} klasse {suggestion.klasse_id} ({suggestion.confidence:.0%})",
                     suggestion.klasse_id,
                 )
             return Placement(
