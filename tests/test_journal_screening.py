@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 
 from noarkpipe import api
@@ -46,3 +48,46 @@ def test_screened_items_carry_skjerming_and_a_public_title_without_the_secret(in
         changed = session.scalars(select(tables.Endringslogg.referanseMetadata)).all()
         assert "offentligTittel" not in changed and "tilgangsrestriksjon" not in changed
     store.dispose()
+
+
+EFORMS = Path(__file__).resolve().parents[1] / "fixtures" / "sample-eforms"
+
+
+def test_form_person_names_come_from_name_fields_not_from_the_submitter():
+    from noarkpipe.classify.screening import form_person_names
+
+    data = {
+        "barn": {"navn": "Nora Ødegård Hansen", "fodselsnummer": "14832451224"},
+        "foresatte": [{"fornavn": "Kristin", "etternavn": "Hansen"}, {"fullName": "Per Hansen"}],
+        "barnehage": ["Solsikken barnehage", "Trollskogen barnehage"],
+        "antall": 2,
+        "_submission": {"submitter": {"name": "Fjellvik Bygg AS"}},
+    }
+    assert form_person_names(data) == ("Nora Ødegård Hansen", "Kristin", "Hansen", "Per Hansen")
+
+
+def test_a_screened_eform_hides_the_names_in_its_fields_from_the_public_journal(installation, tmp_path):
+    import shutil
+    from datetime import date
+
+    inbox = installation.creator("fjellvik").inbox
+    inbox.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EFORMS / "barnehageplass-FS-2026-120051.zip", inbox)
+    summary = api.run(installation)
+    assert summary.quarantined == 0
+    store = Store.open(installation.store_url)
+    with store.read() as session:
+        post = session.scalars(select(tables.Journalpost)).one()
+        assert "Nora" in post.tittel  # the archive keeps the real title
+        assert post.tilgangsrestriksjon == "13"
+        assert "Nora" not in post.offentligTittel and "Ødegård" not in post.offentligTittel
+        assert "Skjerming navn part i sak" in post.skjermingMetadata.splitlines()
+        assert "Nora" not in post.saksmappe.offentligTittel
+        day = post.journaldato
+    store.dispose()
+    published = api.publish_journal(installation, day, day, tmp_path / "postliste", "fjellvik")
+    for path in (published.xml, published.html):
+        text = Path(path).read_text(encoding="utf-8")
+        for secret in ("Nora", "Ødegård", "Kristin", "14832451224", "02899112345"):
+            assert secret not in text, (path.name, secret)
+    assert published.entries == 1

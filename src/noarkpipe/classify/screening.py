@@ -90,6 +90,7 @@ from pydantic import (
 )
 
 from ..errors import ConfigError, InvalidOutputError
+from ..intake.eform import SUBMISSION_KEY as FORM_SUBMISSION_KEY
 from ..intake.submission import Party, Submission
 from ..model.arkivstruktur import Skjerming
 from ..model.codes import SkjermingMetadata
@@ -307,6 +308,9 @@ class ScreeningInput(_Strict):
     private_names: tuple[str, ...] = Field(
         default=(), description="more names of private persons to hide, besides a private sender"
     )
+    form_names: tuple[str, ...] = Field(
+        default=(), description="names in the e-form's fields; hidden whenever the item is screened"
+    )
 
 
 class ScreeningSecrets(_Strict):
@@ -365,7 +369,38 @@ def screening_input(
         sender=submission.sender,
         sender_is_private=sender_is_private,
         private_names=tuple(private_names),
+        form_names=form_person_names(submission.form_data),
     )
+
+
+# Form fields that hold a person's name: "navn", "fornavn", "barnetsNavn", "fullName".
+# A few "-navn" keys name places or organisations; masking those too in a
+# screened item's public text costs little, missing a child's name costs a lot.
+_NAME_KEY = re.compile(r"(?:navn|name)$", re.IGNORECASE)
+
+
+def form_person_names(form_data: dict) -> tuple[str, ...]:
+    """Names in an e-form's fields (the child in a kindergarten application, the tiltakshaver).
+
+    They are hidden from public text like a private sender's name whenever the
+    screening decision hides names. The submitter is left out: it is the
+    sender, and whether its name is private depends on its organisasjonsnummer.
+    """
+    found: list[str] = []
+
+    def walk(value: object, key: str | None) -> None:
+        if isinstance(value, dict):
+            for child_key, child in value.items():
+                if child_key != FORM_SUBMISSION_KEY:
+                    walk(child, str(child_key))
+        elif isinstance(value, (list, tuple)):
+            for child in value:
+                walk(child, key)
+        elif isinstance(value, str) and key is not None and _NAME_KEY.search(key) and value.strip():
+            found.append(value.strip())
+
+    walk(form_data, None)
+    return tuple(dict.fromkeys(found))
 
 
 def _form_values(value: object) -> Iterable[str]:
@@ -414,6 +449,10 @@ def decide_screening(item: ScreeningInput, rules: ScreeningRuleSet) -> Screening
     metadata = {m for rule in matched for m in rule.skjermingMetadata}
     if numbers:
         metadata |= set(rules.identity_number.skjermingMetadata)
+    if item.form_names:
+        # A screened form about a person (a child's kindergarten place, a loan):
+        # the people it names are parties whose names the public must not see.
+        metadata.add(SkjermingMetadata.navn_part)
     names = _private_names(item) if metadata & _NAME_METADATA else ()
     if names:
         reasons.append(f"names of {len(names)} private person(s) hidden in public text")
@@ -475,7 +514,7 @@ def _rule_hits(rule: ScreeningRule, item: ScreeningInput, texts: dict[SearchFiel
 
 
 def _private_names(item: ScreeningInput) -> tuple[str, ...]:
-    names = list(item.private_names)
+    names = [*item.private_names, *item.form_names]
     sender = item.sender
     private = item.sender_is_private
     if private is None:
