@@ -1,10 +1,11 @@
 """Case, journal and document numbers: unique and gap-free per records creator and year.
 
 A number is taken by one upsert on `number_series` inside the caller's
-journaling transaction. The upsert locks the series row (PostgreSQL) or runs
-under the database write lock (SQLite, BEGIN IMMEDIATE), so concurrent
-writers queue up instead of reading the same last value; a rollback gives
-the number back, so no gaps appear.
+journaling transaction. It runs under the store's one-writer-at-a-time lock
+(SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock store.py takes), and on
+PostgreSQL the upsert also locks its series row until commit, so even a writer
+that bypassed the store could not read the same last value. Concurrent writers
+queue up; a rollback gives the number back, so no gaps appear.
 """
 
 from __future__ import annotations

@@ -1,0 +1,168 @@
+"""Mailing the run report to the archivists over SMTP.
+
+One message per run: a short plain-text summary, the HTML report as the
+alternative part, the JSON report attached. The connection is verified TLS
+(STARTTLS by default, or TLS from the first byte with `ssl = true`); a server
+that does not offer STARTTLS when it was asked for is refused rather than
+spoken to in clear text. The password comes from an environment variable.
+
+Mailing is a courtesy on top of the run: the report is already on disk, so a
+failure here raises `MailError`, which the caller notes in the summary and the
+log; it never changes the run's exit code.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from pydantic import BaseModel
+
+from ..clock import utcnow
+from ..config import ReportSettings
+from ..errors import ExitCode
+from ..journal.journaling import LOCAL_TIME
+from .report import RunReport
+
+
+class MailError(Exception):
+    """The report could not be mailed; the message says why and what to check."""
+
+
+class MailSent(BaseModel):
+    server: str
+    recipients: list[str]
+    refused: list[str]
+
+    def __str__(self) -> str:
+        text = f"mailed to {', '.join(self.recipients)} via {self.server}"
+        return text + (f"; refused by the server: {', '.join(self.refused)}" if self.refused else "")
+
+
+def report_message(settings: ReportSettings, report: RunReport, html: str, json_text: str) -> EmailMessage:
+    sender = settings.mail_from or f"noarkpipe@{socket.getfqdn()}"
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(settings.mail_to)
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["Subject"] = _subject(report)
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: autoresponders stay quiet
+    message.set_content(_plain_text(report))
+    message.add_alternative(html, subtype="html")
+    message.add_attachment(
+        json_text.encode("utf-8"), maintype="application", subtype="json", filename=f"run-{report.run_id:06d}.json"
+    )
+    return message
+
+
+def _subject(report: RunReport) -> str:
+    # Short and ASCII: Python folds a longer Subject right after the colon, which readers show oddly.
+    problem = {
+        ExitCode.source_unavailable: " (mailbox not read)",
+        ExitCode.ctrl_c: " (stopped early)",
+    }.get(report.exit_code, "")
+    return (
+        f"noarkpipe run {report.run_id}: {report.journaled} journaled, {report.needs_review} to review, "
+        f"{report.quarantined} quarantined{problem}"
+    )
+
+
+def _plain_text(report: RunReport) -> str:
+    lines = [
+        f"noarkpipe run {report.run_id} on {report.host}, started {report.started_at.astimezone(LOCAL_TIME):%d.%m.%Y %H:%M}: "
+        f"{report.outcome}, exit code {report.exit_code} ({report.exit_name}).",
+        "",
+    ]
+    for c in report.creators:
+        lines.append(
+            f"{c.navn}: {c.journaled} journaled, {c.needs_review} for review (queue now {c.review_queue}), "
+            f"{c.quarantined} quarantined, {c.duplicates} duplicates."
+        )
+    if report.quarantine:
+        lines += ["", "Quarantined:"] + [f"  {i.arkivskaper}: {i.item}: {i.reason}" for i in report.quarantine]
+    problems = report.notes + [f"{m.arkivskaper}: {m.mailbox}: {e}" for m in report.mailboxes for e in m.errors]
+    if problems:
+        lines += ["", "Problems:"] + [f"  {p}" for p in problems]
+    lines += ["", "The full report is the HTML part of this message; the JSON report is attached."]
+    return "\n".join(lines) + "\n"
+
+
+def send_report(settings: ReportSettings, report: RunReport, html: str, json_text: str) -> MailSent:
+    """Send the report; returns to whom it went. Raises MailError with the reason."""
+    if not settings.mail_to:
+        raise MailError("no recipients ([report] mail_to is empty)")
+    password = None
+    if settings.username:
+        password = os.environ.get(settings.password_env or "")
+        if password is None:
+            raise MailError(
+                f"the environment variable {settings.password_env} ([report] password_env) is not set; "
+                "set it where 'noarkpipe run' runs (cron, systemd EnvironmentFile)"
+            )
+    message = report_message(settings, report, html, json_text)
+    where = f"{settings.smtp_host}:{settings.effective_port}"
+    try:
+        context = ssl.create_default_context(cafile=str(settings.cafile) if settings.cafile else None)
+        if settings.ssl:
+            client = smtplib.SMTP_SSL(settings.smtp_host, settings.effective_port, timeout=settings.timeout_s, context=context)
+        else:
+            client = smtplib.SMTP(settings.smtp_host, settings.effective_port, timeout=settings.timeout_s)
+        with client:
+            client.ehlo()
+            if settings.use_starttls:
+                if not client.has_extn("starttls"):
+                    raise MailError(
+                        f"the SMTP server {where} does not offer STARTTLS; set starttls = false only for a "
+                        "relay on this host or a trusted network"
+                    )
+                client.starttls(context=context)
+                client.ehlo()
+            if settings.username:
+                _login(client, settings.username, password)
+            refused = client.send_message(message)
+    except MailError:
+        raise
+    except smtplib.SMTPAuthenticationError as exc:
+        raise MailError(f"the SMTP server {where} refused the login of {settings.username}: {_reply(exc)}") from exc
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise MailError(f"the SMTP server {where} refused every recipient: {', '.join(exc.recipients)}") from exc
+    except smtplib.SMTPException as exc:
+        raise MailError(f"the SMTP server {where} did not take the report: {_reply(exc)}") from exc
+    except ssl.SSLError as exc:
+        raise MailError(f"TLS with the SMTP server {where} failed: {exc.reason or exc}") from exc
+    except OSError as exc:  # refused, unreachable, timed out, name not found
+        raise MailError(f"cannot reach the SMTP server {where}: {exc.strerror or exc}") from exc
+    return MailSent(
+        server=where,
+        recipients=[address for address in settings.mail_to if address not in refused],
+        refused=sorted(refused),
+    )
+
+
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    """Log in; a password beyond ASCII goes as UTF-8 with AUTH PLAIN (RFC 4616), which smtplib cannot do."""
+    if (username + password).isascii():
+        client.login(username, password)
+        return
+    if "PLAIN" not in client.esmtp_features.get("auth", "").upper().split():
+        raise MailError(
+            "the SMTP password has characters beyond ASCII, which only AUTH PLAIN carries, "
+            "and the server does not offer AUTH PLAIN"
+        )
+    token = base64.b64encode(b"\0" + username.encode("utf-8") + b"\0" + password.encode("utf-8")).decode("ascii")
+    code, reply = client.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
+def _reply(exc: smtplib.SMTPException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        return f"{exc.smtp_code} {text}"
+    return str(exc)
