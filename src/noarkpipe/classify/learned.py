@@ -88,16 +88,10 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import sklearn
 from numpy.lib.npyio import NpzFile
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy import sparse
 from scipy.special import expit
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
-from sklearn.model_selection import StratifiedGroupKFold
-from sklearn.multiclass import OneVsRestClassifier
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -542,6 +536,11 @@ def _confident(confidence: float | np.ndarray, threshold: float) -> bool | np.nd
 
 
 def _fit(texts: Sequence[str], labels: Sequence[str]) -> _Weights:
+    # scikit-learn is needed to fit only; importing it costs every run a second or two.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
     vectorizers = {
         name: TfidfVectorizer(analyzer=analyzer, min_df=2, sublinear_tf=True, norm="l2")
         for name, analyzer in _ANALYZERS.items()
@@ -584,6 +583,8 @@ def _learnable(examples: Sequence[TrainingExample], min_per_class: int) -> tuple
 
 def _split(examples: Sequence[TrainingExample], holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train and test indexes: stratified by class, each case on one side only."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
     labels = [e.klasse_id for e in examples]
     # Numbered by first appearance: the split then depends on the seed and the
     # examples' order only, not on the (random) systemIDs naming the cases.
@@ -613,6 +614,9 @@ def train(
     `holdout` is rounded to 1/k for a whole number of folds k (0.2: 5 folds).
     `threshold` only sets which held-out items count as confident in the report.
     """
+    import sklearn
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
     if not 0 < holdout <= 0.5:
         raise TrainingError(f"holdout must be more than 0 and at most 0.5, not {holdout}")
     learnable, excluded = _learnable(examples, min_per_class)
