@@ -5,10 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Runtime: libmagic (file types), tesseract with Norwegian and English (scanned
-# mail), zbar (QR separator sheets), DejaVu fonts (rendered pages).
+# mail, OCR of archival copies), zbar (QR separator sheets), DejaVu fonts
+# (rendered pages), Ghostscript (embedding fonts before PDF/A), LibreOffice
+# without a display (office documents to PDF/A).
 SYSTEM_PACKAGES=(
   python3 python3-venv python3-dev libmagic1 tzdata
   tesseract-ocr tesseract-ocr-nor tesseract-ocr-eng libzbar0 fonts-dejavu-core
+  ghostscript libreoffice-writer-nogui libreoffice-calc-nogui
 )
 
 source scripts/lib.sh

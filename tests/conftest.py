@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -61,3 +62,35 @@ def copy_sample_inbox(settings) -> int:
             shutil.copy2(eml, creator.inbox / eml.name)
             count += 1
     return count
+
+
+def _postgres_required() -> bool:
+    """CI and scripts/test.sh (which installs PostgreSQL) must not skip the PostgreSQL tests."""
+    return bool(os.environ.get("CI") or os.environ.get("NOARKPIPE_REQUIRE_POSTGRES"))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server on loopback for the whole test session (tests/pgserver.py)."""
+    from pgserver import postgres_bindir, start_postgres
+
+    if postgres_bindir() is None:
+        message = "PostgreSQL server binaries not found (apt-get install postgresql)"
+        if _postgres_required():
+            pytest.fail(message + "; CI / scripts/test.sh require them", pytrace=False)
+        pytest.skip(message)
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres, request):
+    """A fresh, empty PostgreSQL database for one test; its SQLAlchemy URL."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    url = postgres.create_database(name)
+    yield url
+    postgres.drop_database(name)

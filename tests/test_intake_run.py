@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pypdf import PdfWriter
 from sqlalchemy import select
 
 from dovecot import dovecot_binary, start_dovecot
@@ -48,6 +49,14 @@ def _billion_laughs() -> bytes:
     ).encode()
 
 
+def _blank_pdf() -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
 def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression) as archive:
@@ -76,7 +85,8 @@ def mixed_inbox(installation):
         drop(installation, "fjellvik", path.name, path.read_bytes())
     outlook = Message(
         subject="Søknad om skjenkebevilling – Kaikanten",
-        attachments=[Attachment("Søknad skjenking.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")],
+        # A real (blank) one-page PDF: every attachment must get its archival copy.
+        attachments=[Attachment("Søknad skjenking.pdf", _blank_pdf(), "application/pdf")],
     )
     drop(installation, "fjellvik", "outlook.msg", outlook_message(outlook))
     eforms = FIXTURES / "sample-eforms"

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from .clock import utcnow
 from .config import DEFAULT_CONFIG_NAME, Settings, load_settings
-from .errors import ConfigError, InputFileError
+from .errors import ConfigError, ExitCode, InputFileError
 from .journal import review, tables
 from .model.codes import Journalstatus
 from .journal.store import Store
@@ -20,6 +22,11 @@ from .nightly import ItemState, NightlyRun, Progress, RunSummary
 from .workarea import inbox_items
 from .runlock import RunLock
 from .schemas import altered_schemas
+from .ops import health as ops_health
+from .ops.runlog import RunLog
+from .ops.timing import StageTimer
+
+log = logging.getLogger(__name__)
 
 TEMPLATE_FILES = (DEFAULT_CONFIG_NAME, "k-koder.csv", "klassifisering.toml")
 
@@ -55,14 +62,78 @@ def run(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> RunSummary:
-    """The nightly job. Raises AlreadyRunningError when another run holds the lock."""
+    """The nightly job. Raises AlreadyRunningError when another run holds the lock.
+
+    Every invocation appends to the JSON run log; a run that completes writes its
+    report to data_dir/reports and mails it when [report] mail_to is set. Problems
+    with the report or the mail are noted in `summary.notes`, never raised.
+    """
     settings = config if isinstance(config, Settings) else load_settings(config)
-    with RunLock(settings.lock_path):
-        store = open_store(settings)
-        try:
-            return NightlyRun(settings, store, progress=progress, stop=stop).run()
-        finally:
-            store.dispose()
+    with RunLog(settings.json_log_path, config_path=settings.config_path) as runlog:
+
+        def observe(event: str, item) -> None:
+            if event == "item":
+                runlog.item(item)
+            if progress is not None:
+                progress(event, item)
+
+        with RunLock(settings.lock_path):
+            store = open_store(settings)
+            try:
+                timer = StageTimer(on_start=runlog.run_started)
+                summary = NightlyRun(settings, store, progress=observe, stop=stop, timer=timer).run()
+                _report(settings, store, summary)
+            finally:
+                store.dispose()
+        runlog.run_finished(summary, run_exit_code(summary))
+    return summary
+
+
+def run_exit_code(summary: RunSummary) -> ExitCode:
+    """The documented exit code of a run that completed (see the README's table)."""
+    if summary.stopped_early:
+        return ExitCode.ctrl_c
+    if summary.unavailable_sources:
+        return ExitCode.source_unavailable
+    if summary.quarantined:
+        return ExitCode.items_quarantined
+    return ExitCode.ok
+
+
+def _report(settings: Settings, store: Store, summary: RunSummary) -> None:
+    """Write the run report and mail it; trouble here is noted, the run's result stands."""
+    from .ops.mail import MailError, send_report
+    from .ops.report import build_report, render_html, report_paths, write_report
+
+    try:
+        report = build_report(settings, store, summary, run_exit_code(summary))
+        write_report(report, settings.reports_dir)
+    except Exception as exc:  # the journal is committed; a report bug must not turn that into a failure
+        log.exception("run report not written")
+        summary.notes.append(f"run report not written: {exc}")
+        return
+    if not settings.report.mail_to:
+        return
+    problem = None
+    try:
+        sent = send_report(settings.report, report, render_html(report), report.model_dump_json(indent=2))
+        report.mail = str(sent)
+        if sent.refused:
+            problem = f"run report not mailed to {', '.join(sent.refused)}: the server refused them"
+    except MailError as exc:
+        problem = f"run report not mailed: {exc}"
+    except Exception as exc:  # a bug in mailing must not fail a run that journaled everything
+        log.exception("run report not mailed")
+        problem = f"run report not mailed: internal error: {type(exc).__name__}: {exc}"
+    if problem is not None:
+        report.mail = report.mail or problem
+        summary.notes.append(problem)
+        report.notes.append(problem)
+    try:
+        write_report(report, settings.reports_dir)
+    except OSError as exc:
+        json_path, _html = report_paths(settings.reports_dir, report.run_id)
+        summary.notes.append(f"run report {json_path} not updated with the mail result: {exc}")
 
 
 class CreatorStatus(BaseModel):
@@ -73,6 +144,7 @@ class CreatorStatus(BaseModel):
     by_journalstatus: dict[str, int]
     review_queue: int
     quarantined_files: int
+    in_quarantine_folder: int = 0
     waiting_in_inbox: int
 
 
@@ -94,13 +166,15 @@ class StatusReport(BaseModel):
     creators: list[CreatorStatus]
     last_run: LastRun | None
     altered_schemas: list[str]
+    health: ops_health.Health | None = None
 
 
 def _count(session, statement) -> int:
     return session.scalar(statement) or 0
 
 
-def status(config: str | Path | Settings) -> StatusReport:
+def status(config: str | Path | Settings, *, max_age: timedelta | None = None) -> StatusReport:
+    """Counts, the last run, and its health (with `max_age`: also whether it is recent enough)."""
     settings = config if isinstance(config, Settings) else load_settings(config)
     store = open_store(settings)
     try:
@@ -152,6 +226,16 @@ def status(config: str | Path | Settings) -> StatusReport:
                 if last
                 else None
             )
+            facts = ops_health.last_run_facts(last, settings.reports_dir, settings.runs_dir) if last else None
+        for creator_status, creator in zip(creators, settings.arkivskaper, strict=True):
+            creator_status.in_quarantine_folder = ops_health.quarantine_files([creator.quarantine])
+        health = ops_health.assess(
+            facts,
+            now=utcnow(),
+            max_age=max_age,
+            review_queue=sum(c.review_queue for c in creators),
+            quarantine_files=sum(c.in_quarantine_folder for c in creators),
+        )
         return StatusReport(
             config_path=str(settings.config_path),
             store_url=store.engine.url.render_as_string(hide_password=True),
@@ -159,6 +243,7 @@ def status(config: str | Path | Settings) -> StatusReport:
             creators=creators,
             last_run=last_run,
             altered_schemas=altered_schemas(),
+            health=health,
         )
     finally:
         store.dispose()
@@ -181,6 +266,12 @@ def config_warnings(settings: Settings) -> list[str]:
             )
         if creator.maildir is not None and not (creator.maildir / "new").is_dir():
             warnings.append(f"arkivskaper '{creator.kode}': maildir {creator.maildir} has no new/ folder")
+    report = settings.report
+    if report.mail_to and report.username and report.password_env not in os.environ:
+        warnings.append(
+            f"the environment variable {report.password_env} ([report] password_env) is not set here; "
+            "the run report will not be mailed unless it is set where 'noarkpipe run' runs"
+        )
     return warnings
 
 
@@ -398,3 +489,191 @@ def classify_train(config: str | Path | Settings, kode: str | None = None, *, ho
     path.parent.mkdir(parents=True, exist_ok=True)
     report.model.save(path)
     return report, path
+
+
+# ---------------------------------------------------------------- period closing and export
+
+
+def period_list(config: str | Path | Settings, kode: str | None = None):
+    """The arkivdeler of one arkivskaper with status, period and counts (journal.period.ArkivdelSummary)."""
+    from .journal import period
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    store = open_store(settings)
+    try:
+        with store.read() as session:
+            return period.list_arkivdeler(session, _creator_kode(settings, kode))
+    finally:
+        store.dispose()
+
+
+def period_close(
+    config: str | Path | Settings,
+    end: date,
+    *,
+    method: str = "sharp",
+    kode: str | None = None,
+    by: str,
+    title: str | None = None,
+):
+    """Close the active arkivdel at `end` and open its successor (journal.period.close_period)."""
+    from .journal import period
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    kode = _creator_kode(settings, kode)
+    store = open_store(settings)
+    try:
+        with store.write(by) as session:
+            return period.close_period(
+                session, kode, end=end, method=period.PeriodMethod(method), by=by, now=utcnow(), title=title
+            )
+    finally:
+        store.dispose()
+
+
+def period_finish(config: str | Path | Settings, *, kode: str | None = None, by: str):
+    """End an overlap period: its open cases move to the successor, and it is closed."""
+    from .journal import period
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    kode = _creator_kode(settings, kode)
+    store = open_store(settings)
+    try:
+        with store.write(by) as session:
+            return period.finish_overlap(session, kode, by=by, now=utcnow())
+    finally:
+        store.dispose()
+
+
+def period_close_cases(
+    config: str | Path | Settings, saksnumre: list[str] | None, *, kode: str | None = None, by: str
+):
+    """Close the named cases, or (None) every open case whose journalposter are all checked."""
+    from .journal import period
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    kode = _creator_kode(settings, kode)
+    store = open_store(settings)
+    try:
+        with store.write(by) as session:
+            return period.close_cases(session, kode, saksnumre, by=by, now=utcnow())
+    finally:
+        store.dispose()
+
+
+def package_time(timestamp: datetime | None = None) -> datetime:
+    """The time a package states: `timestamp`, else SOURCE_DATE_EPOCH, else now (whole seconds, UTC)."""
+    from datetime import UTC
+
+    if timestamp is not None:
+        return (timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)).astimezone(UTC)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        try:
+            return datetime.fromtimestamp(int(epoch), UTC)
+        except (ValueError, OverflowError, OSError):
+            raise ConfigError(
+                f"SOURCE_DATE_EPOCH='{epoch}' is not a time in whole seconds since 1970",
+                hint="e.g. SOURCE_DATE_EPOCH=$(date +%s), or unset it",
+            ) from None
+    return utcnow().replace(microsecond=0)
+
+
+def export(
+    config: str | Path | Settings,
+    output: str | Path,
+    *,
+    kode: str | None = None,
+    arkivdeler: tuple[str, ...] = (),
+    force: bool = False,
+    package_id: str | None = None,
+    timestamp: datetime | None = None,
+    info_xml: bool = False,
+    identify_formats: bool = True,
+    progress=None,
+):
+    """Export closed arkivdeler of one arkivskaper as a DIAS transfer package (export.export_package)."""
+    import uuid as _uuid
+
+    from .classify.policy import load_policy
+    from .export import ExportOptions, export_package
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    creator = settings.creator(_creator_kode(settings, kode))
+    if settings.depot is None:
+        raise ConfigError(
+            f"{settings.config_path}: [depot] is missing; an export names the depot it is for",
+            hint='add a [depot] table with navn = "..." (the regional archive) and avtale = "..." (the agreement)',
+        )
+    try:
+        chosen_id = _uuid.UUID(package_id) if package_id else None
+    except ValueError:
+        raise ConfigError(f"--uuid '{package_id}' is not a UUID", hint="e.g. 3f2b8c1e-...; or leave it out") from None
+    options = ExportOptions(
+        arkivskaper=creator.kode,
+        arkivdeler=tuple(arkivdeler),
+        output=Path(output).expanduser().resolve(),
+        force=force,
+        created=package_time(timestamp),
+        package_id=chosen_id,
+        info_xml=info_xml,
+        identify_formats=identify_formats,
+    )
+    open_store(settings).dispose()  # migrate the store before reading it
+    return export_package(
+        store_url=settings.store_url,
+        documents_root=settings.documents_dir,
+        options=options,
+        depot=settings.depot,
+        deponering=creator.deponering,
+        rules=load_policy(settings, creator).screening_rules,
+        actor=settings.actor,
+        progress=progress,
+    )
+
+
+def validate(
+    path: str | Path,
+    *,
+    submission_description: str | Path | None = None,
+    json_path: str | Path | None = None,
+    html_path: str | Path | None = None,
+    max_identify: int = 500,
+    progress=None,
+):
+    """Validate a Noark 5 extract folder or DIAS tar; write the JSON and HTML reports asked for; return the report.
+
+    The exit code for the caller is `validation_exit_code(report)`: 0 without errors,
+    12 (validation_errors) when a check of severity error failed. Unusable input raises
+    InputFileError (4).
+    """
+    from .validate import ValidateOptions
+    from .validate import validate as run_validation
+    from .validate.html import render
+
+    options = ValidateOptions(
+        path=Path(path),
+        submission_description=Path(submission_description) if submission_description else None,
+        max_identify=max_identify,
+    )
+    report = run_validation(options, progress)
+    if json_path is not None and str(json_path) != "-":
+        _write_report(Path(json_path), report.model_dump_json(indent=2))
+    if html_path is not None:
+        _write_report(Path(html_path), render(report))
+    return report
+
+
+def validation_exit_code(report) -> ExitCode:
+    return ExitCode.ok if report.passed else ExitCode.validation_errors
+
+
+def _write_report(target: Path, text: str) -> None:
+    """Write a report file whole or not at all (a temporary file beside it, then renamed)."""
+    target = target.expanduser()
+    if target.is_dir():
+        raise InputFileError(f"{target} is a folder; give a file name for the report")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, target)

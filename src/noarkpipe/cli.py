@@ -12,8 +12,10 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__, api
 from .errors import ExitCode, NoarkpipeError
@@ -101,9 +103,10 @@ def check_config(config_path: Path) -> None:
 
 @cli.command()
 @CONFIG_OPTION
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success (for cron).")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success, also on a terminal.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-def run(config_path: Path, quiet: bool, as_json: bool) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Print the summary table and one log line per item to stderr.")
+def run(config_path: Path, quiet: bool, as_json: bool, verbose: bool) -> None:
     """The nightly job: take in every inbox file and journal it.
 
     Each file is claimed, parsed, stored with its checksum and journaled as an
@@ -112,7 +115,14 @@ def run(config_path: Path, quiet: bool, as_json: bool) -> None:
     with a .reason.txt. Only one run per data directory at a time: a second
     one exits at once with code 75. SIGTERM or Ctrl-C stops after the
     current item.
+
+    Under cron or systemd (no terminal) a run that goes well prints nothing;
+    problems go to stderr. Every run appends JSON lines to the run log
+    ([logging] json_file) and writes data/reports/run-NNNNNN.json and .html.
     """
+    if verbose:
+        logging.getLogger().setLevel(logging.INFO)
+    verbose = verbose or logging.getLogger().getEffectiveLevel() <= logging.INFO  # also `noarkpipe -v run`
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -138,16 +148,19 @@ def run(config_path: Path, quiet: bool, as_json: bool) -> None:
 
     if as_json:
         click.echo(summary.model_dump_json(indent=2))
-    elif not quiet:
+    elif not quiet and (verbose or sys.stdout.isatty()):
         _print_summary(summary)
     for problem in summary.unavailable_sources:
         click.echo(f"noarkpipe: mailbox not read: {problem}", err=True)
+    for note in summary.notes:
+        click.echo(f"noarkpipe: {note}", err=True)
     if summary.stopped_early:
-        sys.exit(ExitCode.ctrl_c)
-    if summary.unavailable_sources:
-        sys.exit(ExitCode.source_unavailable)
-    if summary.quarantined:
-        sys.exit(ExitCode.items_quarantined)
+        click.echo(
+            f"noarkpipe: run {summary.run_id} stopped early (SIGTERM or Ctrl-C) after finishing the current item; "
+            "what is left is taken in by the next run",
+            err=True,
+        )
+    sys.exit(api.run_exit_code(summary))
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -175,16 +188,47 @@ def _print_summary(summary: RunSummary) -> None:
         f"quarantined: {summary.quarantined}  duplicates: {summary.duplicates}"
         + ("  (stopped early)" if summary.stopped_early else "")
     )
+    if summary.archival_copies or summary.kept_as_archival or summary.conversion_failures:
+        console.print(
+            f"archival copies: {summary.archival_copies} made  {summary.kept_as_archival} kept as received  "
+            f"{summary.conversion_failures} failed (their items are quarantined)"
+        )
+
+
+def _max_age(_ctx, _param, value: str | None):
+    from .ops.health import parse_max_age
+
+    try:
+        return parse_max_age(value) if value is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @cli.command()
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output for monitoring.")
-def status(config_path: Path, as_json: bool) -> None:
-    """Counts per municipality, the review queue, quarantine and the last run."""
-    report = api.status(config_path)
+@click.option(
+    "--max-age", callback=_max_age, metavar="AGE",
+    help="Health check: exit 14 unless the last run succeeded and ended less than AGE ago (e.g. 26h, 90m, 1d12h).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing when healthy (for cron: mail only problems).")
+def status(config_path: Path, as_json: bool, max_age, quiet: bool) -> None:
+    """Counts per municipality, the review queue, quarantine, the last run and its health.
+
+    \b
+    For monitoring:
+      noarkpipe status --max-age 26h            exit 0 healthy, 14 unhealthy (the reasons on stdout)
+      noarkpipe status --max-age 26h --quiet    the same, silent when healthy (cron)
+      noarkpipe status --max-age 26h --json     the same as JSON ("health": {"healthy": ...})
+    """
+    report = api.status(config_path, max_age=max_age)
+    unhealthy = max_age is not None and report.health is not None and not report.health.healthy
+    if quiet and (report.health is None or report.health.healthy):
+        return
     if as_json:
         click.echo(report.model_dump_json(indent=2))
+        if unhealthy:
+            sys.exit(ExitCode.unhealthy)
         return
     console = _console()
     table = Table(title="noarkpipe status")
@@ -212,6 +256,15 @@ def status(config_path: Path, as_json: bool) -> None:
     console.print(f"Store: {report.store_url} (schema revision {report.schema_revision})")
     if report.altered_schemas:
         console.print(f"[red]Shipped schemas altered: {', '.join(report.altered_schemas)}[/red]")
+    health = report.health
+    if health is not None:
+        console.print("Health: " + ("[green]OK[/green]" if health.healthy else "[red]NOT OK[/red]"), highlight=False)
+        for problem in health.problems:
+            console.print(f"  [red]problem:[/red] {escape(problem)}")
+        for note in health.notes:
+            console.print(f"  note: {escape(note)}")
+    if unhealthy:
+        sys.exit(ExitCode.unhealthy)
 
 
 ARKIVSKAPER_OPTION = click.option(
@@ -400,6 +453,249 @@ def classify_train(config_path: Path, kode: str | None, as_json: bool) -> None:
         click.echo("  too few examples to learn (never suggested): "
                    + ", ".join(f"{k} ({n})" for k, n in sorted(report.excluded_classes.items())))
     click.echo(f"Saved {path}")
+
+
+@cli.command("validate")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+              metavar="FILE", help="Write the full report as JSON to FILE ('-': standard output, no summary).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write a self-contained HTML report to FILE (to read, print or attach to a letter).")
+@click.option("--submission-description", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="The <UUID>.xml or info.xml delivered with the tar (default: looked for beside it).")
+@click.option("--max-identify", type=click.IntRange(min=0), default=500, show_default=True, metavar="N",
+              help="Identify the formats of at most N distinct document files (an even sample); 0: all.")
+@click.option("--no-progress", is_flag=True, help="Show no progress bar (it is only shown on a terminal anyway).")
+def validate(path: Path, json_path: Path | None, html_path: Path | None, submission_description: Path | None,
+             max_identify: int, no_progress: bool) -> None:
+    """Validate a Noark 5 extract (v5.0, v4.0, v3.1) or a DIAS deposit package for the depot.
+
+    PATH is an extract folder, an unpacked DIAS package, or the DIAS .tar itself
+    (read in place, never unpacked). Every XML file is validated against the
+    official schemas, checksums and counts are recomputed, and the content is
+    checked (empty folders, missing or unreferenced documents, duplicate
+    systemIDs, journal control, change log, formats, ...): the README lists
+    every check. Exit code 0: no errors; 12: errors found; 4: PATH unusable.
+    """
+    to_stdout = json_path is not None and str(json_path) == "-"
+    show_progress = sys.stderr.isatty() and not no_progress
+    if show_progress:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+            console=Console(stderr=True), transient=True,
+        ) as bar:
+            task = bar.add_task("Listing the package", total=None)
+
+            def progress(phase: str, done: int, total: int) -> None:
+                bar.update(task, description=phase, completed=done, total=total or None)
+
+            report = api.validate(path, submission_description=submission_description, json_path=json_path,
+                                  html_path=html_path, max_identify=max_identify, progress=progress)
+    else:
+        report = api.validate(path, submission_description=submission_description, json_path=json_path,
+                              html_path=html_path, max_identify=max_identify)
+    if to_stdout:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        _print_validation(report, json_path, html_path)
+    code = api.validation_exit_code(report)
+    if code:
+        sys.exit(code)
+
+
+def _print_validation(report, json_path: Path | None, html_path: Path | None) -> None:
+    console = _console()
+    version = report.version
+    console.print(Text(f"{report.input} ({report.input_kind}, Noark 5 {version.noark}"
+                       + (f", package {report.package_uuid}" if report.package_uuid else "") + ")"))
+    table = Table(show_lines=False)
+    for column in ("id", "check", "severity", "result", "findings", "first finding / summary"):
+        table.add_column(column, overflow="fold")
+    shown = [r for r in report.results if r.status in ("failed", "not_run")]
+    for result in shown:
+        style = {"error": "red", "warning": "yellow"}.get(result.severity.value, "") if result.status == "failed" else "dim"
+        detail = result.examples[0].text() if result.examples else result.summary
+        # Text, not markup: paths and messages come from the package and may hold [brackets].
+        table.add_row(*(Text(cell) for cell in (result.id, result.name, result.severity.value,
+                                                  result.status.replace("_", " "), str(result.count or ""), detail)),
+                      style=style)
+    if shown:
+        console.print(table)
+    passed = sum(1 for r in report.results if r.status in ("passed", "info"))
+    verdict = "[green]no errors[/green]" if report.passed else f"[red]{len(report.errors)} check(s) failed with errors[/red]"
+    console.print(f"{verdict}, {len(report.warnings)} with warnings, {passed} passed or informative, "
+                  f"{sum(1 for r in report.results if r.status == 'not_run')} not run; "
+                  f"{report.files} files, {report.bytes_read / 1e6:.1f} MB read in {report.seconds:.1f} s")
+    for label, written in (("JSON", json_path), ("HTML", html_path)):
+        if written is not None:
+            console.print(Text(f"{label} report: {written}"))
+
+
+@cli.group()
+def period() -> None:
+    """Archive periods (periodisering): close the cases, close the period, open the next.
+
+    \b
+      noarkpipe period list                          the arkivdeler, their status and counts
+      noarkpipe period close-cases --all             close every case whose documents are all checked
+      noarkpipe period close --end 2026-12-31        sharp cut: open cases move to the new period
+      noarkpipe period close --end 2026-12-31 --method soft   overlap: open cases are finished first
+      noarkpipe period finish                        end the overlap; cases still open move on
+
+    A closed period is what 'noarkpipe export' delivers to the depot.
+    """
+
+
+@period.command("list")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def period_list(config_path: Path, kode: str | None, as_json: bool) -> None:
+    """List the arkivdeler (archive periods) with status, dates, systemID and counts."""
+    summaries = api.period_list(config_path, kode)
+    if as_json:
+        click.echo(json.dumps([s.model_dump(mode="json") for s in summaries], ensure_ascii=False, indent=2))
+        return
+    table = Table(title="Arkivdeler")
+    for column in ("tittel", "status", "periode", "saksmapper (åpne)", "journalposter", "systemID"):
+        table.add_column(column, overflow="fold")
+    for s in summaries:
+        end = f"{s.arkivperiodeSluttDato:%d.%m.%Y}" if s.arkivperiodeSluttDato else ""
+        table.add_row(Text(s.tittel), s.arkivdelstatus, f"{s.arkivperiodeStartDato:%d.%m.%Y} – {end}",
+                      f"{s.saksmapper} ({s.open_saksmapper})", str(s.journalposter), s.systemID)
+    _console().print(table)
+
+
+@period.command("close")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@BY_OPTION
+@click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day of the period (YYYY-MM-DD).")
+@click.option("--method", type=click.Choice(["sharp", "soft"]), default="sharp", show_default=True,
+              help="sharp: open cases move to the new period now; soft: an overlap period to finish them.")
+@click.option("--title", help="Title of the new arkivdel (default: the old one's with the new start year).")
+def period_close(config_path: Path, kode: str | None, by: str, end, method: str, title: str | None) -> None:
+    """Close the active arkivdel at END and open its successor.
+
+    The closed arkivdel gets status 'Avsluttet periode' (sharp) or
+    'Overlappingsperiode' (soft); the two refer to each other, cases opened
+    after END move to the successor, and every change goes to the change log.
+    """
+    done = api.period_close(config_path, end.date(), method=method, kode=kode, by=by, title=title)
+    _print_closing(done)
+
+
+@period.command("finish")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@BY_OPTION
+def period_finish(config_path: Path, kode: str | None, by: str) -> None:
+    """End an overlap period: its cases still open move to the successor; it is 'Avsluttet periode'."""
+    _print_closing(api.period_finish(config_path, kode=kode, by=by))
+
+
+def _print_closing(done) -> None:
+    closed, successor = done.closed, done.successor
+    click.echo(f"'{closed.tittel}': {closed.arkivdelstatus}, {closed.arkivperiodeStartDato} – "
+               f"{closed.arkivperiodeSluttDato}, {closed.saksmapper} saksmapper, {closed.journalposter} journalposter")
+    click.echo(f"'{successor.tittel}': {successor.arkivdelstatus} from {successor.arkivperiodeStartDato}")
+    if done.moved:
+        click.echo(f"  moved to '{successor.tittel}': {len(done.moved)} case(s): {', '.join(done.moved[:20])}"
+                   + (" ..." if len(done.moved) > 20 else ""))
+    if done.left_open:
+        click.echo(f"  open in the overlap period: {len(done.left_open)} case(s); end it with 'noarkpipe period finish'")
+
+
+@period.command("close-cases")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@BY_OPTION
+@click.argument("saksnumre", nargs=-1)
+@click.option("--all", "close_all", is_flag=True, help="Every open case whose journalposter are all checked.")
+def period_close_cases(config_path: Path, kode: str | None, by: str, saksnumre: tuple[str, ...], close_all: bool) -> None:
+    """Close cases (saksstatus 'Avsluttet'): SAKSNUMRE (e.g. 2026/12) or --all.
+
+    A case with a journalpost still in the review queue is not closed; it is
+    listed with the reason.
+    """
+    if bool(saksnumre) == close_all:
+        raise click.UsageError("give case numbers (e.g. 2026/12) or --all, not both")
+    done = api.period_close_cases(config_path, None if close_all else list(saksnumre), kode=kode, by=by)
+    click.echo(f"closed {len(done.closed)} case(s)" + (f": {', '.join(done.closed[:30])}" if done.closed else ""))
+    for number, reason in done.refused.items():
+        click.echo(f"  not closed {number}: {reason}")
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+@cli.command("export")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@click.option("--out", "output", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for <UUID>.tar and <UUID>.xml (created if missing).")
+@click.option("--arkivdel", "arkivdeler", multiple=True, metavar="SYSTEMID|TITLE",
+              help="Which arkivdel (repeat for several); default: the latest closed one.")
+@click.option("--force", is_flag=True, help="Export an arkivdel that is not closed: a test extract (prøveuttrekk).")
+@click.option("--uuid", "package_id", metavar="UUID", help="The package's UUID (default: derived, reproducible).")
+@click.option("--timestamp", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+              help="The package's time (default: SOURCE_DATE_EPOCH, else now); fixes every timestamp in it.")
+@click.option("--info-xml", is_flag=True, help="Also write the older info.xml beside the tar.")
+@click.option("--no-identify", is_flag=True, help="Do not identify document formats (PRONOM) for the CSV.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def export(config_path: Path, kode: str | None, output: Path, arkivdeler: tuple[str, ...], force: bool,
+           package_id: str | None, timestamp, info_xml: bool, no_identify: bool, quiet: bool, as_json: bool) -> None:
+    """Write a closed arkivdel as a Noark 5 v5.0 extract in a DIAS transfer package for the depot.
+
+    Writes <UUID>.tar (the DIAS SIP: dias-mets.xml, log.xml,
+    administrative_metadata/, content/ with arkivstruktur.xml, endringslogg.xml,
+    loependeJournal.xml, offentligJournal.xml, arkivuttrekk.xml, the official
+    XSDs and dokumenter/) and <UUID>.xml, the submission description with the
+    tar's SHA-256. Every XML file is validated against its official schema
+    first. Refused (exit 13, nothing written) when the arkivdel is not closed
+    (unless --force), documents are missing or the disk is too small. The same
+    store and options give a byte-identical package.
+    """
+    # SIGTERM stops like Ctrl-C: temporary files are removed, nothing half-made is left.
+    signal.signal(signal.SIGTERM, _interrupt)
+    arguments = dict(kode=kode, arkivdeler=arkivdeler, force=force, package_id=package_id,
+                     timestamp=timestamp, info_xml=info_xml, identify_formats=not no_identify)
+    if sys.stderr.isatty() and not quiet and not as_json:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+            console=Console(stderr=True), transient=True,
+        ) as bar:
+            task = bar.add_task("Reading the journal store", total=None)
+
+            def progress(stage: str, advance: int, total: int | None) -> None:
+                if advance == 0:
+                    bar.reset(task, description=stage, total=total)
+                else:
+                    bar.advance(task, advance)
+
+            result = api.export(config_path, output, progress=progress, **arguments)
+    else:
+        result = api.export(config_path, output, **arguments)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+        return
+    if quiet:
+        return
+    click.echo(f"{result.tar} ({result.tar_size / 1e6:.1f} MB, sha256 {result.tar_sha256})")
+    click.echo(f"{result.submission_description}" + (f"\n{result.info_xml}" if result.info_xml else ""))
+    counts = result.counts
+    click.echo(f"  {', '.join(result.arkivdeler)}: {counts.get('arkivstruktur.mappe', 0)} saksmapper, "
+               f"{counts.get('arkivstruktur.registrering', 0)} journalposter, {result.documents} dokumentfiler, "
+               f"{counts.get('endringslogg.endring', 0)} endringer; {result.seconds:.1f} s")
+    if result.not_accepted_formats:
+        click.echo(f"  {result.not_accepted_formats} document file(s) not in an accepted archival format "
+                   "(see administrative_metadata/documentfile-formatinfo.csv)")
+    for warning in result.warnings:
+        click.echo(f"  warning: {warning}", err=True)
 
 
 @cli.command("separator-sheet")

@@ -7,6 +7,7 @@ config and its data directory can be moved together.
 from __future__ import annotations
 
 import csv
+import os
 import re
 import tomllib
 from datetime import date
@@ -85,6 +86,30 @@ class ImapSettings(_Strict):
         return self
 
 
+class DeponeringSettings(_Strict):
+    """Who delivers one records creator's deposits to the depot (named in every transfer package)."""
+
+    kontaktperson: str = Field(min_length=1, description="the person the depot contacts about a delivery")
+    telefon: str | None = None
+    epost: str | None = None
+    adresse: str | None = Field(default=None, description="postal address, one line")
+    leveranse: str | None = Field(
+        default=None, description="what is delivered (DELIVERYSPECIFICATION); default: the arkivdel titles"
+    )
+    administrativ_enhet: str = Field(
+        default="Postmottak",
+        min_length=1,
+        description="administrativEnhet of cases the store has none for (cases opened by intake)",
+    )
+
+
+class DepotSettings(_Strict):
+    """The regional depot (IKA) that receives the deposits: the PRESERVATION agent of a package."""
+
+    navn: str = Field(min_length=1, description="e.g. 'IKA Eksempel IKS'")
+    avtale: str | None = Field(default=None, description="the deposit agreement (SUBMISSIONAGREEMENT)")
+
+
 class ArkivskaperSettings(_Strict):
     kode: str = Field(description="short id used in folder names and numbering, e.g. 'fjellvik'")
     navn: str
@@ -98,6 +123,7 @@ class ArkivskaperSettings(_Strict):
     imap: ImapSettings | None = None
     screening_rules: Path | None = Field(default=None, description="screening rules (TOML); default: the standard set")
     maildir: Path | None = Field(default=None, description="a maildir folder whose new mail is taken in")
+    deponering: DeponeringSettings | None = Field(default=None, description="contact for deposits (export)")
 
     @field_validator("kode")
     @classmethod
@@ -119,12 +145,90 @@ class IntakeSettings(_Strict):
     ocr_languages: str = Field(default="nor+eng", description="tesseract languages for scanned mail")
 
 
+def default_workers() -> int:
+    """One conversion per core, at most 8: each may hold a LibreOffice or OCRmyPDF process of its own."""
+    return max(1, min(os.cpu_count() or 2, 8))
+
+
+class ConvertSettings(_Strict):
+    """[convert]: how archival copies are made, and how many at once (see noarkpipe.convert)."""
+
+    pdfa_profile: Literal["1b", "2b", "3b"] = Field(
+        default="2b", description="PDF/A part and level of the archival copies; depots ask for 2b"
+    )
+    ocr_mode: Literal["skip", "redo"] = Field(
+        default="skip", description="skip: OCR only pages without text; redo: also replace an earlier OCR layer"
+    )
+    timeout_s: float = Field(
+        default=900, gt=0, description="per document, all steps together; a hung converter is killed after it"
+    )
+    max_pages: int = Field(default=1000, ge=1, description="longer documents are quarantined, not converted")
+    workers: int = Field(
+        default_factory=default_workers, ge=1, le=64, description="documents converted at the same time"
+    )
+
+
+class LoggingSettings(_Strict):
+    json_file: Path | None = Field(
+        default=None, description="structured run log, JSON lines, appended per run; default data_dir/logs/noarkpipe.jsonl"
+    )
+
+
+class ReportSettings(_Strict):
+    """The run report is always written to data_dir/reports; with mail_to it is also mailed."""
+
+    mail_to: tuple[str, ...] = Field(default=(), description="archivists who get the report after every run")
+    mail_from: str | None = Field(default=None, description="default noarkpipe@<this host>")
+    smtp_host: str = "localhost"
+    smtp_port: int | None = Field(default=None, gt=0, lt=65536, description="default 465 with ssl, else 587 with starttls, else 25")
+    starttls: bool = Field(default=True, description="upgrade the connection with STARTTLS (refused if the server can't)")
+    ssl: bool = Field(default=False, description="TLS from the first byte (port 465) instead of STARTTLS")
+    username: str | None = None
+    password_env: str | None = Field(default=None, description="environment variable holding the SMTP password")
+    cafile: Path | None = Field(default=None, description="CA bundle for a server with a private certificate")
+    timeout_s: float = Field(default=30, gt=0)
+
+    @property
+    def effective_port(self) -> int:
+        return self.smtp_port or (465 if self.ssl else 587 if self.starttls else 25)
+
+    @property
+    def use_starttls(self) -> bool:
+        return self.starttls and not self.ssl
+
+    @field_validator("mail_to", mode="before")
+    @classmethod
+    def _addresses(cls, value):
+        value = (value,) if isinstance(value, str) else value
+        for address in value if isinstance(value, list | tuple) else ():
+            if not isinstance(address, str):
+                raise ValueError("write the addresses as a list of strings: [\"arkiv@kommune.no\"]")
+            if not re.fullmatch(r"[^@\s<>,]+@[^@\s<>,]+", address):
+                raise ValueError(f"'{address}' is not an e-mail address (write a list: [\"arkiv@kommune.no\"])")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_and_tls(self) -> ReportSettings:
+        if self.ssl and self.starttls and "starttls" in self.model_fields_set:
+            raise ValueError("choose one of ssl = true (port 465) and starttls = true (port 587), not both")
+        if self.username and not self.password_env:
+            raise ValueError("username needs password_env (the name of an environment variable holding the password)")
+        loopback = self.smtp_host in ("127.0.0.1", "::1", "localhost")
+        if self.username and not (self.ssl or self.starttls) and not loopback:
+            raise ValueError("logging in without ssl or starttls sends the password in clear text: only allowed for localhost")
+        return self
+
+
 class Settings(_Strict):
     config_path: Path
     data_dir: Path
     store_url: str
     actor: str = Field(description="who noarkpipe records as opprettetAv / endretAv")
     intake: IntakeSettings = Field(default_factory=lambda: IntakeSettings())
+    convert: ConvertSettings = Field(default_factory=lambda: ConvertSettings())
+    depot: DepotSettings | None = Field(default=None, description="the depot receiving exports")
+    logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
+    report: ReportSettings = Field(default_factory=lambda: ReportSettings())
     arkivskaper: tuple[ArkivskaperSettings, ...]
 
     @model_validator(mode="after")
@@ -151,6 +255,14 @@ class Settings(_Strict):
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
+
+    @property
+    def json_log_path(self) -> Path:
+        return self.logging.json_file or self.data_dir / "logs" / "noarkpipe.jsonl"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
 
     def creator(self, kode: str) -> ArkivskaperSettings:
         for a in self.arkivskaper:
@@ -225,10 +337,11 @@ def load_settings(config_path: str | Path) -> Settings:
             f"{path}: no [[arkivskaper]] section",
             hint="add at least one [[arkivskaper]] table; see 'noarkpipe init' for a sample",
         )
-    unknown = set(raw) - {"noarkpipe", "intake", "arkivskaper"}
+    unknown = set(raw) - {"noarkpipe", "intake", "convert", "arkivskaper", "depot", "logging", "report"}
     if unknown:
         raise ConfigError(
-            f"{path}: unknown section(s) {sorted(unknown)}; allowed: noarkpipe, intake, arkivskaper"
+            f"{path}: unknown section(s) {sorted(unknown)}; "
+            "allowed: noarkpipe, intake, convert, arkivskaper, depot, logging, report"
         )
     intake = raw.get("intake", {})
     if not isinstance(intake, dict):
@@ -280,6 +393,9 @@ def load_settings(config_path: str | Path) -> Settings:
             actor=general.get("actor", "noarkpipe"),
             intake=intake,
             arkivskaper=prepared,
+            **({"convert": raw["convert"]} if "convert" in raw else {}),
+            **({"depot": raw["depot"]} if "depot" in raw else {}),
+            **_ops_sections(raw, base, path),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -308,7 +424,25 @@ _HINTS = {
     "arkivdel.start": "write a TOML date without quotes, e.g. start = 2024-01-01",
     "kode": "e.g. kode = \"fjellvik\"",
     "default_klasse": "the klasseID used when nothing else decides, e.g. default_klasse = \"000\"",
+    "convert.pdfa_profile": "one of \"1b\", \"2b\" (what depots ask for) or \"3b\"",
+    "convert.workers": "documents converted at once; one per core is a good start",
+    "convert.timeout_s": "seconds per document; a scanned page takes about 1-2 s on one core",
 }
+
+
+def _ops_sections(raw: dict, base: Path, path: Path) -> dict:
+    """[logging] and [report], with their paths resolved against the config's folder."""
+    sections = {}
+    for name, path_keys in (("logging", ("json_file",)), ("report", ("cafile",))):
+        if name not in raw:
+            continue
+        section = raw[name]
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: [{name}] must be a table")
+        sections[name] = section | {
+            key: _resolve(base, section[key]) for key in path_keys if isinstance(section.get(key), str) and section[key]
+        }
+    return sections
 
 
 def _hint_for(where: str) -> str | None:

@@ -20,6 +20,9 @@ class ExitCode(IntEnum):
     invalid_output = 7
     items_quarantined = 10
     source_unavailable = 11
+    validation_errors = 12
+    export_refused = 13
+    unhealthy = 14
     already_running = 75
     ctrl_c = 130
 
@@ -76,6 +79,13 @@ class InvalidOutputError(NoarkpipeError):
 
 class AlreadyRunningError(NoarkpipeError):
     exit_code = ExitCode.already_running
+
+
+class ExportRefusedError(NoarkpipeError):
+    """An export or period closing that must not go ahead: the arkivdel is not closed,
+    documents are missing, the disk is too small. Nothing was written."""
+
+    exit_code = ExitCode.export_refused
 
 
 class SchemaValidationError(InvalidOutputError):

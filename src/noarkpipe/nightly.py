@@ -1,44 +1,84 @@
-"""The nightly run: claim inbox files, parse, store, journal, file or quarantine.
+"""The nightly run: claim inbox files, parse, convert, store, journal, file or quarantine.
 
 Each item moves through durable states. The claimed file sits in
 work/<arkivskaper>/ until it is journaled (then removed) or quarantined (then
 moved with a reason file), so a run that dies half-way leaves its items in
 work/, and the next run picks them up first. The SHA-256 of the claimed file
 is the idempotency key: bytes journaled once are never journaled again.
+
+Every document gets its archival copy before its item is journaled. The
+copies are made by an executor (`execution.py`), several at once, while
+this loop goes on parsing the next items: it keeps a window of items in
+flight, and journals them in the order they were claimed, each in one
+transaction, as soon as the first in line has all its copies. A document
+that cannot get one quarantines its whole item, so nothing of it is
+journaled; a missing program stops the run (exit 5) with the item left in
+work/. Copies are kept in the item's archival folder with a record of how
+they were made (state `converted` once all are there), so a run killed
+before journaling does not make them again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import socket
 import threading
 import traceback
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-import magic
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
+from . import workarea
+from ._exec import ocrmypdf
+from .classify.policy import Policy, load_policy
 from .clock import utcnow
 from .config import ArkivskaperSettings, Settings
-from . import workarea
-from .workarea import ItemState
-from .docstore import DocumentStore
-from .errors import ConfigError, InputFileError, NoarkpipeError, SourceUnavailableError
-from .classify.policy import Policy, load_policy
-from .model.codes import Journalstatus
+from .convert import (
+    ConversionJob,
+    ConversionOptions,
+    ConversionOutcome,
+    ConversionResult,
+    FormatId,
+    convert_document,
+    is_email_body,
+    previous_outcome,
+)
+from .docstore import DocumentStore, StoredBlob, sha256_file
+from .errors import (
+    ConfigError,
+    InputFileError,
+    MissingDependencyError,
+    NoarkpipeError,
+    SourceUnavailableError,
+    StoreError,
+)
+from .execution import Executor, LocalExecutor, Task, TaskOutcome
 from .intake import mailbox
 from .intake.context import IntakeContext
 from .intake.dispatch import choose_parser
+from .intake.submission import Source, Submission, SubmissionDocument
 from .journal import tables
-from .journal.journaling import StoredDocument, Structure, ensure_structure, journal_submission
+from .journal.journaling import (
+    ArchivalVariant,
+    KonverteringRecord,
+    StoredDocument,
+    Structure,
+    ensure_structure,
+    journal_submission,
+)
 from .journal.store import Store
-
+from .model.codes import Journalstatus
+from .ops.timing import StageTime, StageTimer
+from .workarea import ItemState
 
 
 class Outcome(StrEnum):
@@ -49,6 +89,14 @@ class Outcome(StrEnum):
 
 
 log = logging.getLogger(__name__)
+
+HARD_LIMIT_GRACE_SECONDS = 60
+"""How long past [convert] timeout_s a conversion may run before its worker is killed.
+
+The conversion stops its own external programs at timeout_s; the executor's
+hard limit is for what it cannot stop itself, and must not cut short the
+checks that follow the last program.
+"""
 
 
 class ItemResult(BaseModel):
@@ -82,6 +130,11 @@ class RunSummary(BaseModel):
     stopped_early: bool = False
     items: list[ItemResult] = Field(default_factory=list)
     mailboxes: list[MailboxResult] = Field(default_factory=list)
+    stages: dict[str, StageTime] = Field(default_factory=dict, description="wall time per stage of the loop")
+    archival_copies: int = Field(default=0, description="documents given an archival copy in this run")
+    kept_as_archival: int = Field(default=0, description="documents already in an archival format, kept as they are")
+    conversion_failures: int = Field(default=0, description="documents that could not get an archival copy")
+    notes: list[str] = Field(default_factory=list, description="problems after the run, e.g. report not mailed")
 
     @property
     def unavailable_sources(self) -> list[str]:
@@ -135,13 +188,31 @@ class NightlyRun:
         *,
         progress: Progress | None = None,
         stop: threading.Event | None = None,
+        timer: StageTimer | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        """`executor` runs the conversions; by default a `LocalExecutor` with [convert] workers, for this run."""
         self.settings = settings
         self.store = store
+        self.timer = timer or StageTimer()
         self.documents = DocumentStore(settings.documents_dir)
         self.progress = progress or (lambda _event, _item: None)
         self.stop = stop or threading.Event()
-        self.magic = magic.Magic(mime=True)
+        try:
+            self.conversion = ConversionOptions(
+                **settings.convert.model_dump(exclude={"workers"}), ocr_languages=settings.intake.ocr_languages
+            )
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            raise ConfigError(
+                f"{settings.config_path}: {'.'.join(map(str, problem['loc']))}: "
+                f"{problem['msg'].removeprefix('Value error, ')}",
+                hint="see the [intake] and [convert] sections of the sample config ('noarkpipe init')",
+            ) from None
+        self._executor = executor
+        self._own_executor = executor is None
+        self._submitted: list[Task[ConversionOutcome]] = []
+        self._convert_scratch = settings.work_dir / ".scratch" / "convert"
 
     def run(self) -> RunSummary:
         actor = self.settings.actor
@@ -153,6 +224,7 @@ class NightlyRun:
             session.add(run_row)
             session.flush()
             run_id = run_row.id
+        self.timer.started(run_id)
         summary = RunSummary(run_id=run_id, started_at=started)
         try:
             for creator in self.settings.arkivskaper:
@@ -165,7 +237,9 @@ class NightlyRun:
             outcome = "failed"
             raise
         finally:
+            self._close_executor()
             summary.finished_at = utcnow()
+            summary.stages = self.timer.totals()
             self._finish(run_id, summary, outcome)
         return summary
 
@@ -192,7 +266,8 @@ class NightlyRun:
         work = self.settings.work_dir / creator.kode
         work.mkdir(parents=True, exist_ok=True)
         creator.inbox.mkdir(parents=True, exist_ok=True)
-        mailboxes = [] if self.stop.is_set() else self._fetch_mailboxes(creator, structure)
+        with self.timer.stage("fetch"):
+            mailboxes = [] if self.stop.is_set() else self._fetch_mailboxes(creator, structure)
         summary.mailboxes.extend(mailboxes)
         # Items a killed run left behind come first, then the new ones.
         workarea.recover_interrupted_claims(work, creator.inbox)
@@ -200,14 +275,26 @@ class NightlyRun:
         for sources in workarea.inbox_items(creator.inbox):
             if self.stop.is_set():
                 break
-            pending.append(workarea.claim(sources, creator.inbox, work))
+            with self.timer.stage("claim"):
+                pending.append(workarea.claim(sources, creator.inbox, work))
+        workarea.remove_orphaned_archival_folders(work)
+        # Items are parsed and their conversions submitted up to a window ahead
+        # of journaling, which takes them in claim order.
+        window: deque[_Item] = deque()
+        ahead = 2 * (self._executor.workers if self._executor else self.settings.convert.workers)
         for claimed in pending:
             if self.stop.is_set():
                 break
-            for result in self._process(claimed, creator, structure, policy, summary.run_id):
-                summary.items.append(result)
-                self.progress("item", result)
-        self._dispose_mailboxes(creator, structure, mailboxes)
+            window.append(self._begin(claimed, creator, structure, summary.run_id))
+            while window and (len(window) > ahead or window[0].ready()):
+                self._report(self._complete(window.popleft(), creator, structure, policy, summary), summary)
+        while window:
+            item = window.popleft()
+            if self.stop.is_set() and not item.ready():
+                continue  # its conversions were not finished: it waits in work/ for the next run
+            self._report(self._complete(item, creator, structure, policy, summary), summary)
+        with self.timer.stage("dispose"):
+            self._dispose_mailboxes(creator, structure, mailboxes)
 
     def _fetch_mailboxes(self, creator: ArkivskaperSettings, structure: Structure) -> list[MailboxResult]:
         """New mail from the creator's IMAP folder and maildir into its inbox, each message once."""
@@ -254,27 +341,31 @@ class NightlyRun:
             if result is not None:
                 result.disposed, result.errors = report.disposed, result.errors + report.errors
 
-    def _process(
-        self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, policy: Policy, run_id: int
-    ) -> list[ItemResult]:
+    def _report(self, results: list[ItemResult], summary: RunSummary) -> None:
+        for result in results:
+            summary.items.append(result)
+            self.progress("item", result)
+
+    def _begin(self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int) -> _Item:
+        """Register the item, parse it and submit its documents' conversions; finished at once if it cannot go on."""
         origin = workarea.origin_of(claimed)
         sha, size = workarea.item_digest(claimed)
         now = utcnow()
         actor = self.settings.actor
+        item = _Item(claimed=claimed, origin=origin, sha=sha, now=now)
         with self.store.write(actor) as session:
-            item = session.scalar(
+            row = session.scalar(
                 select(tables.IntakeItem)
                 .where(tables.IntakeItem.arkivskaper_id == structure.arkivskaper_id)
                 .where(tables.IntakeItem.sha256 == sha)
             )
-            if item is not None and item.state in (ItemState.journaled, ItemState.filed):
-                journalpost = session.get(tables.Journalpost, item.journalpost_id)
+            if row is not None and row.state in (ItemState.journaled, ItemState.filed):
+                journalpost = session.get(tables.Journalpost, row.journalpost_id)
                 existing = f"{journalpost.journalaar}/{journalpost.journalsekvensnummer}"
-                duplicate = True
             else:
-                duplicate = False
-                if item is None:
-                    item = tables.IntakeItem(
+                existing = None
+                if row is None:
+                    row = tables.IntakeItem(
                         arkivskaper_id=structure.arkivskaper_id,
                         sha256=sha,
                         size=size,
@@ -282,14 +373,14 @@ class NightlyRun:
                         origin_name=origin,
                         claimed_at=now,
                     )
-                    session.add(item)
-                item.state, item.reason, item.run_id, item.updated_at = ItemState.claimed, None, run_id, now
+                    session.add(row)
+                row.state, row.reason, row.run_id, row.updated_at = ItemState.claimed, None, run_id, now
                 session.flush()
-                item_id = item.id
-        if duplicate:
+                item.item_id = row.id
+        if existing is not None:
             # The same bytes are already journaled and stored: dropping the copy loses nothing.
             workarea.remove_item(claimed)
-            return [
+            item.results = [
                 ItemResult(
                     arkivskaper=creator.kode,
                     origin_name=origin,
@@ -299,8 +390,11 @@ class NightlyRun:
                     reason=f"already journaled as {existing}",
                 )
             ]
+            return item
 
-        scratch = self.settings.work_dir / ".scratch" / f"{creator.kode}-{item_id}"
+        # Outside the try: a missing program is no fault of the item, and stops the run.
+        executor = self._executor_for_run()
+        scratch = self.settings.work_dir / ".scratch" / f"{creator.kode}-{item.item_id}"
         try:
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir(parents=True)
@@ -311,25 +405,104 @@ class NightlyRun:
                 limits=self.settings.intake.limits,
                 ocr_languages=self.settings.intake.ocr_languages,
             )
-            source, parse = choose_parser(claimed, origin)
-            submissions = parse(claimed, context)
-            if not submissions:
-                raise InputFileError("nothing to journal was found in the file")
-            for path in workarea.item_files(claimed):
-                self.documents.put_file(path)
-            stored = [[self._store_document(d) for d in s.documents] for s in submissions]
+            folder = workarea.archival_folder(claimed)
+            with self.timer.stage("parse"):
+                parsed = _read_parsed(folder)
+                if parsed is None:
+                    source, parse = choose_parser(claimed, origin)
+                    submissions = parse(claimed, context)
+                    if not submissions:
+                        raise InputFileError("nothing to journal was found in the file")
+                    parsed = _keep_parsed(folder, source, submissions)
         except NoarkpipeError as exc:
-            return [self._quarantine(claimed, creator, item_id, sha, origin, str(exc))]
+            item.results = [self._quarantine(claimed, creator, item.item_id, sha, origin, str(exc))]
+            return item
         except Exception as exc:  # one broken item must not stop the night
             detail = "".join(traceback.format_exception_only(exc)).strip()
-            return [self._quarantine(claimed, creator, item_id, sha, origin, f"internal error: {detail}")]
+            item.results = [self._quarantine(claimed, creator, item.item_id, sha, origin, f"internal error: {detail}")]
+            return item
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        # Outside the try: an executor that cannot take work is no fault of the item.
+        item.source, item.submissions = parsed.source, parsed.submissions
+        with self.timer.stage("convert"):
+            item.documents = [
+                [self._submit(folder, document, blob, executor) for document, blob in zip(s.documents, blobs)]
+                for s, blobs in zip(parsed.submissions, parsed.documents, strict=True)
+            ]
+        return item
+
+    def _submit(self, folder: Path, document: SubmissionDocument, blob: str, executor: Executor) -> _Document:
+        """The conversion of a document, whose bytes wait in the item's archival folder: submitted, or done before."""
+        job = ConversionJob(
+            source=folder / RECEIVED / blob,
+            source_sha256=blob,
+            filename=document.filename,
+            email_body=is_email_body(document.role, document.filename),
+            target=folder,
+            scratch=self._convert_scratch,
+            options=self.conversion,
+        )
+        previous = previous_outcome(job)
+        if previous is not None:
+            return _Document(document=document, job=job, previous=previous)
+        task = executor.submit(convert_document, job)
+        self._submitted.append(task)
+        return _Document(document=document, job=job, task=task)
+
+    def _complete(
+        self, item: _Item, creator: ArkivskaperSettings, structure: Structure, policy: Policy, summary: RunSummary
+    ) -> list[ItemResult]:
+        """Wait for the item's archival copies, then journal it in one transaction, or quarantine it."""
+        if item.results is not None:
+            return item.results
+        claimed, origin, sha, item_id, now = item.claimed, item.origin, item.sha, item.item_id, item.now
+        actor = self.settings.actor
+        with self.timer.stage("convert"):
+            outcomes = [[document.outcome() for document in documents] for documents in item.documents]
+        flat = [
+            (document, outcome)
+            for documents, row in zip(item.documents, outcomes, strict=True)
+            for document, outcome in zip(documents, row, strict=True)
+        ]
+        if any(outcome.cancelled for _, outcome in flat):
+            return []  # the run was stopped before this item's conversions ran: it waits in work/
+        _raise_if_installation_problem([outcome for _, outcome in flat])
+        failures = [_failure_text(document, outcome) for document, outcome in flat if _conversion_of(outcome) is None]
+        summary.conversion_failures += len(failures)
+        if failures:
+            return [self._quarantine(claimed, creator, item_id, sha, origin, "\n".join(failures))]
+        try:
+            with self.timer.stage("store"):
+                # Every copy is checked before anything is stored: a refusal then leaves no file behind.
+                for document, outcome in flat:
+                    _check_copy(document, _conversion_of(outcome))
+                stored = [
+                    [self._store(document, _conversion_of(outcome)) for document, outcome in zip(documents, row)]
+                    for documents, row in zip(item.documents, outcomes)
+                ]
+                for path in workarea.item_files(claimed):
+                    self.documents.put_file(path)
+            with self.store.write(actor) as session:
+                session.get(tables.IntakeItem, item_id).state = ItemState.converted
+        except NoarkpipeError as exc:
+            return [self._quarantine(claimed, creator, item_id, sha, origin, str(exc))]
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write {origin} and its archival copies to the document store {self.documents.root}: {exc}",
+                hint="check free space and permissions; the item stays in the work area for the next run",
+            ) from exc
+        for document, outcome in flat:
+            if _conversion_of(outcome).action == "converted":
+                summary.archival_copies += 1
+            else:
+                summary.kept_as_archival += 1
 
         results = []
-        with self.store.write(actor) as session:
+        with self.timer.stage("journal"), self.store.write(actor) as session:
             # All letters of one file are journaled together or not at all.
             first_id = None
+            submissions = item.submissions
             for number, (submission, documents) in enumerate(zip(submissions, stored, strict=True), start=1):
                 journalpost, placement = journal_submission(
                     session, structure, submission, documents, actor=actor, now=now, policy=policy
@@ -352,30 +525,66 @@ class NightlyRun:
                         reason=placement.reason,
                     )
                 )
-            item = session.get(tables.IntakeItem, item_id)
-            item.state, item.journalpost_id, item.source, item.updated_at = (
-                ItemState.journaled, first_id, source.value, now
+            row = session.get(tables.IntakeItem, item_id)
+            row.state, row.journalpost_id, row.source, row.updated_at = (
+                ItemState.journaled, first_id, item.source.value, now
             )
-        workarea.remove_item(claimed)
-        with self.store.write(actor) as session:
-            session.get(tables.IntakeItem, item_id).state = ItemState.filed
+        with self.timer.stage("file"):
+            workarea.remove_item(claimed)
+            with self.store.write(actor) as session:
+                session.get(tables.IntakeItem, item_id).state = ItemState.filed
         return results
 
-    def _store_document(self, document) -> StoredDocument:
-        blob = self.documents.put_bytes(document.content)
-        # The bytes decide the type; a sender's declared type only fills in where libmagic can't tell.
-        detected = self.magic.from_buffer(document.content[:65536])
-        media_type = document.media_type if detected == "application/octet-stream" else detected
-        return StoredDocument(document=document, blob=blob, media_type=media_type, format=media_type)
+    def _store(self, document: _Document, result: ConversionResult) -> StoredDocument:
+        """The original and its archival copy into the document store, described for journaling."""
+        original = self.documents.put_file(document.job.source, document.job.source_sha256)
+        received_as = result.from_format
+        if result.output is None:
+            archival = _archival_variant(original, document.document.filename, result.to_format, None)
+        else:
+            copy = self.documents.put_file(result.output, result.output_sha256)
+            name = f"{Path(document.document.filename).stem or 'dokument'}{result.output.suffix}"
+            archival = _archival_variant(copy, name, result.to_format, _konvertering(result))
+        return StoredDocument(
+            document=document.document,
+            blob=original,
+            media_type=received_as.mime,
+            format=_format_code(received_as),
+            format_details=_format_details(received_as),
+            archival=archival,
+        )
+
+    def _executor_for_run(self) -> Executor:
+        if self._executor is None:
+            # What every archival copy needs, checked once before the first is asked for.
+            ocrmypdf.require(self.conversion.ocr_languages)
+            self._executor = LocalExecutor(
+                self.settings.convert.workers,
+                time_limit_s=self.conversion.timeout_s + HARD_LIMIT_GRACE_SECONDS,
+                preload=("noarkpipe.convert.preload", "ocrmypdf"),
+            )
+        return self._executor
+
+    def _close_executor(self) -> None:
+        """Let the conversions still running finish (their copies are kept for the next run), then tidy up."""
+        if self._executor is not None and self._own_executor:
+            self._executor.close(cancel=True)
+            self._executor = None
+        else:
+            for task in self._submitted:
+                task.outcome()
+        self._submitted.clear()
+        shutil.rmtree(self._convert_scratch, ignore_errors=True)
 
     def _quarantine(
         self, claimed: Path, creator: ArkivskaperSettings, item_id: int, sha: str, origin: str, reason: str
     ) -> ItemResult:
-        target = workarea.quarantine_item(claimed, creator.quarantine, origin, reason, sha)
-        now = utcnow()
-        with self.store.write(self.settings.actor) as session:
-            item = session.get(tables.IntakeItem, item_id)
-            item.state, item.reason, item.updated_at = ItemState.quarantined, reason, now
+        with self.timer.stage("quarantine"):
+            target = workarea.quarantine_item(claimed, creator.quarantine, origin, reason, sha)
+            now = utcnow()
+            with self.store.write(self.settings.actor) as session:
+                item = session.get(tables.IntakeItem, item_id)
+                item.state, item.reason, item.updated_at = ItemState.quarantined, reason, now
         return ItemResult(
             arkivskaper=creator.kode,
             origin_name=origin,
@@ -384,3 +593,171 @@ class NightlyRun:
             reason=reason,
             quarantine_path=str(target),
         )
+
+
+RECEIVED = "received"
+"""The folder in an item's archival folder that holds its documents as parsed, named by SHA-256."""
+PARSED = "parsed.json"
+
+
+class ParsedItem(BaseModel):
+    """An item as its intake source read it, kept in its archival folder so that a later run need not read it again.
+
+    Reading again is not only slower (a scan batch is OCR'd), it may not give
+    the same bytes (a scan's letters are new PDFs each time), which would
+    make every archival copy again. The documents' bytes are in RECEIVED;
+    `documents` gives each one's SHA-256, per submission.
+    """
+
+    source: Source
+    submissions: list[Submission]
+    documents: list[list[str]]
+
+
+def _keep_parsed(folder: Path, source: Source, submissions: list[Submission]) -> ParsedItem:
+    """Write the documents' bytes and the item's description into its archival folder; the description, bytes left out."""
+    received = folder / RECEIVED
+    received.mkdir(parents=True, exist_ok=True)
+    documents, described = [], []
+    for submission in submissions:
+        blobs = []
+        for document in submission.documents:
+            blob = hashlib.sha256(document.content).hexdigest()
+            if not (received / blob).exists():
+                _write_atomically(received / blob, document.content)
+            blobs.append(blob)
+        documents.append(blobs)
+        # The bytes are on disk now; the window of items in flight holds only their description.
+        described.append(submission.model_copy(update={
+            "documents": [d.model_copy(update={"content": b""}) for d in submission.documents]
+        }))
+    parsed = ParsedItem(source=source, submissions=described, documents=documents)
+    try:
+        text = parsed.model_dump_json()
+    except ValueError:
+        return parsed  # text a JSON file cannot hold (e.g. undecodable bytes in a name): read again next time
+    _write_atomically(folder / PARSED, text.encode("utf-8"))
+    return parsed
+
+
+def _read_parsed(folder: Path) -> ParsedItem | None:
+    """The item as an earlier, interrupted run read it, if its description and every document are intact."""
+    try:
+        parsed = ParsedItem.model_validate_json((folder / PARSED).read_bytes())
+    except (OSError, ValueError):
+        return None
+    for blob in {blob for blobs in parsed.documents for blob in blobs}:
+        path = folder / RECEIVED / blob
+        if not path.is_file() or sha256_file(path)[0] != blob:
+            return None
+    return parsed
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.part")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
+
+
+@dataclass
+class _Document:
+    """One document of an item in flight: its description, its conversion job, and the task or earlier result."""
+
+    document: SubmissionDocument
+    job: ConversionJob
+    task: Task[ConversionOutcome] | None = None
+    previous: ConversionOutcome | None = None
+    """The outcome recorded by an earlier run that was cut short, reused instead of converting again."""
+
+    def done(self) -> bool:
+        return self.task is None or self.task.done()
+
+    def outcome(self) -> TaskOutcome[ConversionOutcome]:
+        return TaskOutcome(value=self.previous) if self.task is None else self.task.outcome()
+
+
+@dataclass
+class _Item:
+    """One claimed item between parsing and journaling."""
+
+    claimed: Path
+    origin: str
+    sha: str
+    now: datetime
+    item_id: int | None = None
+    source: Source | None = None
+    submissions: list[Submission] = field(default_factory=list)
+    documents: list[list[_Document]] = field(default_factory=list)
+    results: list[ItemResult] | None = None
+    """Set when the item was finished before conversion: a duplicate, or quarantined while parsing."""
+
+    def ready(self) -> bool:
+        return self.results is not None or all(d.done() for documents in self.documents for d in documents)
+
+
+def _conversion_of(outcome: TaskOutcome[ConversionOutcome]) -> ConversionResult | None:
+    """The conversion result, or None when the task or the conversion failed."""
+    return outcome.value.result if outcome.ok and outcome.value is not None else None
+
+
+def _raise_if_installation_problem(outcomes: list[TaskOutcome[ConversionOutcome]]) -> None:
+    """A missing program or a setting OCRmyPDF refuses is no fault of the document: the run stops."""
+    for outcome in outcomes:
+        value = outcome.value
+        if value is None or value.failure_kind is None or value.failure_kind == "refused":
+            continue
+        error = MissingDependencyError if value.failure_kind == "missing_dependency" else ConfigError
+        raise error(f"no archival copy of {value.filename} could be made: {value.failure}")
+
+
+def _failure_text(document: _Document, outcome: TaskOutcome[ConversionOutcome]) -> str:
+    what = f"no archival copy of {document.document.filename!r}"
+    if outcome.value is not None and outcome.value.failure:
+        return f"{what}: {outcome.value.failure}"
+    if outcome.timed_out:
+        return f"{what}: the conversion {outcome.failure}"
+    return f"{what}: the conversion failed: {outcome.failure}"
+
+
+def _check_copy(document: _Document, result: ConversionResult) -> None:
+    """The copy in the archival folder must still be the one that was verified."""
+    if result.output is None:
+        return
+    found, _ = sha256_file(result.output)
+    if found != result.output_sha256:
+        raise InputFileError(
+            f"the archival copy of {document.document.filename} changed after it was verified "
+            f"(SHA-256 {found}, verified as {result.output_sha256}); it is not used",
+            hint="check the disk of the work area; then put the item back into the inbox to convert it again",
+        )
+
+
+def _format_code(fmt: FormatId) -> str:
+    return fmt.puid or fmt.name
+
+
+def _format_details(fmt: FormatId) -> str:
+    return f"{fmt.name} {fmt.version}".strip()
+
+
+def _archival_variant(blob: StoredBlob, filename: str, fmt: FormatId, konvertering: KonverteringRecord | None) -> ArchivalVariant:
+    return ArchivalVariant(
+        blob=blob,
+        filename=filename,
+        format=_format_code(fmt),
+        format_details=_format_details(fmt),
+        media_type=fmt.mime,
+        konvertering=konvertering,
+    )
+
+
+def _konvertering(result: ConversionResult) -> KonverteringRecord:
+    checks = ", ".join(f"{check.id} {check.outcome}" for check in result.verification.checks) if result.verification else ""
+    comment = "; ".join(part for part in (result.reason, f"checks: {checks}" if checks else "", *result.warnings) if part)
+    return KonverteringRecord(
+        konvertertDato=result.finished,
+        konvertertFraFormat=_format_code(result.from_format),
+        konvertertTilFormat=_format_code(result.to_format),
+        konverteringsverktoey=result.tool_version,
+        konverteringskommentar=comment,
+    )

@@ -6,12 +6,19 @@ out of the inbox with `rename`, which is atomic on one file system: a bundle
 is first gathered in a hidden staging folder and then renamed into place,
 so the work area never shows half a bundle, and a staging folder left by a
 crash is put back into the inbox by the next run.
+
+Each claimed item has an archival folder beside it (hidden, named by a
+digest of the item's name, which may be in any encoding) that holds its documents as parsed and their archival copies with
+their conversion records. It goes when the item is filed or quarantined;
+while the item waits in the work area (a run was killed) it keeps the
+conversions done so far, so the next run does not make them again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import uuid
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +29,7 @@ from .errors import StoreError
 
 CLAIM_SEPARATOR = "__"
 STAGING_PREFIX = ".claiming-"
+ARCHIVAL_PREFIX = ".archival-"
 IGNORED_SUFFIXES = (".part", ".tmp", ".partial", "~")
 MAX_ORIGIN_BYTES = 200
 # An e-form delivered as data + rendering: both halves are one item.
@@ -32,6 +40,8 @@ class ItemState(StrEnum):
     """Where an intake item is; each state is committed before the next step starts."""
 
     claimed = "claimed"
+    converted = "converted"
+    """Every document has its archival copy in the item's archival folder; journaling is next."""
     journaled = "journaled"
     filed = "filed"
     quarantined = "quarantined"
@@ -148,7 +158,25 @@ def origin_of(claimed: Path) -> str:
     return name
 
 
+def archival_folder(claimed: Path) -> Path:
+    """Where the item's parsed documents and archival copies wait until it is journaled."""
+    digest = hashlib.sha256(os.fsencode(claimed.name)).hexdigest()[:32]
+    return claimed.parent / f"{ARCHIVAL_PREFIX}{digest}"
+
+
+def remove_orphaned_archival_folders(work: Path) -> list[Path]:
+    """Archival folders whose item is gone (a run killed between filing an item and tidying up)."""
+    wanted = {archival_folder(item) for item in pending_items(work)}
+    removed = []
+    for folder in sorted(work.glob(f"{ARCHIVAL_PREFIX}*")):
+        if folder not in wanted:
+            shutil.rmtree(folder)
+            removed.append(folder)
+    return removed
+
+
 def remove_item(claimed: Path) -> None:
+    shutil.rmtree(archival_folder(claimed), ignore_errors=True)
     for path in item_files(claimed):
         path.unlink()
     if claimed.is_dir():
@@ -172,5 +200,6 @@ def quarantine_item(claimed: Path, quarantine: Path, origin: str, reason: str, s
         f"file: {origin}\nsha256: {sha}\nquarantined: {utcnow().isoformat()}\nreason: {reason}\n",
         encoding="utf-8",
     )
+    shutil.rmtree(archival_folder(claimed), ignore_errors=True)
     os.replace(claimed, target)
     return target

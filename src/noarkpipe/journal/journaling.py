@@ -3,6 +3,15 @@
 The caller opens the transaction (`Store.write`); everything here runs inside
 it, so numbers, entities and the intake item's state commit together or not
 at all.
+
+Each document gets two dokumentobjekter in the same dokumentbeskrivelse,
+both versjonsnummer 1: the file as received (Produksjonsformat) and its
+archival copy (Arkivformat), the latter with a konvertering saying how it
+was made. A document received in an archival format (UTF-8 text, XML, a
+PDF/A that verifies) is its own archival copy: its Arkivformat row names
+the same file and checksum, and has no konvertering, since nothing was
+converted. Format is the PRONOM id from identification of the bytes,
+formatDetaljer its name and version.
 """
 
 from __future__ import annotations
@@ -50,11 +59,37 @@ class Structure:
 
 
 @dataclass(frozen=True)
+class KonverteringRecord:
+    """How an archival copy was made, as the konvertering row records it."""
+
+    konvertertDato: datetime
+    konvertertFraFormat: str
+    konvertertTilFormat: str
+    konverteringsverktoey: str
+    konverteringskommentar: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchivalVariant:
+    """A document's Arkivformat: its own file, or the original's when that is archival as received."""
+
+    blob: StoredBlob
+    filename: str
+    format: str
+    format_details: str | None
+    media_type: str
+    konvertering: KonverteringRecord | None
+    """None when the original is kept as its own archival copy."""
+
+
+@dataclass(frozen=True)
 class StoredDocument:
     document: SubmissionDocument
     blob: StoredBlob
     media_type: str
     format: str
+    format_details: str | None = None
+    archival: ArchivalVariant | None = None
 
 
 @dataclass(frozen=True)
@@ -357,6 +392,7 @@ def journal_submission(
                 versjonsnummer=1,
                 variantformat=Variantformat.produksjonsformat.value,
                 format=stored.format,
+                formatDetaljer=stored.format_details,
                 mimeType=stored.media_type,
                 filnavn=stored.document.filename,
                 sjekksum=stored.blob.sha256,
@@ -366,5 +402,41 @@ def journal_submission(
                 opprettetAv=actor,
             )
         )
+        if stored.archival is not None:
+            _add_archival_variant(session, beskrivelse, stored.archival, actor=actor, now=now)
     session.flush()
     return journalpost, placement
+
+
+def _add_archival_variant(
+    session: Session, beskrivelse: tables.Dokumentbeskrivelse, archival: ArchivalVariant, *, actor: str, now: datetime
+) -> None:
+    objekt = tables.Dokumentobjekt(
+        dokumentbeskrivelse_id=beskrivelse.id,
+        versjonsnummer=1,
+        variantformat=Variantformat.arkivformat.value,
+        format=archival.format,
+        formatDetaljer=archival.format_details,
+        mimeType=archival.media_type,
+        filnavn=archival.filename,
+        sjekksum=archival.blob.sha256,
+        sjekksumAlgoritme="SHA-256",
+        filstoerrelse=archival.blob.size,
+        opprettetDato=now,
+        opprettetAv=actor,
+    )
+    session.add(objekt)
+    if archival.konvertering is not None:
+        session.flush()
+        record = archival.konvertering
+        session.add(
+            tables.Konvertering(
+                dokumentobjekt_id=objekt.id,
+                konvertertDato=record.konvertertDato,
+                konvertertAv=actor,
+                konvertertFraFormat=record.konvertertFraFormat,
+                konvertertTilFormat=record.konvertertTilFormat,
+                konverteringsverktoey=record.konverteringsverktoey,
+                konverteringskommentar=record.konverteringskommentar,
+            )
+        )

@@ -647,13 +647,16 @@ def public_entries(
     date_to: date,
     *,
     rules: ScreeningRuleSet | None = None,
+    arkivdel_ids: Sequence[int] | None = None,
 ) -> Iterator[PublicEntry]:
     """The postliste of one arkivskaper (table id) for journaldato date_from..date_to, both included.
 
     Ordered by journalaar and journalsekvensnummer; only PUBLISHED_JOURNALSTATUS.
-    `rules` defaults to the bundled standard rules. Read in pages, so memory
-    stays flat however long the period. Raises PublicJournalLeakError if a
-    string would still reveal screened information after screening.
+    `rules` defaults to the bundled standard rules. `arkivdel_ids` limits it to
+    the cases of those arkivdeler (an extract's offentligJournal.xml). Read in
+    pages, so memory stays flat however long the period. Raises
+    PublicJournalLeakError if a string would still reveal screened information
+    after screening.
     """
     if date_to < date_from:
         raise ValueError(f"the period ends ({date_to}) before it starts ({date_from})")
@@ -665,6 +668,9 @@ def public_entries(
         J.journaldato <= date_to,
         J.journalstatus.in_([s.value for s in PUBLISHED_JOURNALSTATUS]),
     )
+    if arkivdel_ids is not None:
+        S = tables.Saksmappe
+        selected = and_(selected, J.saksmappe_id.in_(select(S.id).where(S.arkivdel_id.in_(list(arkivdel_ids)))))
     cases: OrderedDict[int, _CaseScreening] = OrderedDict()
     after: tuple[int, int] | None = None
     while True:

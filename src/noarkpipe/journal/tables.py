@@ -84,6 +84,12 @@ class Arkivdel(NoarkEntity, Base):
     arkivperiodeSluttDato: Mapped[date | None] = mapped_column(Date)
     opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
     opprettetAv: Mapped[str] = mapped_column(String(200))
+    # Period closing (journal/period.py): when and by whom the period was closed,
+    # and the systemIDs of the arkivdel before and after it.
+    avsluttetDato: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    avsluttetAv: Mapped[str | None] = mapped_column(String(200))
+    referanseForloeper: Mapped[str | None] = mapped_column(String(36))
+    referanseArvtaker: Mapped[str | None] = mapped_column(String(36))
 
 
 class Klassifikasjonssystem(NoarkEntity, Base):
@@ -130,6 +136,10 @@ class Saksmappe(NoarkEntity, Base):
     saksansvarlig: Mapped[str | None] = mapped_column(String(200))
     opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
     opprettetAv: Mapped[str] = mapped_column(String(200))
+    avsluttetDato: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    avsluttetAv: Mapped[str | None] = mapped_column(String(200))
+    # systemID of the arkivdel the case was moved from when its period closed (M208).
+    referanseArkivdel: Mapped[str | None] = mapped_column(String(36))
 
     journalposter: Mapped[list[Journalpost]] = relationship(
         back_populates="saksmappe", order_by="Journalpost.journalpostnummer"

@@ -1,0 +1,167 @@
+"""LibreOffice: is it there, which version, export one office document as PDF/A.
+
+This module is the only place that knows LibreOffice's command line. Each
+conversion runs headless with a private user profile (-env:UserInstallation)
+in a folder the caller owns: two LibreOffice processes sharing a profile
+would hand the second document to the first process, or wait on its lock.
+A profile is reused when the caller passes the same folder again, which
+saves about a second of start-up.
+
+LibreOffice starts a launcher that starts the office process, so it runs in
+its own session and a timeout kills the whole process group. A killed
+office can leave its profile locked or half-written, so that profile is
+removed and the next conversion builds a fresh one.
+
+Failures become noarkpipe errors: a missing program is a
+`MissingDependencyError` naming the Debian packages, a document LibreOffice
+cannot open or finish in time is an `InputFileError`. LibreOffice exits
+with status 0 even when it converted nothing, so success is the PDF being
+there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from ..errors import InputFileError, MissingDependencyError
+
+PROGRAMS = ("soffice", "libreoffice")
+MIN_VERSION = (7, 4)
+"""Export filter options given as JSON on the command line (used for the PDF/A level) work from 7.4."""
+PACKAGES = ("libreoffice-writer-nogui", "libreoffice-calc-nogui")
+"""The smallest Debian set that opens text documents and spreadsheets without a display."""
+_PROBE_TIMEOUT_SECONDS = 30
+_VERSION = re.compile(r"LibreOffice\s+(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+
+Family = Literal["text", "spreadsheet"]
+_EXPORT_FILTERS: dict[str, str] = {"text": "writer_pdf_Export", "spreadsheet": "calc_pdf_Export"}
+
+
+def parse_version(output: str) -> tuple[int, ...] | None:
+    """The version from `soffice --version` ('LibreOffice 7.4.7.2 40(Build:2)' -> (7, 4, 7, 2))."""
+    match = _VERSION.search(output)
+    if match is None:
+        return None
+    return tuple(int(part) for part in match.groups() if part is not None)
+
+
+def install_hint() -> str:
+    return "apt-get install --no-install-recommends " + " ".join(PACKAGES)
+
+
+def export_target(family: Family, pdfa_part: int) -> str:
+    """The --convert-to value: PDF through the family's export filter, as PDF/A of `pdfa_part` (level B)."""
+    options = {"SelectPdfVersion": {"type": "long", "value": str(pdfa_part)}}
+    return f"pdf:{_EXPORT_FILTERS[family]}:{json.dumps(options, separators=(',', ':'))}"
+
+
+def convert_args(program: str, source: Path, outdir: Path, profile: Path, family: Family, pdfa_part: int) -> list[str]:
+    """The command line that writes `outdir/<source stem>.pdf`."""
+    return [
+        program,
+        f"-env:UserInstallation={profile.resolve().as_uri()}",
+        "--headless",
+        "--invisible",
+        "--nologo",
+        "--nodefault",
+        "--norestore",
+        "--nolockcheck",
+        "--convert-to",
+        export_target(family, pdfa_part),
+        "--outdir",
+        str(outdir),
+        str(source),
+    ]
+
+
+def require() -> tuple[str, tuple[int, ...]]:
+    """The path and version of a LibreOffice that is new enough."""
+    program = next((found for name in PROGRAMS if (found := shutil.which(name))), None)
+    if program is None:
+        raise MissingDependencyError(
+            "LibreOffice, needed for archival copies of office documents, is not installed or not on PATH",
+            hint=install_hint(),
+        )
+    version = _probe(program)
+    if version < MIN_VERSION:
+        raise MissingDependencyError(
+            f"LibreOffice {_dotted(version)} is too old; noarkpipe needs {_dotted(MIN_VERSION)} or newer",
+            hint=install_hint(),
+        )
+    return program, version
+
+
+def to_pdf(
+    program: str, source: Path, outdir: Path, *, family: Family, pdfa_part: int, profile: Path, timeout: float
+) -> Path:
+    """Export `source` as PDF/A into `outdir`; the path of the PDF."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    target = outdir / f"{source.stem}.pdf"
+    target.unlink(missing_ok=True)
+    args = convert_args(program, source, outdir, profile, family, pdfa_part)
+    try:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    except FileNotFoundError as exc:
+        raise MissingDependencyError(f"LibreOffice disappeared from {program}", hint=install_hint()) from exc
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        _kill_group(process)
+        shutil.rmtree(profile, ignore_errors=True)
+        raise InputFileError(
+            f"LibreOffice took longer than {timeout:.3g} seconds to convert the document and was stopped",
+            hint="open the document in an office program; it may be damaged, protected by a password, or very large",
+        ) from exc
+    except BaseException:
+        _kill_group(process)
+        shutil.rmtree(profile, ignore_errors=True)
+        raise
+    if not target.is_file() or target.stat().st_size == 0:
+        message = (stdout + stderr).decode("utf-8", "replace")
+        raise InputFileError(
+            f"LibreOffice could not convert the document (exit status {process.returncode}): {_last_line(message)}",
+            hint="open the document in an office program; it may be damaged or protected by a password",
+        )
+    return target
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.communicate()
+
+
+@lru_cache(maxsize=4)
+def _probe(program: str) -> tuple[int, ...]:
+    """The version of the LibreOffice at `program`, asked once per process."""
+    try:
+        completed = subprocess.run(
+            [program, "--version"], capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MissingDependencyError(f"could not run {program} --version: {exc}", hint=install_hint()) from exc
+    version = parse_version(completed.stdout.decode("utf-8", "replace"))
+    if version is None:
+        raise MissingDependencyError(
+            f"{program} did not report a LibreOffice version; is it really LibreOffice?", hint=install_hint()
+        )
+    return version
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "javaldx" not in line]
+    return lines[-1] if lines else "no message"

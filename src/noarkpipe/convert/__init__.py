@@ -1,0 +1,34 @@
+"""Conversion to archival formats: identify a document's format, make and verify its PDF/A copy.
+
+The stage's entry point is `archival_copy`; `convert_document` is the same
+as a unit of work an executor can run elsewhere (`ConversionJob` in,
+`ConversionOutcome` out). `identify` and `verify_pdfa` are also used on
+their own (validation of deposits, re-checks).
+"""
+
+from .identify import FormatId, identifier_version, identify
+from .job import ConversionJob, ConversionOutcome, convert_document, previous_outcome
+from .options import ConversionOptions, PdfaProfile
+from .pdfa import ConversionResult, ToolVersion, archival_copy, is_email_body, plan
+from .verify import Check, ConversionError, VerificationReport, verify_pdfa
+
+__all__ = [
+    "Check",
+    "ConversionError",
+    "ConversionJob",
+    "ConversionOptions",
+    "ConversionOutcome",
+    "ConversionResult",
+    "FormatId",
+    "PdfaProfile",
+    "ToolVersion",
+    "VerificationReport",
+    "archival_copy",
+    "convert_document",
+    "identifier_version",
+    "identify",
+    "is_email_body",
+    "plan",
+    "previous_outcome",
+    "verify_pdfa",
+]

@@ -1,0 +1,248 @@
+"""Which format a file is in, judged from its bytes, and whether depots accept it.
+
+The PRONOM id comes from fido (the Open Preservation Foundation's format
+identifier) with the PRONOM signatures it ships, used as a library, so it
+works offline and prints nothing. It matches byte signatures and, for ZIP
+and OLE containers (docx, xlsx, odt, doc, xls), the container signatures;
+the file name and its extension are never consulted. The MIME type comes
+from libmagic.
+
+PRONOM has no signature for plain text, so a file fido cannot place that
+libmagic calls text is recorded as Plain Text File (x-fmt/111), which is
+what every PRONOM-based tool reports for it.
+
+Whether a format is accepted comes from the depot list shipped with the
+package (archive-file-formats.json, Riksarkivarens forskrift as of
+RAF-220301): a listed PUID whose validity period includes the day asked
+about. Plain PDF, for example, is listed but was valid only until 2008.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Sequence
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import magic
+from fido import CONFIG_DIR
+from fido import __version__ as fido_version
+from fido.fido import Fido
+from fido.versions import get_local_versions
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import InputFileError
+
+ACCEPTED_FORMATS_RESOURCE = "archive-file-formats.json"
+PLAIN_TEXT_PUID = "x-fmt/111"
+MAX_CONTAINER_MEMBER_BYTES = 256 * 1024 * 1024
+"""fido reads the container members its signatures name into memory; larger ones are refused unread."""
+
+Basis = Literal["signature", "container", "text", "none"]
+
+
+class FormatId(BaseModel):
+    """A file's format: PRONOM id, name and version, MIME type, and whether depots accept it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    puid: str | None
+    name: str
+    version: str = ""
+    mime: str
+    accepted: bool
+    basis: Basis
+    """How the format was found: a byte signature, a container signature, decoded text, or not at all."""
+
+
+class _Validity(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    valid_from: date | None
+    valid_to: date | None
+
+
+def is_accepted(puid: str | None, on: date, table: dict[str, _Validity] | None = None) -> bool:
+    """True if depots accept `puid` on the day `on`."""
+    validity = (table if table is not None else accepted_formats()).get(puid or "")
+    if validity is None:
+        return False
+    starts, ends = validity.valid_from, validity.valid_to
+    return (starts is None or starts <= on) and (ends is None or on <= ends)
+
+
+def choose(puids: Sequence[str], accepted: set[str]) -> int:
+    """Index of the match to report when fido finds several: the first accepted one, else the first."""
+    return next((index for index, puid in enumerate(puids) if puid in accepted), 0)
+
+
+def identify(path: Path, *, on: date | None = None) -> FormatId:
+    """The format of the file at `path`, from its content alone."""
+    day = on or date.today()
+    size = path.stat().st_size
+    mime = _mime(path)
+    if size == 0:
+        return FormatId(puid=None, name="empty file", mime=mime, accepted=False, basis="none")
+    _require_reasonable_container(path)
+    matches = _fido().identify(path)
+    if matches:
+        table = accepted_formats()
+        index = choose([match.puid for match in matches], {p for p in table if is_accepted(p, day, table)})
+        match = matches[index]
+        return FormatId(
+            puid=match.puid,
+            name=match.name,
+            version=match.version,
+            mime=_with_charset(match.mime, mime) if match.mime else mime,
+            accepted=is_accepted(match.puid, day),
+            basis=match.basis,
+        )
+    if mime.startswith("text/"):
+        return FormatId(
+            puid=PLAIN_TEXT_PUID,
+            name=_fido().name_of(PLAIN_TEXT_PUID),
+            mime=mime,
+            accepted=is_accepted(PLAIN_TEXT_PUID, day),
+            basis="text",
+        )
+    return FormatId(puid=None, name="unknown format", mime=mime, accepted=False, basis="none")
+
+
+def preload() -> None:
+    """Load the signatures and the libmagic database now, before a process forks its workers."""
+    _fido()
+    _magic()
+
+
+def identifier_version() -> str:
+    """Tool and signature versions, for the record of how formats were identified."""
+    return _fido().description
+
+
+@lru_cache(maxsize=1)
+def accepted_formats() -> dict[str, _Validity]:
+    """PUID -> validity period, from the depot list shipped with the package."""
+    text = resources.files(__package__).joinpath(ACCEPTED_FORMATS_RESOURCE).read_text(encoding="utf-8")
+    table: dict[str, _Validity] = {}
+    for entry in json.loads(text)["file_formats"]:
+        validity = _Validity(valid_from=entry["valid_from"] or None, valid_to=entry["valid_to"] or None)
+        for puid in entry["puid"]:
+            table[puid] = validity
+    return table
+
+
+def _with_charset(mime: str, detected: str) -> str:
+    """fido's MIME type, with the charset libmagic found when the format is text.
+
+    libmagic guesses a charset for any file whose bytes look like text, a
+    small PDF included; only text formats get it, or a PDF would be
+    recorded as 'application/pdf; charset=iso-8859-1'.
+    """
+    _, _, parameters = detected.partition(";")
+    charset = parameters.strip()
+    if charset and charset != "charset=binary" and ";" not in mime and _is_text_format(mime):
+        return f"{mime}; {charset}"
+    return mime
+
+
+def _is_text_format(mime: str) -> bool:
+    return mime.startswith("text/") or mime.endswith(("/xml", "+xml", "/json", "+json"))
+
+
+_magic_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _magic() -> magic.Magic:
+    return magic.Magic(mime=True, mime_encoding=True)
+
+
+def _mime(path: Path) -> str:
+    # A libmagic handle must not be used by two threads at once.
+    with _magic_lock:
+        detected = _magic().from_file(str(path))
+    return detected.replace("; charset=binary", "")
+
+
+def _require_reasonable_container(path: Path) -> None:
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # fido reads it as a plain ZIP or not at all
+    read_by_fido = _fido().container_paths
+    for member in members:
+        if member.filename in read_by_fido and member.file_size > MAX_CONTAINER_MEMBER_BYTES:
+            raise InputFileError(
+                f"the file is a ZIP container whose member {member.filename!r} would unpack to "
+                f"{member.file_size} bytes; it is refused rather than unpacked to identify it",
+                hint="open the document in an office program and save it again, or ask the sender to",
+            )
+
+
+class _Match(BaseModel):
+    puid: str
+    name: str
+    version: str
+    mime: str
+    basis: Basis
+
+
+class _Fido:
+    """One fido instance with its signatures loaded (a quarter of a second), shared by all threads."""
+
+    def __init__(self) -> None:
+        # Fido() also enlarges the re module's pattern cache for the whole
+        # process, which only makes regular expressions faster.
+        versions = get_local_versions(CONFIG_DIR)
+        self._found: list[_Match] = []
+        self._lock = threading.Lock()
+        self._fido = Fido(
+            quiet=True,
+            handle_matches=self._collect,
+            conf_dir=CONFIG_DIR,
+            format_files=[versions.pronom_signature, versions.fido_extension_signature],
+        )
+        self.description = (
+            f"fido {fido_version} (PRONOM signatures v{versions.pronom_version}, "
+            f"container signatures {versions.pronom_container_signature})"
+        )
+        container_file = Path(CONFIG_DIR) / versions.pronom_container_signature
+        self.container_paths = frozenset(
+            element.text for element in ET.parse(container_file).iter("Path") if element.text
+        )
+
+    def identify(self, path: Path) -> list[_Match]:
+        # fido keeps the file it works on in the instance, so one file at a time.
+        with self._lock:
+            self._found = []
+            self._fido.identify_file(str(path), extension=False)
+            return self._found
+
+    def name_of(self, puid: str) -> str:
+        return self._fido.puid_format_map[puid].findtext("name") or puid
+
+    def _collect(self, _filename: str, matches: list, _seconds: float, matchtype: str = "") -> None:
+        for element, _signature in matches:
+            self._found.append(
+                _Match(
+                    puid=element.findtext("puid"),
+                    name=element.findtext("name") or "",
+                    version=element.findtext("version") or "",
+                    mime=element.findtext("mime") or "",
+                    basis="container" if matchtype == "container" else "signature",
+                )
+            )
+
+
+@lru_cache(maxsize=1)
+def _fido() -> _Fido:
+    return _Fido()

@@ -1,0 +1,11 @@
+"""Imported once by the fork server of the conversion workers: what every conversion needs, loaded before they fork.
+
+Workers are forked from that server, so each starts with the PRONOM
+signatures parsed (a quarter of a second of fido's start-up) and the
+conversion modules imported, instead of paying for both in every worker
+of every run.
+"""
+
+from .identify import preload
+
+preload()
