@@ -1,19 +1,26 @@
 """Content-addressed document files: documents/ab/cd/<sha256>.
 
-A file is written to a temporary name in its final folder, fsynced and then
-renamed, so a crash never leaves a half-written document under a real name.
-Storing the same bytes twice stores them once.
+A file is written to a temporary name in documents/.incoming/, fsynced and
+then renamed into its folder (one file system, so the rename is atomic): a
+crash never leaves a half-written document under a real name, and what a
+killed writer left behind is all in one folder, where the next run removes
+it (`remove_stale_temporaries`). Storing the same bytes twice stores them once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 CHUNK = 1024 * 1024
+INCOMING = ".incoming"
+# Another host's temporary file (shared storage) is only taken for abandoned after this long.
+FOREIGN_TEMPORARY_AGE_S = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,9 @@ class DocumentStore:
 
     def _write_atomically(self, target: Path, write) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        incoming = self.root / INCOMING
+        incoming.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=incoming, prefix=f"{socket.gethostname()}.{os.getpid()}.")
         try:
             with os.fdopen(fd, "wb") as handle:
                 write(handle)
@@ -80,6 +89,35 @@ class DocumentStore:
             Path(temp).unlink(missing_ok=True)
             raise
 
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete what killed writers left in .incoming/: this host's dead processes', and old foreign ones."""
+        incoming = self.root / INCOMING
+        if not incoming.is_dir():
+            return []
+        host, removed = socket.gethostname(), []
+        for path in incoming.iterdir():
+            parts = path.name.split(".")
+            pid = int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
+            writer_host = ".".join(parts[:-2])
+            if writer_host == host and pid is not None:
+                stale = pid != os.getpid() and not _alive(pid)
+            else:
+                stale = time.time() - path.stat().st_mtime > FOREIGN_TEMPORARY_AGE_S
+            if stale:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
     def verify(self, sha256: str) -> bool:
         path = self.path_for(sha256)
         return path.is_file() and sha256_file(path)[0] == sha256
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -225,6 +225,9 @@ class NightlyRun:
             session.flush()
             run_id = run_row.id
         self.timer.started(run_id)
+        # Under the run lock: no other run of this installation is writing documents now.
+        for path in self.documents.remove_stale_temporaries():
+            log.info("removed %s, left by a run that was killed while storing it", path.name)
         summary = RunSummary(run_id=run_id, started_at=started)
         try:
             for creator in self.settings.arkivskaper:
