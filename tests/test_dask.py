@@ -54,3 +54,87 @@ def test_an_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(SourceUnavailableError) as refused:
         DaskExecutor("tcp://127.0.0.1:9", connect_timeout_s=2)
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in str(refused.value)
+
+
+def _cli(*args, timeout=600):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "noarkpipe.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _tasks_run_on(scheduler: str) -> int:
+    from distributed import Client
+
+    def count(dask_scheduler):
+        prefix = dask_scheduler.task_prefixes.get("run_task")
+        return sum(prefix.state_counts.values()) if prefix is not None else 0
+
+    with Client(scheduler, set_as_default=False) as client:
+        return client.run_on_scheduler(count)
+
+
+def test_the_nightly_run_makes_its_archival_copies_on_the_cluster(scheduler, installation):
+    from sqlalchemy import select
+
+    from noarkpipe import api
+    from noarkpipe.journal import tables
+
+    from conftest import drop, make_eml
+
+    before = _tasks_run_on(scheduler)
+    for i in range(3):
+        drop(installation, "fjellvik", f"{i}.eml", make_eml(
+            subject=f"Søknad om gravetillatelse {i} – Ærfuglveien",
+            body=f"Hei,\n\nVi søker om å grave i Ærfuglveien {i}.\n\nMvh\nØystein Løvås",
+            attachments=[("kart.txt", "Kart over området - æøå\n".encode("latin-1"), "text/plain")],
+        ))
+    result = _cli("run", "--config", installation.config_path, "--scheduler", scheduler)
+    assert result.returncode == 0, result.stderr
+    assert _tasks_run_on(scheduler) - before >= 3  # at least every e-mail body went through the cluster
+    store = api.open_store(installation)
+    try:
+        with store.read() as session:
+            posts = session.scalars(select(tables.Journalpost)).all()
+            assert len(posts) == 3
+            for post in posts:
+                variants = [o.variantformat for d in post.dokumentbeskrivelser for o in d.dokumentobjekter]
+                assert "Arkivformat" in variants and "Produksjonsformat" in variants
+                converted = [k for d in post.dokumentbeskrivelser for o in d.dokumentobjekter for k in o.konverteringer]
+                assert converted and all(k.konverteringsverktoey and k.konvertertTilFormat for k in converted)
+    finally:
+        store.dispose()
+
+
+def test_an_unreachable_scheduler_stops_the_run_before_any_item_is_taken_in(installation):
+    from conftest import drop, make_eml
+
+    drop(installation, "fjellvik", "a.eml", make_eml(subject="Venter på klyngen"))
+    result = _cli("run", "--config", installation.config_path, "--scheduler", "tcp://127.0.0.1:9")
+    assert result.returncode == 11, result.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
+    assert api_count_journalposts(installation) == 0
+    # The item waits, whole, for the next run (in the inbox or claimed in the work area).
+    waiting = [p for p in installation.work_dir.rglob("*") if p.is_file()] + list(installation.creator("fjellvik").inbox.iterdir())
+    assert waiting
+
+
+def test_a_malformed_scheduler_address_is_a_config_error(installation):
+    result = _cli("run", "--config", installation.config_path, "--scheduler", "http://example.org/dask")
+    assert result.returncode == 3, result.stderr
+    assert "is not a Dask scheduler address" in result.stderr
+
+
+def api_count_journalposts(settings) -> int:
+    from sqlalchemy import func, select
+
+    from noarkpipe import api
+    from noarkpipe.journal import tables
+
+    store = api.open_store(settings)
+    try:
+        with store.read() as session:
+            return session.scalar(select(func.count()).select_from(tables.Journalpost))
+    finally:
+        store.dispose()

@@ -340,7 +340,7 @@ def test_wrong_password_is_a_clear_error(dovecot, store, tmp_path):
     with pytest.raises(SourceUnavailableError, match=f"refused the login of {account.user}") as caught:
         fetch(account, store, tmp_path / "inbox")
     assert "feil-passord" not in str(caught.value)
-    assert caught.value.exit_code is ExitCode.input_file
+    assert caught.value.exit_code is ExitCode.source_unavailable
     assert "NOARKPIPE_TEST_IMAP" in caught.value.hint
 
 

@@ -9,11 +9,11 @@ from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 
 from .clock import utcnow
-from .config import DEFAULT_CONFIG_NAME, Settings, load_settings
+from .config import DEFAULT_CONFIG_NAME, ConvertSettings, Settings, load_settings
 from .errors import ConfigError, ExitCode, InputFileError
 from .journal import review, tables
 from .model.codes import Journalstatus
@@ -61,6 +61,7 @@ def run(
     *,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    scheduler: str | None = None,
 ) -> RunSummary:
     """The nightly job. Raises AlreadyRunningError when another run holds the lock.
 
@@ -69,6 +70,14 @@ def run(
     with the report or the mail are noted in `summary.notes`, never raised.
     """
     settings = config if isinstance(config, Settings) else load_settings(config)
+    if scheduler is not None:  # --scheduler: this run's conversions on a Dask cluster
+        try:
+            convert = ConvertSettings.model_validate({**settings.convert.model_dump(), "scheduler": scheduler})
+        except ValidationError as exc:
+            raise ConfigError(
+                f"--scheduler {scheduler!r} is not a Dask scheduler address", hint="e.g. tcp://10.0.0.5:8786"
+            ) from exc
+        settings = settings.model_copy(update={"convert": convert})
     with RunLog(settings.json_log_path, config_path=settings.config_path) as runlog:
 
         def observe(event: str, item) -> None:

@@ -106,7 +106,9 @@ def check_config(config_path: Path) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success, also on a terminal.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Print the summary table and one log line per item to stderr.")
-def run(config_path: Path, quiet: bool, as_json: bool, verbose: bool) -> None:
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="Make the archival copies on this Dask cluster ([convert] scheduler in the config).")
+def run(config_path: Path, quiet: bool, as_json: bool, verbose: bool, scheduler: str | None) -> None:
     """The nightly job: take in every inbox file and journal it.
 
     Each file is claimed, parsed, stored with its checksum and journaled as an
@@ -142,9 +144,9 @@ def run(config_path: Path, quiet: bool, as_json: bool, verbose: bool) -> None:
             def progress(_event, item):
                 bar.update(task, advance=1, description=f"{item.arkivskaper}: {item.origin_name[:40]}")
 
-            summary = api.run(config_path, progress=progress, stop=stop)
+            summary = api.run(config_path, progress=progress, stop=stop, scheduler=scheduler)
     else:
-        summary = api.run(config_path, stop=stop)
+        summary = api.run(config_path, stop=stop, scheduler=scheduler)
 
     if as_json:
         click.echo(summary.model_dump_json(indent=2))
@@ -661,8 +663,8 @@ def export(config_path: Path, kode: str | None, output: Path, arkivdeler: tuple[
     """
     # SIGTERM stops like Ctrl-C: temporary files are removed, nothing half-made is left.
     signal.signal(signal.SIGTERM, _interrupt)
-    arguments = dict(kode=kode, arkivdeler=arkivdeler, force=force, package_id=package_id,
-                     timestamp=timestamp, info_xml=info_xml, identify_formats=not no_identify)
+    arguments = {"kode": kode, "arkivdeler": arkivdeler, "force": force, "package_id": package_id,
+                 "timestamp": timestamp, "info_xml": info_xml, "identify_formats": not no_identify}
     if sys.stderr.isatty() and not quiet and not as_json:
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),

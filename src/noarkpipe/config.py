@@ -166,6 +166,12 @@ class ConvertSettings(_Strict):
     workers: int = Field(
         default_factory=default_workers, ge=1, le=64, description="documents converted at the same time"
     )
+    scheduler: str | None = Field(
+        default=None,
+        pattern=r"^(tcp|tls)://[^\s/]+$",
+        description="a Dask scheduler (tcp://host:8786) whose workers make the copies instead of this machine; "
+        "they must see the data directory under the same path",
+    )
 
 
 class LoggingSettings(_Strict):

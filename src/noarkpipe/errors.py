@@ -60,9 +60,14 @@ class MissingDependencyError(NoarkpipeError):
 
 
 class SourceUnavailableError(NoarkpipeError):
-    """A mailbox cannot be reached or refuses us; the run goes on with what is already in the inbox."""
+    """A mailbox or the Dask scheduler cannot be reached or refuses us.
 
-    exit_code = ExitCode.input_file
+    An unreachable mailbox is noted and the run goes on with what is already
+    in the inbox; an unreachable scheduler stops the run before any item is
+    taken in (the items wait for the next run).
+    """
+
+    exit_code = ExitCode.source_unavailable
 
 
 class StoreError(NoarkpipeError):

@@ -200,7 +200,7 @@ class NightlyRun:
         self.stop = stop or threading.Event()
         try:
             self.conversion = ConversionOptions(
-                **settings.convert.model_dump(exclude={"workers"}), ocr_languages=settings.intake.ocr_languages
+                **settings.convert.model_dump(exclude={"workers", "scheduler"}), ocr_languages=settings.intake.ocr_languages
             )
         except ValidationError as exc:
             problem = exc.errors()[0]
@@ -561,6 +561,14 @@ class NightlyRun:
         if self._executor is None:
             # What every archival copy needs, checked once before the first is asked for.
             ocrmypdf.require(self.conversion.ocr_languages)
+            if self.settings.convert.scheduler:
+                from .execution_dask import DaskExecutor
+
+                self._executor = DaskExecutor(
+                    self.settings.convert.scheduler,
+                    time_limit_s=self.conversion.timeout_s + HARD_LIMIT_GRACE_SECONDS,
+                )
+                return self._executor
             self._executor = LocalExecutor(
                 self.settings.convert.workers,
                 time_limit_s=self.conversion.timeout_s + HARD_LIMIT_GRACE_SECONDS,
