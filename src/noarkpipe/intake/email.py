@@ -191,6 +191,7 @@ class _Collector:
         self.html: list[str] = []
         self.attachments: list[SubmissionDocument] = []
         self.forwarded_text: list[str] = []
+        self.signed = False
         self._names: set[str] = set()
 
     def walk(self, part: Message, depth: int = 0) -> None:
@@ -207,6 +208,10 @@ class _Collector:
             # Delivery reports and the like: keep their text as received.
             body = part.as_bytes(policy=policy.default.clone(max_line_length=None)).split(b"\n\n", 1)[-1]
             self._add(body, "text/plain", f"{content_type.split('/')[1]}.txt", content_type)
+        elif content_type in SIGNATURE_TYPES and not part.is_multipart():
+            # A detached S/MIME signature signs the message; it is no document of its own.
+            # The message is kept whole as received, signature included (the stored original).
+            self.signed = True
         elif part.is_multipart():
             children = part.get_payload()
             if content_type == "multipart/alternative":
@@ -298,7 +303,13 @@ class _Collector:
             text = "\n\n".join(self.plain)
         else:
             text = "\n\n".join(html_to_text(markup) for markup in self.html)
+        if self.signed:
+            text = f"{text.strip()}\n\n{SIGNED_NOTE}"
         return text.strip()
+
+
+SIGNATURE_TYPES = frozenset({"application/pkcs7-signature", "application/x-pkcs7-signature"})
+SIGNED_NOTE = "[Meldingen var signert (S/MIME). Signaturen er bevart i den opprinnelige e-posten.]"
 
 
 def _format_parties(parties: list[Party]) -> str:
