@@ -138,8 +138,6 @@ class Saksmappe(NoarkEntity, Base):
     opprettetAv: Mapped[str] = mapped_column(String(200))
     avsluttetDato: Mapped[datetime | None] = mapped_column(UtcDateTime)
     avsluttetAv: Mapped[str | None] = mapped_column(String(200))
-    # systemID of the arkivdel the case was moved from when its period closed (M208).
-    referanseArkivdel: Mapped[str | None] = mapped_column(String(36))
 
     journalposter: Mapped[list[Journalpost]] = relationship(
         back_populates="saksmappe", order_by="Journalpost.journalpostnummer"
