@@ -1,0 +1,34 @@
+"""Validation of Noark 5 extracts and DIAS deposit packages, for auditors and depots.
+
+`validate(ValidateOptions(path=...))` checks an extract folder or a DIAS
+tar (read in place) made by any system, Noark 5 v5.0, v4.0 or v3.1, and
+returns a `ValidationReport`: every check with its id, severity, result
+and example locations. `html.render` turns a report into a self-contained
+page for people; the model serialises to JSON for machines.
+
+How it is built (the pieces, in the order they work):
+
+- source.py: the package as a folder or a tar read in place; unsafe
+  members reported, never followed.
+- version.py, addml.py: which Noark 5 version, what arkivuttrekk.xml says.
+- walker.py: one streaming pass per XML file, validated against the
+  official schema while it streams, entities dispatched to the checks.
+- ledger.py: a scratch SQLite index so memory stays flat.
+- checks/: one module per family of checks (package, structure, addml,
+  counts, hierarchy, identifiers, documents, journal, changelog, formats).
+- engine.py: the order of work, the hashing thread, the report.
+"""
+
+from .engine import validate
+from .model import (
+    CheckDef,
+    CheckResult,
+    Location,
+    Severity,
+    ValidateOptions,
+    ValidationReport,
+)
+
+__all__ = [
+    "CheckDef", "CheckResult", "Location", "Severity", "ValidateOptions", "ValidationReport", "validate",
+]

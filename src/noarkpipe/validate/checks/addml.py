@@ -1,0 +1,143 @@
+"""ADDML: does arkivuttrekk.xml describe the extract as it is?
+
+The description states a checksum for each XML file and schema, the number
+of occurrences of key elements, and the number of document files. All of
+them are recomputed from what was actually read (the file hashes and the
+element counts of the one streaming pass) and compared.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..model import Severity
+from . import Family, check
+
+if TYPE_CHECKING:
+    from ..engine import Run
+
+FAMILY = "addml"
+CHECKSUMS = "ADDML-01"
+COUNTS = "ADDML-02"
+DOCUMENT_FILES = "ADDML-03"
+COVERAGE = "ADDML-04"
+SHA256_NAMES = {"sha256", "sha-256"}
+DESCRIBED_XML = ("arkivstruktur.xml", "endringslogg.xml", "loependeJournal.xml", "offentligJournal.xml")
+
+
+class AddmlFamily(Family):
+    name = FAMILY
+    title = "ADDML description"
+    checks = (
+        check(FAMILY, CHECKSUMS, "ADDML checksums", Severity.error,
+              "Each file arkivuttrekk.xml describes (the XML files and their schemas) exists and has the stated "
+              "SHA-256 checksum."),
+        check(FAMILY, COUNTS, "ADDML counts", Severity.error,
+              "The numbers of occurrences arkivuttrekk.xml states (mappe, registrering, dokumentbeskrivelse, "
+              "dokumentobjekt, journalregistrering, endring, ...) equal the numbers counted in the files."),
+        check(FAMILY, DOCUMENT_FILES, "Number of document files", Severity.error,
+              "antallDokumentfiler in arkivuttrekk.xml equals the number of files in dokumenter/."),
+        check(FAMILY, COVERAGE, "ADDML covers the extract", Severity.warning,
+              "arkivuttrekk.xml states the Noark 5 version and describes every XML file of the extract."),
+    )
+
+    def prepare(self, run: Run) -> None:
+        """Count, in each described file, the elements the description states numbers for."""
+        for described in (run.addml.objects if run.addml else ()):
+            if described.file is None or not described.file.name.endswith(".xml"):
+                continue
+            role = described.file.name[: -len(".xml")]
+            names = [(path or element).rstrip("/").rsplit("/", 1)[-1] or element
+                     for element, path, _, _ in described.occurrences]
+            run.subscribe(role).count(name for name in names if name)
+
+    def finish(self, run: Run) -> None:
+        info = run.addml
+        if info is None:
+            for check_id in (CHECKSUMS, COUNTS, DOCUMENT_FILES, COVERAGE):
+                run.findings(check_id).not_run("arkivuttrekk.xml is missing or not well-formed (see STR-01, STR-02)")
+            return
+        addml_file = run.content_path("arkivuttrekk.xml")
+        self._checksums(run, info, addml_file)
+        self._counts(run, info, addml_file)
+        self._document_files(run, info, addml_file)
+        self._coverage(run, info, addml_file)
+
+    def _checksums(self, run: Run, info, addml_file: str) -> None:
+        found = run.findings(CHECKSUMS)
+        checked = 0
+        for described in info.objects:
+            for item in ([described.file] if described.file else []) + described.schemas:
+                if not item.name:
+                    continue
+                path = run.content_path(item.name)
+                row = run.ledger.db.execute("SELECT sha256 FROM h.file WHERE name = ?", (path,)).fetchone()
+                if row is None:
+                    found.add(f"describes {item.name}, which is not in the extract", file=addml_file, line=item.line)
+                    continue
+                if not item.checksum:
+                    continue
+                if item.algorithm.lower().replace(" ", "") not in SHA256_NAMES:
+                    found.add(f"checksum of {item.name} given as {item.algorithm!r}: only SHA-256 can be verified",
+                              file=addml_file, line=item.line)
+                    continue
+                checked += 1
+                if item.checksum.strip().lower() != row[0]:
+                    found.add(f"states SHA-256 {item.checksum.strip()} for {item.name}, the file has {row[0]}",
+                              file=addml_file, line=item.line)
+        found.data["checked"] = checked
+        if not found.count:
+            found.summary = f"{checked} checksum(s) verified"
+
+    def _counts(self, run: Run, info, addml_file: str) -> None:
+        found = run.findings(COUNTS)
+        compared = []
+        for described in info.objects:
+            if described.file is None:
+                continue
+            outcome = run.outcomes.get(run.content_path(described.file.name))
+            if outcome is not None and not outcome.well_formed:
+                found.data.setdefault("not_compared", []).append(
+                    f"{described.file.name}: not well-formed, its counts are incomplete (see STR-02)")
+                continue
+            for element, path, stated, line in described.occurrences:
+                name = (path or element).rstrip("/").rsplit("/", 1)[-1] or element
+                if outcome is None:
+                    continue
+                counted = outcome.counts.get(name, 0)
+                compared.append({"file": described.file.name, "element": name, "stated": stated, "counted": counted})
+                if stated is None:
+                    found.add(f"the number of {name} in {described.file.name} is not a number",
+                              file=addml_file, line=line)
+                elif stated != counted:
+                    found.add(f"states {stated} {name} in {described.file.name}, counted {counted}",
+                              file=addml_file, line=line)
+        found.data["compared"] = compared
+        if not found.count:
+            found.summary = f"{len(compared)} stated number(s) match"
+
+    def _document_files(self, run: Run, info, addml_file: str) -> None:
+        found = run.findings(DOCUMENT_FILES)
+        counted = run.inventory.scalar(
+            "SELECT count(*) FROM member WHERE kind = 'file' AND problem = '' AND substr(name, 1, length(?1)) = ?1",
+            (run.content_path("dokumenter/"),),
+        )
+        found.data = {"stated": info.document_files, "counted": counted}
+        if info.document_files is None:
+            found.not_run("arkivuttrekk.xml does not state antallDokumentfiler")
+        elif info.document_files != counted:
+            found.add(f"states {info.document_files} document file(s), dokumenter/ holds {counted}",
+                      file=addml_file, line=info.document_files_line)
+        else:
+            found.summary = f"{counted} document file(s), as stated"
+
+    def _coverage(self, run: Run, info, addml_file: str) -> None:
+        found = run.findings(COVERAGE)
+        if not info.noark_version:
+            found.add("does not state the Noark 5 version (info/type/version)", file=addml_file)
+        described = {item.file.name for item in info.objects if item.file}
+        for name in DESCRIBED_XML:
+            if run.member(run.content_path(name)) is not None and name not in described:
+                found.add(f"does not describe {name}", file=addml_file)
+        if not found.count:
+            found.summary = f"describes {len(described)} file(s); version {info.noark_version}"

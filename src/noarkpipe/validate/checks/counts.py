@@ -1,0 +1,193 @@
+"""Counts: how many of each entity the extract holds, by status, type, class and year.
+
+These are the figures a depot writes into its acceptance letter and
+compares with what the records creator said it would deliver: arkiver and
+arkivdeler with their status, classification systems and classes, folders
+per type, class and year, registrations per type, status and year,
+documents, parties, remarks, cross references, screenings, disposal
+decisions and conversions. They only inform; the checks that judge are in
+the other families.
+
+Small tallies (statuses, types, years) are kept in memory; folders per
+class go to the scratch index, since a classification by property number
+(gnr/bnr) can have tens of thousands of classes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from ..model import Severity
+from ..walker import Frame
+from . import Family, check
+
+if TYPE_CHECKING:
+    from ..engine import Run
+
+FAMILY = "counts"
+ARCHIVES = "CNT-01"
+CLASSIFICATION = "CNT-02"
+FOLDERS = "CNT-03"
+REGISTRATIONS = "CNT-04"
+DOCUMENTS = "CNT-05"
+OTHER = "CNT-06"
+TOP_CLASSES = 25
+
+OTHER_ENTITIES = (
+    "korrespondansepart", "part", "sakspart", "merknad", "kryssreferanse", "skjerming", "kassasjon",
+    "utfoertKassasjon", "sletting", "gradering", "konvertering", "presedens", "avskrivning", "elektroniskSignatur",
+    "dokumentflyt", "moetedeltaker",
+)
+
+
+def year_of(value: str) -> str:
+    """'2021-03-04' or '2021-03-04T10:00:00' -> '2021'; '' when there is no plausible year."""
+    year = value.strip()[:4]
+    return year if year.isdigit() and len(year) == 4 else ""
+
+
+def registration_date(frame: Frame) -> str:
+    """The date a registration belongs to: journaldato for a journalpost, else opprettetDato."""
+    return frame.get("journaldato") or frame.get("opprettetDato")
+
+
+class CountsFamily(Family):
+    name = FAMILY
+    title = "Counts"
+    checks = (
+        check(FAMILY, ARCHIVES, "Arkiv and arkivdel", Severity.info,
+              "Number of arkiv, arkivskaper and arkivdel, and arkivdeler per arkivdelstatus."),
+        check(FAMILY, CLASSIFICATION, "Classification", Severity.info,
+              "Number of classification systems and classes, classes per level."),
+        check(FAMILY, FOLDERS, "Folders", Severity.info,
+              "Number of folders (mappe) per type, per class and per year (opprettetDato)."),
+        check(FAMILY, REGISTRATIONS, "Registrations", Severity.info,
+              "Number of registrations per type, per journalstatus, per journalposttype and per year "
+              "(journaldato, else opprettetDato)."),
+        check(FAMILY, DOCUMENTS, "Documents", Severity.info,
+              "Number of document descriptions (per tilknyttetRegistreringSom) and document objects (per "
+              "variantformat and declared format)."),
+        check(FAMILY, OTHER, "Other entities", Severity.info,
+              "Number of parties (korrespondansepart, part), remarks, cross references, screenings, disposal "
+              "decisions (kassasjon, utført kassasjon), deletions, gradings, conversions and other entities."),
+    )
+
+    def __init__(self) -> None:
+        self.tally: dict[str, Counter] = {key: Counter() for key in (
+            "entities", "arkivdelstatus", "mappe_type", "mappe_year", "registrering_type", "journalstatus",
+            "journalposttype", "registrering_year", "tilknytning", "variantformat", "format", "klasse_level",
+            "korrespondanseparttype", "tilgangsrestriksjon", "kassasjonsvedtak",
+        )}
+
+    def prepare(self, run: Run) -> None:
+        run.ledger.table("cnt_mappe", "klasse TEXT, klasse_id TEXT")
+        subs = run.subscribe("arkivstruktur")
+        self._run = run
+        # entities that are only counted need no frames: the walker's element counts are enough
+        subs.count(OTHER_ENTITIES + ("arkiv", "arkivskaper", "klassifikasjonssystem"))
+        subs.end("arkivdel", self._arkivdel)
+        subs.start("klasse", self._klasse)
+        subs.end("mappe", lambda frame: self._mappe(run, frame))
+        subs.end("registrering", self._registrering)
+        subs.end("dokumentbeskrivelse", self._dokumentbeskrivelse)
+        subs.end("dokumentobjekt", self._dokumentobjekt)
+        subs.end("korrespondansepart", lambda frame: self.tally["korrespondanseparttype"].update(
+            (frame.get("korrespondanseparttype", "(none)"),)))
+        subs.end("skjerming", lambda frame: self.tally["tilgangsrestriksjon"].update(
+            (frame.get("tilgangsrestriksjon", "(none)"),)))
+        subs.end("kassasjon", lambda frame: self.tally["kassasjonsvedtak"].update(
+            (frame.get("kassasjonsvedtak", "(none)"),)))
+
+    def _arkivdel(self, frame: Frame) -> None:
+        self.tally["entities"]["arkivdel"] += 1
+        self.tally["arkivdelstatus"][frame.get("arkivdelstatus", "(none)")] += 1
+
+    def _klasse(self, frame: Frame) -> None:
+        self.tally["entities"]["klasse"] += 1
+        level = 1
+        parent = frame.parent
+        while parent is not None and parent.name == "klasse":
+            level += 1
+            parent = parent.parent
+        self.tally["klasse_level"][str(level)] += 1
+
+    def _mappe(self, run: Run, frame: Frame) -> None:
+        self.tally["entities"]["mappe"] += 1
+        self.tally["mappe_type"][frame.type or "mappe"] += 1
+        self.tally["mappe_year"][year_of(frame.get("opprettetDato")) or "(no date)"] += 1
+        klasse = frame.ancestor("klasse")
+        if klasse is not None:
+            run.ledger.add("cnt_mappe", (klasse.get("systemID"), klasse.get("klasseID")))
+
+    def _registrering(self, frame: Frame) -> None:
+        self.tally["entities"]["registrering"] += 1
+        self.tally["registrering_type"][frame.type or "registrering"] += 1
+        if frame.get("journalstatus"):
+            self.tally["journalstatus"][frame.get("journalstatus")] += 1
+        if frame.get("journalposttype"):
+            self.tally["journalposttype"][frame.get("journalposttype")] += 1
+        self.tally["registrering_year"][year_of(registration_date(frame)) or "(no date)"] += 1
+
+    def _dokumentbeskrivelse(self, frame: Frame) -> None:
+        self.tally["entities"]["dokumentbeskrivelse"] += 1
+        self.tally["tilknytning"][frame.get("tilknyttetRegistreringSom", "(none)")] += 1
+
+    def _dokumentobjekt(self, frame: Frame) -> None:
+        self.tally["entities"]["dokumentobjekt"] += 1
+        self.tally["variantformat"][frame.get("variantformat", "(none)")] += 1
+        self.tally["format"][frame.get("format", "(none)")] += 1
+
+    def finish(self, run: Run) -> None:
+        if "arkivstruktur" not in run.outcomes:
+            for check_id in (ARCHIVES, CLASSIFICATION, FOLDERS, REGISTRATIONS, DOCUMENTS, OTHER):
+                run.findings(check_id).not_run("arkivstruktur.xml was not read")
+            return
+        entities = self.tally["entities"]
+        counted = run.outcomes["arkivstruktur"].counts
+        for name in OTHER_ENTITIES + ("arkiv", "arkivskaper", "klassifikasjonssystem"):
+            entities[name] = counted.get(name, 0)
+        t = self.tally
+
+        def put(check_id: str, summary: str, **data) -> None:
+            found = run.findings(check_id)
+            found.summary = summary
+            found.data = {key: dict(sorted(value.items())) if isinstance(value, Counter) else value
+                          for key, value in data.items()}
+
+        put(ARCHIVES, f"{entities['arkiv']} arkiv, {entities['arkivskaper']} arkivskaper, {entities['arkivdel']} arkivdel "
+            f"({_list(t['arkivdelstatus'])})", arkiv=entities["arkiv"], arkivskaper=entities["arkivskaper"],
+            arkivdel=entities["arkivdel"], arkivdelstatus=t["arkivdelstatus"])
+        put(CLASSIFICATION, f"{entities['klassifikasjonssystem']} klassifikasjonssystem, {entities['klasse']} klasser "
+            f"(per level: {_list(t['klasse_level'])})", klassifikasjonssystem=entities["klassifikasjonssystem"],
+            klasse=entities["klasse"], per_level=t["klasse_level"])
+        run.ledger.flush()
+        per_class = [
+            {"klasseID": klasse_id, "mapper": count}
+            for klasse_id, count in run.ledger.query(
+                "SELECT klasse_id, count(*) AS n FROM cnt_mappe GROUP BY klasse, klasse_id ORDER BY n DESC, klasse_id "
+                f"LIMIT {TOP_CLASSES}"
+            )
+        ]
+        classes_used = run.ledger.scalar("SELECT count(*) FROM (SELECT DISTINCT klasse FROM cnt_mappe)")
+        put(FOLDERS, f"{entities['mappe']} mapper ({_list(t['mappe_type'])}) in {classes_used} class(es)",
+            mappe=entities["mappe"], per_type=t["mappe_type"], per_year=t["mappe_year"],
+            per_class_top=per_class, classes_with_folders=classes_used)
+        years = t["registrering_year"]
+        span = sorted(year for year in years if year.isdigit())
+        put(REGISTRATIONS, f"{entities['registrering']} registreringer ({_list(t['registrering_type'])})"
+            + (f", {span[0]}–{span[-1]}" if span else ""), registrering=entities["registrering"],
+            per_type=t["registrering_type"], per_journalstatus=t["journalstatus"],
+            per_journalposttype=t["journalposttype"], per_year=years)
+        put(DOCUMENTS, f"{entities['dokumentbeskrivelse']} dokumentbeskrivelser, {entities['dokumentobjekt']} "
+            f"dokumentobjekter ({_list(t['variantformat'])})", dokumentbeskrivelse=entities["dokumentbeskrivelse"],
+            dokumentobjekt=entities["dokumentobjekt"], per_tilknytning=t["tilknytning"],
+            per_variantformat=t["variantformat"], per_declared_format=t["format"])
+        others = {name: entities[name] for name in OTHER_ENTITIES}
+        put(OTHER, ", ".join(f"{count} {name}" for name, count in others.items() if count) or "none",
+            counts=others, per_korrespondanseparttype=t["korrespondanseparttype"],
+            per_tilgangsrestriksjon=t["tilgangsrestriksjon"], per_kassasjonsvedtak=t["kassasjonsvedtak"])
+
+
+def _list(counter: Counter) -> str:
+    return ", ".join(f"{key}: {count}" for key, count in sorted(counter.items())) or "none"

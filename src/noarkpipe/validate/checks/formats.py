@@ -1,0 +1,207 @@
+"""Formats: which file formats the documents are in, whether depots accept them, PDF/A indicators.
+
+Formats are identified from the bytes (PRONOM ids from fido's signatures,
+via noarkpipe.convert.identify; the file name is never consulted), once
+per distinct file (same SHA-256, same answer). Identification costs a few
+milliseconds per file, so an extract with more distinct files than
+`max_identify` gets a sample, spread evenly over the file extensions
+(round robin), and the report says how many were identified out of how
+many. `max_identify = 0` identifies every file.
+
+A format is accepted if the depots' list (Riksarkivarens forskrift,
+shipped as archive-file-formats.json) lists its PUID as valid on the day
+the dokumentobjekt was created: plain PDF, for instance, was an archival
+format until 2008.
+
+Files identified or declared as PDF/A get the conformance indicators of
+noarkpipe.convert.verify (XMP PDF/A claim, no encryption, fonts embedded,
+pikepdf's PDF/A rule check), up to `max_pdfa` of them. This is not a full
+ISO 19005 validation (veraPDF needs Java and is not available); a depot
+running veraPDF may find more.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ...errors import NoarkpipeError
+from ..model import Severity
+from . import Family, check
+
+if TYPE_CHECKING:
+    from ..engine import Run
+
+FAMILY = "formats"
+FORMATS = "FMT-01"
+ACCEPTED = "FMT-02"
+DECLARED = "FMT-03"
+PDFA = "FMT-04"
+
+PDFA_PUIDS = {"fmt/95", "fmt/354", "fmt/476", "fmt/477", "fmt/478", "fmt/479", "fmt/480", "fmt/481", "fmt/1910",
+              "fmt/1911", "fmt/1912"}
+_PUID = re.compile(r"^(?:x-)?fmt/\d+$")
+_PDFA_PART = re.compile(r"pdf/a-?([1-4])", re.IGNORECASE)
+MAX_COPY_BYTES = 2 * 1024 ** 3
+"""A tar member larger than this is not copied out to be identified."""
+
+
+class FormatsFamily(Family):
+    name = FAMILY
+    title = "Formats"
+    checks = (
+        check(FAMILY, FORMATS, "Document formats", Severity.info,
+              "Formats of the document files by PRONOM id (fido signatures, from the bytes), one identification per "
+              "distinct file; an evenly spread sample when there are more distinct files than the limit."),
+        check(FAMILY, ACCEPTED, "Accepted archival formats", Severity.error,
+              "Each identified format is on the depots' list of archival formats (Riksarkivarens forskrift) for the "
+              "date its dokumentobjekt was created."),
+        check(FAMILY, DECLARED, "Declared formats", Severity.warning,
+              "A format declared as a PRONOM id in dokumentobjekt/format is the one identified."),
+        check(FAMILY, PDFA, "PDF/A conformance indicators", Severity.error,
+              "Files identified or declared as PDF/A claim PDF/A in their XMP metadata, are not encrypted, embed "
+              "their fonts and pass pikepdf's PDF/A rule check (not a full ISO 19005 validation)."),
+    )
+
+    def finish(self, run: Run) -> None:
+        if "arkivstruktur" not in run.outcomes:
+            for definition in self.checks:
+                run.findings(definition.id).not_run("arkivstruktur.xml was not read")
+            return
+        try:
+            from ...convert.identify import identifier_version, identify
+            from ...convert.verify import verify_pdfa
+        except ImportError as exc:
+            for definition in self.checks:
+                run.findings(definition.id).not_run(f"format identification is not installed ({exc.name})")
+            return
+        db = run.ledger
+        distinct = db.scalar("SELECT count(DISTINCT f.sha256) FROM docref d JOIN h.file f ON f.name = d.full "
+                             "WHERE f.size > 0") or 0
+        if not distinct:
+            for definition in self.checks:
+                run.findings(definition.id).not_run("no referenced document file to identify")
+            return
+        limit = run.options.max_identify or distinct
+        sample = list(db.query(
+            "WITH files AS (SELECT f.sha256 AS sha, min(d.rowid) AS first, count(*) AS refs FROM docref d "
+            "JOIN h.file f ON f.name = d.full WHERE f.size > 0 GROUP BY f.sha256), "
+            "ranked AS (SELECT files.*, d.ext AS ext, ROW_NUMBER() OVER (PARTITION BY d.ext ORDER BY files.first) "
+            "AS turn FROM files JOIN docref d ON d.rowid = files.first) "
+            "SELECT r.sha, r.refs, d.full, d.ref, d.format, d.created, d.line, d.path FROM ranked r "
+            "JOIN docref d ON d.rowid = r.first ORDER BY r.turn, r.ext LIMIT ?", (limit,)
+        ))
+        structure = run.content_path("arkivstruktur.xml")
+        per_format: dict[tuple, dict] = {}
+        not_identified: list[str] = []
+        pdfa_checked = 0
+        pdfa_limit = run.options.max_pdfa or len(sample)
+        accepted_found = run.findings(ACCEPTED)
+        declared_found = run.findings(DECLARED)
+        pdfa_found = run.findings(PDFA)
+        for number, (sha, refs, full, ref, declared, created, line, path) in enumerate(sample, start=1):
+            run.progress("Identifying formats", number, len(sample))
+            day = _day(created)
+            with _LocalCopy(run, full, number) as local:
+                if local is None:
+                    not_identified.append(f"{ref}: too large to copy out of the tar")
+                    continue
+                try:
+                    found = identify(local, on=day)
+                except NoarkpipeError as exc:
+                    not_identified.append(f"{ref}: {exc.message}")
+                    continue
+                key = (found.puid or "", found.name, found.version)
+                entry = per_format.setdefault(key, {"puid": found.puid, "name": found.name, "version": found.version,
+                                                    "accepted": found.accepted, "files": 0, "references": 0})
+                entry["files"] += 1
+                entry["references"] += refs
+                others = f" (and {refs - 1} more dokumentobjekt)" if refs > 1 else ""
+                if not found.accepted:
+                    accepted_found.add(
+                        f"{ref}{others}: {found.puid or 'unidentified'} {found.name} {found.version}".rstrip()
+                        + f" is not an accepted archival format on {day.isoformat()}",
+                        file=structure, line=line, path=path)
+                declared_puid = declared.split("|", 1)[0].strip()
+                if _PUID.match(declared_puid) and found.puid and declared_puid != found.puid:
+                    declared_found.add(f"{ref}: declared {declared_puid}, identified as {found.puid} {found.name} "
+                                       f"{found.version}".rstrip(), file=structure, line=line, path=path)
+                part = _pdfa_part(found.puid, found.version, declared)
+                if part is not None and pdfa_checked < pdfa_limit:
+                    pdfa_checked += 1
+                    self._pdfa(run, verify_pdfa, local, part, ref, structure, line, path)
+        formats = sorted(per_format.values(), key=lambda entry: -entry["files"])
+        run.findings(FORMATS).data = {
+            "distinct_files": distinct, "identified": len(sample) - len(not_identified), "sampled": len(sample) < distinct,
+            "formats": formats, "not_identified": not_identified[:25], "identifier": identifier_version(),
+        }
+        shown = ", ".join(f"{e['puid'] or 'unidentified'} {e['name']} {e['version']}".rstrip() + f": {e['files']}"
+                          for e in formats[:6])
+        scope = (f"{len(sample)} of {distinct} distinct files (sample spread over file extensions)"
+                 if len(sample) < distinct else f"all {distinct} distinct files")
+        run.findings(FORMATS).summary = f"identified {scope}: {shown}"
+        if not accepted_found.count:
+            accepted_found.summary = f"every identified format is accepted ({scope})"
+        if not declared_found.count:
+            declared_found.summary = "declared PRONOM ids match"
+        pdfa_found.data["checked"] = pdfa_checked
+        if not pdfa_checked:
+            pdfa_found.not_run("no PDF/A file among the identified ones")
+        elif not pdfa_found.count:
+            pdfa_found.summary = f"{pdfa_checked} PDF/A file(s) checked, no failed indicator"
+
+    def _pdfa(self, run, verify_pdfa, local: Path, part: str, ref: str, structure: str, line, path) -> None:
+        if part not in ("1", "2", "3"):
+            return
+        report = verify_pdfa(local, expected_pages=None, profile=f"{part}b")
+        failed = [f"{c.id}: {c.detail}" for c in report.checks if c.outcome == "failed"]
+        if failed:
+            run.findings(PDFA).add(f"{ref} (PDF/A-{part}): " + "; ".join(failed), file=structure, line=line, path=path)
+
+
+def _day(created: str) -> date:
+    try:
+        return date.fromisoformat((created or "")[:10])
+    except ValueError:
+        return date.today()
+
+
+def _pdfa_part(puid: str | None, version: str, declared: str) -> str | None:
+    """The PDF/A part ('1', '2', '3', '4') a file is identified or declared as, or None."""
+    if puid in PDFA_PUIDS and version[:1].isdigit():
+        return version[:1]
+    match = _PDFA_PART.search(declared or "")
+    if match:
+        return match.group(1)
+    return None
+
+
+class _LocalCopy:
+    """A filesystem path for a package file: the file itself in a folder, a scratch copy for a tar member."""
+
+    def __init__(self, run: Run, full: str, number: int) -> None:
+        self.run, self.full, self.number = run, full, number
+        self.copy: Path | None = None
+
+    def __enter__(self) -> Path | None:
+        run = self.run
+        member = run.member(self.full)
+        if member is None:
+            return None
+        if not run.is_tar:
+            return run.source.path / (member.raw.decode("utf-8", "surrogateescape") if member.raw else member.name)
+        if member.size > MAX_COPY_BYTES:
+            return None
+        self.copy = run.scratch / f"identify-{self.number}"
+        with run.open(member) as source, open(self.copy, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        run.other_bytes += member.size
+        return self.copy
+
+    def __exit__(self, *exc) -> None:
+        if self.copy is not None:
+            self.copy.unlink(missing_ok=True)
+

@@ -1,0 +1,129 @@
+"""Identifiers: unique systemIDs, and references inside arkivstruktur that must point at something.
+
+Every systemID of arkivstruktur goes to the scratch index (`ids`) with its
+kind and location; duplicates and dangling references are then one SQL
+query each, whatever the extract's size. The change-log check
+(changelog.py) resolves its references against the same `ids` table.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..model import Severity
+from ..walker import Frame
+from . import Family, check
+
+if TYPE_CHECKING:
+    from ..engine import Run
+
+FAMILY = "identifiers"
+DUPLICATES = "ID-01"
+CROSS_REFERENCES = "ID-02"
+ARKIVDEL_REFERENCES = "ID-03"
+
+WITH_SYSTEM_ID = (
+    "arkiv", "arkivdel", "klassifikasjonssystem", "klasse", "mappe", "registrering", "dokumentbeskrivelse",
+    "dokumentobjekt",
+)
+CROSS_REFERENCE_KINDS = {
+    "referanseTilKlasse": "klasse",
+    "referanseTilMappe": "mappe",
+    "referanseTilRegistrering": "registrering",
+}
+
+
+class IdentifiersFamily(Family):
+    name = FAMILY
+    title = "Identifiers and references"
+    checks = (
+        check(FAMILY, DUPLICATES, "Unique systemIDs", Severity.error,
+              "No systemID occurs twice in arkivstruktur.xml (across all entities), and none is empty."),
+        check(FAMILY, CROSS_REFERENCES, "Cross references", Severity.error,
+              "Every kryssreferanse (referanseTilKlasse, referanseTilMappe, referanseTilRegistrering) and every "
+              "referanseAvskrivesAvJournalpost points at an entity of that kind in the extract."),
+        check(FAMILY, ARKIVDEL_REFERENCES, "Arkivdel references", Severity.warning,
+              "Every referanseArkivdel of a folder, registration or document description points at an arkivdel in "
+              "the extract."),
+    )
+
+    def prepare(self, run: Run) -> None:
+        self._run = run
+        run.ledger.table("ids", "system_id TEXT, kind TEXT, line INTEGER, path TEXT")
+        run.ledger.table("id_refs", "kind TEXT, target TEXT, field TEXT, line INTEGER, path TEXT")
+        subs = run.subscribe("arkivstruktur")
+        for name in WITH_SYSTEM_ID:
+            subs.end(name, self._entity)
+        subs.end("kryssreferanse", self._cross_reference)
+        subs.end("avskrivning", self._avskrivning)
+
+    def _entity(self, frame: Frame) -> None:
+        ledger = self._run.ledger
+        if "systemID" in frame.fields:
+            ledger.add("ids", (frame.get("systemID"), frame.name, frame.line, frame.path()))
+        target = frame.get("referanseArkivdel")
+        if target and frame.name in ("mappe", "registrering", "dokumentbeskrivelse"):
+            ledger.add("id_refs", ("arkivdel", target, "referanseArkivdel", frame.line, frame.path()))
+
+    def _cross_reference(self, frame: Frame) -> None:
+        for field, kind in CROSS_REFERENCE_KINDS.items():
+            target = frame.get(field)
+            if target:
+                self._run.ledger.add("id_refs", (kind, target, field, frame.line, frame.path()))
+
+    def _avskrivning(self, frame: Frame) -> None:
+        target = frame.get("referanseAvskrivesAvJournalpost")
+        if target:
+            self._run.ledger.add("id_refs", ("registrering", target, "referanseAvskrivesAvJournalpost",
+                                             frame.line, frame.path()))
+
+    def finish(self, run: Run) -> None:
+        if "arkivstruktur" not in run.outcomes:
+            for definition in self.checks:
+                run.findings(definition.id).not_run("arkivstruktur.xml was not read")
+            return
+        db = run.ledger
+        db.flush()
+        db.index("ids_system_id", "ids", "system_id")
+        file = run.content_path("arkivstruktur.xml")
+        found = run.findings(DUPLICATES)
+        total = db.scalar("SELECT count(*) FROM ids")
+        for kind, line, path in db.query("SELECT kind, line, path FROM ids WHERE system_id = '' ORDER BY line"):
+            found.add(f"{kind} without a systemID", file=file, line=line, path=path)
+        duplicated = 0
+        for system_id, count, kinds in db.query(
+            "SELECT system_id, count(*), group_concat(DISTINCT kind) FROM ids WHERE system_id != '' "
+            "GROUP BY system_id HAVING count(*) > 1 ORDER BY min(rowid)"
+        ):
+            duplicated += 1
+            lines = [row for row in db.query(
+                "SELECT line, path FROM ids WHERE system_id = ? ORDER BY rowid LIMIT 3", (system_id,))]
+            where = ", ".join(f"line {line}" for line, _ in lines) + (" …" if count > 3 else "")
+            found.add(f"systemID {system_id} used {count} times ({kinds}; {where})", file=file, line=lines[0][0],
+                      path=lines[-1][1])
+        found.data = {"system_ids": total, "duplicated": duplicated}
+        if not found.count:
+            found.summary = f"{total} systemIDs, all unique"
+        self._references(run, file)
+
+    def _references(self, run: Run, file: str) -> None:
+        db = run.ledger
+        cross = run.findings(CROSS_REFERENCES)
+        arkivdel = run.findings(ARKIVDEL_REFERENCES)
+        counts = {"cross": 0, "arkivdel": 0}
+        for kind, target, field, line, path, found_kinds in db.query(
+            "SELECT r.kind, r.target, r.field, r.line, r.path, "
+            "(SELECT group_concat(DISTINCT i.kind) FROM ids i WHERE i.system_id = r.target) "
+            "FROM id_refs r ORDER BY r.rowid"
+        ):
+            target_found = run.findings(ARKIVDEL_REFERENCES) if field == "referanseArkivdel" else cross
+            counts["arkivdel" if field == "referanseArkivdel" else "cross"] += 1
+            if not found_kinds:
+                target_found.add(f"{field} {target} points at nothing in the extract", file=file, line=line, path=path)
+            elif kind not in found_kinds.split(","):
+                target_found.add(f"{field} {target} points at a {found_kinds}, not a {kind}", file=file, line=line,
+                                 path=path)
+        if not cross.count:
+            cross.summary = f"{counts['cross']} reference(s), all resolved"
+        if not arkivdel.count:
+            arkivdel.summary = f"{counts['arkivdel']} reference(s), all resolved"

@@ -1,0 +1,206 @@
+"""Journal control: the running and the public journal against arkivstruktur.
+
+loependeJournal.xml and offentligJournal.xml repeat, per journal entry,
+the journalpost's systemID and key data (journal year, sequence number,
+document number, journal date) and its case (case year and sequence
+number). Each entry must exist in arkivstruktur.xml as a journalpost with
+the same key data in a case with the same number; the header's
+antallJournalposter must equal the entries; and every journalpost whose
+journaldato falls in the running journal's period should be in it.
+
+Both sides go to the scratch index and are compared by systemID.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..model import Severity
+from ..walker import Frame
+from . import Family, check
+
+if TYPE_CHECKING:
+    from ..engine import Run
+
+FAMILY = "journal"
+RUNNING_EXISTS = "JRN-01"
+RUNNING_MATCHES = "JRN-02"
+PUBLIC = "JRN-03"
+HEADER = "JRN-04"
+COMPLETE = "JRN-05"
+JOURNALS = ("loependeJournal", "offentligJournal")
+KEYS = ("journalaar", "journalsekvensnummer", "journalpostnummer", "journaldato")
+
+
+class JournalFamily(Family):
+    name = FAMILY
+    title = "Journal control"
+    checks = (
+        check(FAMILY, RUNNING_EXISTS, "Running journal entries in arkivstruktur", Severity.error,
+              "Every entry of loependeJournal.xml is a journalpost in arkivstruktur.xml (same systemID)."),
+        check(FAMILY, RUNNING_MATCHES, "Running journal key data", Severity.error,
+              "Each loependeJournal entry has the journalpost's journalaar, journalsekvensnummer, journalpostnummer "
+              "and journaldato, and its case's saksaar and sakssekvensnummer."),
+        check(FAMILY, PUBLIC, "Public journal entries", Severity.error,
+              "Every entry of offentligJournal.xml is a journalpost in arkivstruktur.xml with the same key data."),
+        check(FAMILY, HEADER, "Journal headers", Severity.error,
+              "antallJournalposter in each journal's header equals its number of entries."),
+        check(FAMILY, COMPLETE, "Running journal complete", Severity.warning,
+              "Every journalpost in arkivstruktur.xml dated within the running journal's period "
+              "(journalStartDato–journalSluttDato) is in loependeJournal.xml."),
+    )
+
+    def __init__(self) -> None:
+        self.case: dict[str, tuple[str, str]] = {}
+        self.headers: dict[str, dict] = {}
+
+    def prepare(self, run: Run) -> None:
+        self._run = run
+        ledger = run.ledger
+        ledger.table("jrn_post", "system_id TEXT, mappe TEXT, kind TEXT, journalaar TEXT, journalsekvensnummer TEXT, "
+                                 "journalpostnummer TEXT, journaldato TEXT, line INTEGER, path TEXT")
+        ledger.table("jrn_case", "system_id TEXT, saksaar TEXT, sakssekvensnummer TEXT")
+        ledger.table("jrn_entry", "journal TEXT, system_id TEXT, journalaar TEXT, journalsekvensnummer TEXT, "
+                                  "journalpostnummer TEXT, journaldato TEXT, saksaar TEXT, sakssekvensnummer TEXT, "
+                                  "line INTEGER, path TEXT")
+        structure = run.subscribe("arkivstruktur")
+        structure.end("registrering", self._registrering)
+        structure.end("mappe", self._mappe)
+        for journal in JOURNALS:
+            subs = run.subscribe(journal)
+            subs.end("journalhode", lambda frame, journal=journal: self._header(journal, frame))
+            subs.end("saksmappe", lambda frame, journal=journal: self._case(journal, frame))
+            subs.end("journalpost", lambda frame, journal=journal: self._entry(journal, frame))
+            subs.track(["journalregistrering", "klasse", "korrespondansepart"])
+
+    def _registrering(self, frame: Frame) -> None:
+        mappe = frame.ancestor("mappe")
+        self._run.ledger.add("jrn_post", (
+            frame.get("systemID"), mappe.get("systemID") if mappe is not None else "", frame.type or "",
+            *(frame.get(key) for key in KEYS), frame.line, frame.path(),
+        ))
+
+    def _mappe(self, frame: Frame) -> None:
+        self._run.ledger.add("jrn_case", (frame.get("systemID"), frame.get("saksaar"), frame.get("sakssekvensnummer")))
+
+    def _header(self, journal: str, frame: Frame) -> None:
+        self.headers[journal] = {
+            "stated": frame.get("antallJournalposter"), "start": frame.get("journalStartDato")[:10],
+            "end": frame.get("journalSluttDato")[:10], "line": frame.line,
+        }
+
+    def _case(self, journal: str, frame: Frame) -> None:
+        self.case[journal] = (frame.get("saksaar"), frame.get("sakssekvensnummer"))
+
+    def _entry(self, journal: str, frame: Frame) -> None:
+        saksaar, sekvens = self.case.pop(journal, ("", ""))
+        self._run.ledger.add("jrn_entry", (
+            journal, frame.get("systemID"), *(frame.get(key) for key in KEYS), saksaar, sekvens, frame.line,
+            frame.path(),
+        ))
+
+    def finish(self, run: Run) -> None:
+        db = run.ledger
+        db.flush()
+        db.index("jrn_post_id", "jrn_post", "system_id")
+        db.index("jrn_case_id", "jrn_case", "system_id")
+        db.index("jrn_entry_id", "jrn_entry", "system_id")
+        read = {journal: journal in run.outcomes for journal in JOURNALS}
+        if "arkivstruktur" not in run.outcomes:
+            for definition in self.checks:
+                run.findings(definition.id).not_run("arkivstruktur.xml was not read")
+            return
+        if read["loependeJournal"]:
+            self._compare(run, "loependeJournal", run.findings(RUNNING_EXISTS), run.findings(RUNNING_MATCHES))
+            self._complete(run)
+        else:
+            for check_id in (RUNNING_EXISTS, RUNNING_MATCHES, COMPLETE):
+                run.findings(check_id).not_run("no readable loependeJournal.xml (see STR-01, STR-02)")
+        if read["offentligJournal"]:
+            public = run.findings(PUBLIC)
+            self._compare(run, "offentligJournal", public, public)
+        else:
+            run.findings(PUBLIC).not_run("no readable offentligJournal.xml (see STR-01, STR-02)")
+        self._headers(run)
+
+    def _compare(self, run: Run, journal: str, exists, matches) -> None:
+        file = run.content_path(f"{journal}.xml")
+        entries = 0
+        for row in run.ledger.query(
+            "SELECT e.system_id, e.journalaar, e.journalsekvensnummer, e.journalpostnummer, e.journaldato, "
+            "e.saksaar, e.sakssekvensnummer, e.line, e.path, p.system_id, p.kind, p.journalaar, "
+            "p.journalsekvensnummer, p.journalpostnummer, p.journaldato, c.saksaar, c.sakssekvensnummer "
+            "FROM jrn_entry e LEFT JOIN jrn_post p ON p.system_id = e.system_id "
+            "LEFT JOIN jrn_case c ON c.system_id = p.mappe WHERE e.journal = ? ORDER BY e.rowid", (journal,)
+        ):
+            entries += 1
+            (system_id, *entry_keys, saksaar, sekvens, line, path, found_id, kind) = row[:11]
+            post_keys = row[11:15]
+            case_keys = row[15:17]
+            number = f"{entry_keys[0]}/{entry_keys[1]}"
+            if found_id is None:
+                exists.add(f"journal entry {number} (systemID {system_id}) is not in arkivstruktur.xml",
+                           file=file, line=line, path=path)
+                continue
+            if kind and kind != "journalpost":
+                exists.add(f"journal entry {number} (systemID {system_id}) is a {kind} in arkivstruktur.xml, "
+                           "not a journalpost", file=file, line=line, path=path)
+            differences = [
+                f"{key} {mine!r} here, {theirs!r} in arkivstruktur.xml"
+                for key, mine, theirs in zip(KEYS, entry_keys, post_keys)
+                if _normal(key, mine) != _normal(key, theirs)
+            ]
+            if case_keys[0] is not None:
+                differences += [
+                    f"{key} {mine!r} here, {theirs!r} in arkivstruktur.xml"
+                    for key, mine, theirs in zip(("saksaar", "sakssekvensnummer"), (saksaar, sekvens), case_keys)
+                    if mine and theirs and mine != theirs
+                ]
+            if differences:
+                matches.add(f"journal entry {number} (systemID {system_id}): " + "; ".join(differences),
+                            file=file, line=line, path=path)
+        for target in {id(exists): exists, id(matches): matches}.values():
+            target.data["entries"] = entries
+            if not target.count:
+                target.summary = f"{entries} {journal} entries, all in arkivstruktur.xml with matching key data"
+
+    def _complete(self, run: Run) -> None:
+        found = run.findings(COMPLETE)
+        header = self.headers.get("loependeJournal")
+        if not header or not header["start"] or not header["end"]:
+            found.not_run("loependeJournal.xml states no period")
+            return
+        structure = run.content_path("arkivstruktur.xml")
+        for system_id, number, sequence, day, line, path in run.ledger.query(
+            "SELECT p.system_id, p.journalaar, p.journalsekvensnummer, p.journaldato, p.line, p.path FROM jrn_post p "
+            "WHERE p.kind = 'journalpost' AND substr(p.journaldato, 1, 10) BETWEEN ? AND ? AND NOT EXISTS "
+            "(SELECT 1 FROM jrn_entry e WHERE e.system_id = p.system_id AND e.journal = 'loependeJournal') "
+            "ORDER BY p.rowid", (header["start"], header["end"])
+        ):
+            found.add(f"journalpost {number}/{sequence} ({system_id}) of {day[:10]} is not in loependeJournal.xml",
+                      file=structure, line=line, path=path)
+        if not found.count:
+            found.summary = f"every journalpost of {header['start']} – {header['end']} is in the running journal"
+
+    def _headers(self, run: Run) -> None:
+        found = run.findings(HEADER)
+        checked = []
+        for journal in JOURNALS:
+            outcome = run.outcomes.get(journal)
+            header = self.headers.get(journal)
+            if outcome is None or header is None:
+                continue
+            counted = outcome.counts.get("journalregistrering", 0)
+            checked.append(journal)
+            if header["stated"] != str(counted):
+                found.add(f"antallJournalposter is {header['stated']!r}, the journal has {counted} entries",
+                          file=run.content_path(f"{journal}.xml"), line=header["line"])
+        if not checked:
+            found.not_run("no journal was read")
+        elif not found.count:
+            found.summary = "header counts match in " + ", ".join(checked)
+
+
+def _normal(key: str, value: str | None) -> str:
+    value = (value or "").strip()
+    return value[:10] if key == "journaldato" else value.lstrip("0") or value

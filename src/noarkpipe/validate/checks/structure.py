@@ -1,0 +1,147 @@
+"""Structure: the files an extract must have, whether they parse, validate, and use the official schemas.
+
+Validation is always against the official schemas shipped with noarkpipe
+for the detected version, never against the copies in the package: a
+package whose arkivstruktur.xsd was loosened would otherwise pass its own
+test. The copies are compared with the official ones by checksum instead
+(STR-04), which is what depots do.
+
+Well-formedness, schema and DOCTYPE findings are reported by the streaming
+pass itself (engine.py, walker.py) into the checks declared here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..model import Severity
+from ..version import official_checksums
+from . import Family, check
+
+if TYPE_CHECKING:
+    from ..engine import Run
+
+FAMILY = "structure"
+REQUIRED = "STR-01"
+WELL_FORMED = "STR-02"
+SCHEMA_VALID = "STR-03"
+OFFICIAL_SCHEMAS = "STR-04"
+VERSION = "STR-05"
+UNSAFE_XML = "STR-06"
+
+REQUIRED_FILES = (
+    "arkivstruktur.xml", "arkivuttrekk.xml", "endringslogg.xml", "loependeJournal.xml", "offentligJournal.xml",
+    "arkivstruktur.xsd", "metadatakatalog.xsd", "endringslogg.xsd", "loependeJournal.xsd", "offentligJournal.xsd",
+    "addml.xsd",
+)
+NOARK_SCHEMAS = ("arkivstruktur", "metadatakatalog", "endringslogg", "loependeJournal", "offentligJournal")
+PACKAGE_SCHEMAS = {
+    "dias-mets.xsd": "dias/dias-mets.xsd",
+    "administrative_metadata/dias-premis.xsd": "dias/dias-premis.xsd",
+}
+
+
+class StructureFamily(Family):
+    name = FAMILY
+    title = "Structure"
+    checks = (
+        check(FAMILY, REQUIRED, "Required files", Severity.error,
+              "The extract holds arkivstruktur.xml, arkivuttrekk.xml, endringslogg.xml, loependeJournal.xml and "
+              "offentligJournal.xml with their schemas (arkivstruktur.xsd, metadatakatalog.xsd, endringslogg.xsd, "
+              "loependeJournal.xsd, offentligJournal.xsd, addml.xsd)."),
+        check(FAMILY, WELL_FORMED, "Well-formed XML", Severity.error,
+              "Every XML file of the extract, the package and the submission description parses as XML."),
+        check(FAMILY, SCHEMA_VALID, "Valid against the official schemas", Severity.error,
+              "Every XML file is valid against the official schema of its version shipped with noarkpipe (not the "
+              "copy in the package): Noark 5 v5.0/v4.0/v3.1, ADDML 8.3/8.2, DIAS METS and PREMIS, submission "
+              "description or info.xml."),
+        check(FAMILY, OFFICIAL_SCHEMAS, "Schemas are the official ones", Severity.error,
+              "Every schema (XSD) in the extract and the package is byte-identical (SHA-256) to the official schema "
+              "of the detected version."),
+        check(FAMILY, VERSION, "Noark 5 version", Severity.warning,
+              "The version (v5.0, v4.0 or v3.1) is recognised from the extract's schemas, the ADDML description and "
+              "the content; indications that disagree are reported."),
+        check(FAMILY, UNSAFE_XML, "No DOCTYPE or entities", Severity.error,
+              "No XML file carries a DOCTYPE, entity declarations or external references; they are reported and "
+              "never loaded, expanded or fetched."),
+    )
+
+    def finish(self, run: Run) -> None:
+        self._required(run)
+        self._validity(run)
+        self._official(run)
+        self._version(run)
+        if not run.findings(UNSAFE_XML).count:
+            run.findings(UNSAFE_XML).summary = f"{len(run.schemas_used)} XML file(s) read, none with a DOCTYPE"
+        if not run.findings(WELL_FORMED).count:
+            run.findings(WELL_FORMED).summary = f"{len(run.schemas_used)} XML file(s) parse"
+
+    def _required(self, run: Run) -> None:
+        found = run.findings(REQUIRED)
+        for name in REQUIRED_FILES:
+            path = run.content_path(name)
+            member = run.member(path)
+            if member is None:
+                found.add("missing", file=path)
+            elif member.problem:
+                found.add(f"present but unusable: {member.problem}", file=path)
+        if not found.count:
+            found.summary = f"all {len(REQUIRED_FILES)} files present in {run.content_root or './'}"
+
+    def _validity(self, run: Run) -> None:
+        found = run.findings(SCHEMA_VALID)
+        files = []
+        for label, schema in run.schemas_used.items():
+            outcome = run.outcomes.get(label)
+            entry = {"file": label, "schema": schema or None,
+                     "errors": outcome.schema_errors if outcome else None,
+                     "well_formed": outcome.well_formed if outcome else None}
+            files.append(entry)
+            if not schema:
+                found.add("no official schema for this kind of file (root namespace not recognised); not validated",
+                          file=label)
+        found.data["files"] = files
+        validated = [entry for entry in files if entry["schema"]]
+        invalid = [entry for entry in validated if entry["errors"]]
+        capped = [label for label, outcome in run.outcomes.items() if outcome.schema_capped and label in run.schemas_used]
+        if invalid:
+            found.summary = (f"{found.count} schema error(s) in {len(invalid)} of {len(validated)} file(s)"
+                             + (f"; counting stopped in {', '.join(capped)}" if capped else ""))
+        elif not found.count:
+            found.summary = f"{len(validated)} file(s) valid against the official schemas (Noark 5 {run.version.noark})"
+
+    def _official(self, run: Run) -> None:
+        found = run.findings(OFFICIAL_SCHEMAS)
+        official = official_checksums()
+        by_name = {name: digest for digest, name in official.items()}
+        expected = {run.content_path(f"{name}.xsd"): f"noark5/{run.version.noark}/{name}.xsd" for name in NOARK_SCHEMAS}
+        expected[run.content_path("addml.xsd")] = f"addml/addml-{run.version.addml}.xsd"
+        if run.package_root is not None:
+            for name, relative in PACKAGE_SCHEMAS.items():
+                expected[run.package_path(name)] = relative
+            expected[run.package_path("administrative_metadata/addml.xsd")] = f"addml/addml-{run.version.addml}.xsd"
+        checked = 0
+        for path, relative in expected.items():
+            row = run.ledger.db.execute("SELECT sha256 FROM h.file WHERE name = ?", (path,)).fetchone()
+            if row is None:
+                continue
+            checked += 1
+            digest = row[0]
+            if digest == by_name.get(relative):
+                continue
+            other = official.get(digest)
+            if other:
+                found.add(f"is the official {other}, but {relative} is expected for this extract", file=path)
+            else:
+                found.add(f"differs from the official {relative} (SHA-256 {digest})", file=path)
+        found.data["checked"] = checked
+        if not found.count:
+            found.summary = f"{checked} schema file(s) identical to the official ones"
+
+    def _version(self, run: Run) -> None:
+        found = run.findings(VERSION)
+        version = run.version
+        for conflict in version.conflicts:
+            found.add(f"indicates another version than {version.noark}: {conflict}")
+        found.data = {"noark": version.noark, "addml": version.addml, "evidence": version.evidence}
+        found.summary = f"Noark 5 {version.noark} (ADDML {version.addml}): " + "; ".join(version.evidence)
