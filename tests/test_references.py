@@ -121,3 +121,27 @@ def test_a_reference_to_another_creators_case_opens_a_new_case(installation):
             assert "quotes existing case" not in (post.classification_note or "")
     finally:
         store.dispose()
+
+
+def test_a_letter_quoting_a_closed_case_goes_to_review_instead_of_reopening_it(installation):
+    drop(installation, "fjellvik", "a.eml", make_eml(subject="Søknad om ferdigattest - gnr. 5 bnr. 1"))
+    api.run(installation)
+    store = api.open_store(installation)
+    try:
+        with store.write("test") as session:
+            case = session.scalars(select(tables.Saksmappe)).one()
+            case.saksstatus = "Avsluttet"
+            quoted = case.mappeID
+    finally:
+        store.dispose()
+    drop(installation, "fjellvik", "b.eml", make_eml(subject=f"Ettersending - Deres ref {quoted}"))
+    api.run(installation)
+    store = api.open_store(installation)
+    try:
+        with store.read() as session:
+            post = session.scalars(select(tables.Journalpost).where(tables.Journalpost.tittel.startswith("Ettersending"))).one()
+            assert post.saksmappe.mappeID != quoted
+            assert post.journalstatus == Journalstatus.midlertidig_registrering.value
+            assert f"quotes case {quoted}" in post.classification_note and "Avsluttet" in post.classification_note
+    finally:
+        store.dispose()

@@ -201,6 +201,19 @@ def find_saksmappe(session: Session, arkivskaper_id: int, ref: CaseReference) ->
     )
 
 
+_CLOSED_SAKSSTATUS = frozenset({Saksstatus.avsluttet.value, Saksstatus.avsluttet_av_saksbehandler.value, Saksstatus.utgaar.value})
+
+
+def _closed(session: Session, saksmappe: tables.Saksmappe) -> str | None:
+    """Why an item may not join this case on its own, or None."""
+    if saksmappe.saksstatus in _CLOSED_SAKSSTATUS:
+        return f"that case is '{saksmappe.saksstatus}'"
+    arkivdel = session.get(tables.Arkivdel, saksmappe.arkivdel_id)
+    if arkivdel is not None and arkivdel.arkivdelstatus == Arkivdelstatus.avsluttet_periode.value:
+        return f"its arkivdel '{arkivdel.tittel}' is closed (Avsluttet periode)"
+    return None
+
+
 def place(session: Session, structure: Structure, submission: Submission, policy: Policy) -> Placement:
     """Where an item goes, in order of certainty.
 
@@ -212,6 +225,14 @@ def place(session: Session, structure: Structure, submission: Submission, policy
     for ref in find_case_references(f"{submission.subject}\n{submission.body_text}"):
         saksmappe = find_saksmappe(session, structure.arkivskaper_id, ref)
         if saksmappe is not None:
+            closed = _closed(session, saksmappe)
+            if closed:
+                # A closed case, or one in a closed (perhaps deposited) period, is not
+                # reopened by a letter: the archivist decides in the review queue.
+                return Placement(
+                    Journalstatus.midlertidig_registrering, None,
+                    f"quotes case {ref} ({ref.quoted!r}), but {closed}: new case in the default class, awaiting review",
+                )
             return Placement(Journalstatus.journalfoert, saksmappe, f"quotes existing case {ref} ({ref.quoted!r})")
     review = Journalstatus.midlertidig_registrering
     if policy.classification_rules is not None:
