@@ -22,5 +22,5 @@ status=0
 .venv/bin/noarkpipe run -c demo/noarkpipe.toml || status=$?
 .venv/bin/noarkpipe status -c demo/noarkpipe.toml
 echo
-echo "The journal store is demo/data/noarkpipe.sqlite; run reports are in demo/data/runs/."
+echo "The journal store is demo/data/noarkpipe.sqlite; run reports (HTML and JSON) are in demo/data/reports/."
 exit "$status"
