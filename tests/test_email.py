@@ -256,7 +256,8 @@ CORPUS_EXPECTED = {
     "c12-ukjent-tegnsett.eml": ("Gammel e-postklient", "gammel@example.no", [], ["Søknad om bevilling til servering på Kaikanten."]),
     "c13-ødelagt-base64.eml": ("Rotete koding", "rotete@example.no", [], ["Søknad om kommunalt tilskudd"]),
     "c14-uten-emne.eml": ("", "stille@example.no", [], ["Skolebakken 2"]),
-    "c15-zip-vedlegg.eml": ("Tegninger til rammesøknad, gnr. 8 bnr. 114", "post@arkitekt.example.no", ["tegninger.zip"], ["976 543 210"]),
+    # A zip attachment is unpacked: its files are the documents.
+    "c15-zip-vedlegg.eml": ("Tegninger til rammesøknad, gnr. 8 bnr. 114", "post@arkitekt.example.no", ["fasade-nord.pdf"], ["976 543 210"]),
 }
 
 
@@ -277,3 +278,44 @@ def test_corpus_mail_gives_the_expected_fields_and_document_split(tmp_path, name
 def test_the_corpus_and_sample_inbox_hold_at_least_30_mails():
     assert set(CORPUS_EXPECTED) == {p.name for p in CORPUS.glob("*.eml")}
     assert len(CORPUS_EXPECTED) + len(list(SAMPLE_INBOX.rglob("*.eml"))) >= 30
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def test_zip_attachments_are_unpacked_into_their_files_nested_ones_too(tmp_path):
+    from conftest import make_eml
+
+    inner = _zip({"snitt.txt": "Snitt A–A, æøå".encode()})
+    raw = make_eml(subject="Tegninger", attachments=[
+        ("tegninger.zip", _zip({"plan/første etasje.txt": "Plan 1. etasje".encode(), "snitt.zip": inner}), "application/zip"),
+        ("brev.txt", b"Hei", "text/plain"),
+    ])
+    path = tmp_path / "z.eml"
+    path.write_bytes(raw)
+    [submission] = parse_eml(path, _context(tmp_path))
+    names = [d.filename for d in submission.documents[1:]]
+    assert names == ["plan - første etasje.txt", "snitt.zip - snitt.txt", "brev.txt"]
+    assert submission.documents[2].content == "Snitt A–A, æøå".encode()
+    main = submission.documents[0].content.decode()
+    assert "plan - første etasje.txt" in main and "tegninger.zip" not in main.split("Vedlegg:")[1]
+
+
+@pytest.mark.parametrize("member", ["../../etc/passwd", "/abs/fil.txt"])
+def test_a_zip_attachment_with_an_escaping_member_is_refused(tmp_path, member):
+    from conftest import make_eml
+
+    raw = make_eml(subject="Farlig", attachments=[("x.zip", _zip({member: b"x"}), "application/zip")])
+    path = tmp_path / "z.eml"
+    path.write_bytes(raw)
+    with pytest.raises(InputFileError) as refused:
+        parse_eml(path, _context(tmp_path))
+    assert "x.zip" in str(refused.value)

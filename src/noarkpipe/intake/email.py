@@ -28,7 +28,10 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree, html
 
+from dataclasses import replace
+
 from ..errors import InputFileError
+from . import archive
 from .context import IntakeContext, IntakeLimits
 from .safety import require_size, safe_filename
 from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
@@ -298,6 +301,39 @@ class _Collector:
         self._names.add(candidate.lower())
         return candidate
 
+    def unpack_zips(self, context: IntakeContext) -> None:
+        """Zip attachments become their files: a zip is a wrapper, not a document a depot accepts.
+
+        Read with the same checks as a zip delivery (archive.read_zip: no climbing
+        paths, links, encryption or bombs; nested zips unpacked within the limits).
+        The e-mail as received, zip and all, is kept as the item's original.
+        """
+        unpacked: list[SubmissionDocument] = []
+        for document in self.attachments:
+            if not archive.is_archive(document.content):
+                unpacked.append(document)
+                continue
+            label = f"attachment '{document.filename}'"
+            members = archive.read_zip(document.content, replace(context, origin_name=label), expand_nested=True)
+            if not members:
+                raise InputFileError(f"{label} is an empty zip", hint="ask the sender to send the files themselves")
+            for member in members:
+                name = member.name.replace("/", " - ")
+                unpacked.append(SubmissionDocument(
+                    filename=safe_filename(name, "vedlegg"), media_type="application/octet-stream",
+                    content=member.content, role=DocumentRole.attachment,
+                    title=f"{document.filename}: {member.name}",
+                ))
+        if len(unpacked) + 1 > self.limits.max_documents:
+            raise InputFileError(
+                f"more than {self.limits.max_documents - 1} attachments once zips are unpacked",
+                hint="raise intake max_documents in the config if such mail is expected",
+            )
+        self._names = set()
+        self.attachments = []
+        for document in unpacked:
+            self.attachments.append(document.model_copy(update={"filename": self._unique(document.filename)}))
+
     def body_text(self) -> str:
         if any(text.strip() for text in self.plain):
             text = "\n\n".join(self.plain)
@@ -341,6 +377,7 @@ def render_main_document(
 def _submission(message: EmailMessage, context: IntakeContext) -> Submission:
     collector = _Collector(context.limits)
     collector.walk(message)
+    collector.unpack_zips(context)
     subject = _header(message, "subject")
     senders = _addresses(message, "from") or _addresses(message, "sender")
     to, cc = _addresses(message, "to"), _addresses(message, "cc")
