@@ -293,3 +293,22 @@ def test_sigterm_stops_after_the_current_item(tmp_path):
     assert code == 0, stderr
     assert sum(_journal(config_path)["registrations"].values()) == 40
     assert _leftovers(settings) == []
+
+
+def test_an_item_killed_between_journaling_and_filing_is_filed_by_the_next_run(installation):
+    from conftest import drop
+
+    drop(installation, "fjellvik", "a.eml", make_eml(subject="Brev som ble journalført"))
+    api.run(installation)
+    store = api.open_store(installation)
+    try:
+        with store.write("test") as session:
+            # The state a SIGKILL right after removing the work file leaves behind.
+            session.scalars(select(tables.IntakeItem)).one().state = "journaled"
+    finally:
+        store.dispose()
+    summary = api.run(installation)
+    assert summary.journaled == summary.needs_review == summary.quarantined == 0
+    journal = _journal(installation.config_path)
+    assert set(journal["items"]) == {("fjellvik", "a.eml", "filed")}
+    assert sum(journal["registrations"].values()) == 1

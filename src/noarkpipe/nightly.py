@@ -296,8 +296,25 @@ class NightlyRun:
             if self.stop.is_set() and not item.ready():
                 continue  # its conversions were not finished: it waits in work/ for the next run
             self._report(self._complete(item, creator, structure, policy, summary), summary)
+        if not self.stop.is_set():
+            self._file_journaled_leftovers(structure, summary.run_id)
         with self.timer.stage("dispose"):
             self._dispose_mailboxes(creator, structure, mailboxes)
+
+    def _file_journaled_leftovers(self, structure: Structure, run_id: int) -> None:
+        """Items an earlier, killed run journaled and removed from work/ but did not get to mark filed.
+
+        Every item still in work/ has been through this run by now, so a journaled
+        item of another run has no file left: filing it is all that remained.
+        """
+        with self.store.write(self.settings.actor) as session:
+            for row in session.scalars(
+                select(tables.IntakeItem)
+                .where(tables.IntakeItem.arkivskaper_id == structure.arkivskaper_id)
+                .where(tables.IntakeItem.state == ItemState.journaled)
+                .where(tables.IntakeItem.run_id != run_id)
+            ):
+                row.state, row.updated_at = ItemState.filed, utcnow()
 
     def _fetch_mailboxes(self, creator: ArkivskaperSettings, structure: Structure) -> list[MailboxResult]:
         """New mail from the creator's IMAP folder and maildir into its inbox, each message once."""
@@ -365,6 +382,7 @@ class NightlyRun:
             if row is not None and row.state in (ItemState.journaled, ItemState.filed):
                 journalpost = session.get(tables.Journalpost, row.journalpost_id)
                 existing = f"{journalpost.journalaar}/{journalpost.journalsekvensnummer}"
+                refiled = row.id if row.state == ItemState.journaled else None
             else:
                 existing = None
                 if row is None:
@@ -383,6 +401,9 @@ class NightlyRun:
         if existing is not None:
             # The same bytes are already journaled and stored: dropping the copy loses nothing.
             workarea.remove_item(claimed)
+            if refiled is not None:  # a run killed between journaling and filing this very item
+                with self.store.write(actor) as session:
+                    session.get(tables.IntakeItem, refiled).state = ItemState.filed
             item.results = [
                 ItemResult(
                     arkivskaper=creator.kode,
