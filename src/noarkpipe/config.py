@@ -317,20 +317,22 @@ def load_klasser_csv(path: Path) -> tuple[KlasseSpec, ...]:
     return tuple(klasser)
 
 
+def read_toml(path: Path, what: str, missing_hint: str) -> dict:
+    """A TOML file the operator maintains (config, rules); unreadable or invalid → ConfigError naming it."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}", hint=missing_hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
 def load_settings(config_path: str | Path) -> Settings:
     """Read and validate a config file; every problem becomes one ConfigError."""
     path = Path(config_path).expanduser().resolve()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file not found: {path}",
-            hint="create one with 'noarkpipe init DIR' or pass --config PATH",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    raw = read_toml(path, "config file", "create one with 'noarkpipe init DIR' or pass --config PATH")
 
     base = path.parent
     general = raw.get("noarkpipe", {})

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputFileError, MissingDependencyError
+from . import probe_version
 
 PROGRAM = "gs"
 MIN_VERSION = (9, 54)
@@ -32,7 +33,6 @@ convert PDFs that have text to PDF/A; noarkpipe then uses Ghostscript only
 to embed missing fonts, and verification compares each page's text before
 and after.
 """
-_PROBE_TIMEOUT_SECONDS = 30
 _VERSION = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?", re.MULTILINE)
 
 
@@ -136,18 +136,7 @@ def embed_fonts(program: str, source: Path, target: Path, *, timeout: float) -> 
 @lru_cache(maxsize=4)
 def _probe(program: str) -> tuple[int, ...]:
     """The version of the Ghostscript at `program`, asked once per process."""
-    try:
-        completed = subprocess.run(
-            [program, "--version"], capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MissingDependencyError(f"could not run {program} --version: {exc}", hint=install_hint()) from exc
-    version = parse_version(completed.stdout.decode("utf-8", "replace"))
-    if version is None:
-        raise MissingDependencyError(
-            f"{program} did not report a Ghostscript version; is it really Ghostscript?", hint=install_hint()
-        )
-    return version
+    return probe_version(program, "Ghostscript", parse_version, install_hint())
 
 
 def _padded(version: tuple[int, ...]) -> tuple[int, ...]:

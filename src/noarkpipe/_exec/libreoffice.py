@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import InputFileError, MissingDependencyError
+from . import probe_version
 
 PROGRAMS = ("soffice", "libreoffice")
 MIN_VERSION = (7, 4)
 """Export filter options given as JSON on the command line (used for the PDF/A level) work from 7.4."""
 PACKAGES = ("libreoffice-writer-nogui", "libreoffice-calc-nogui")
 """The smallest Debian set that opens text documents and spreadsheets without a display."""
-_PROBE_TIMEOUT_SECONDS = 30
 _VERSION = re.compile(r"LibreOffice\s+(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 Family = Literal["text", "spreadsheet"]
@@ -144,18 +144,7 @@ def _kill_group(process: subprocess.Popen) -> None:
 @lru_cache(maxsize=4)
 def _probe(program: str) -> tuple[int, ...]:
     """The version of the LibreOffice at `program`, asked once per process."""
-    try:
-        completed = subprocess.run(
-            [program, "--version"], capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MissingDependencyError(f"could not run {program} --version: {exc}", hint=install_hint()) from exc
-    version = parse_version(completed.stdout.decode("utf-8", "replace"))
-    if version is None:
-        raise MissingDependencyError(
-            f"{program} did not report a LibreOffice version; is it really LibreOffice?", hint=install_hint()
-        )
-    return version
+    return probe_version(program, "LibreOffice", parse_version, install_hint())
 
 
 def _dotted(version: tuple[int, ...]) -> str:

@@ -101,6 +101,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..config import read_toml
 from ..errors import ConfigError
 from ..intake.submission import Source, Submission
 from .identity import find_identity_numbers
@@ -281,17 +282,9 @@ _RULE_KEYS = ", ".join(ClassificationRule.model_fields)
 def load_classification_rules(path: str | Path) -> RuleSet:
     """Read and validate a rules file (format in the module docstring); problems raise ConfigError."""
     path = Path(path).expanduser()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"classification rules file not found: {path}",
-            hint=f"start from the {EXAMPLE_RULES_RESOURCE} that 'noarkpipe init' writes",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read classification rules file {path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    raw = read_toml(
+        path, "classification rules file", f"start from the {EXAMPLE_RULES_RESOURCE} that 'noarkpipe init' writes"
+    )
     return _parse_rules(raw, str(path))
 
 

@@ -89,6 +89,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..config import read_toml
 from ..errors import ConfigError, InvalidOutputError
 from ..intake.eform import SUBMISSION_KEY as FORM_SUBMISSION_KEY
 from ..intake.submission import Party, Submission
@@ -234,17 +235,7 @@ class ScreeningRuleSet(_Strict):
 def load_screening_rules(path: str | Path) -> ScreeningRuleSet:
     """Read and validate a rules file (format in the module docstring); problems raise ConfigError."""
     path = Path(path).expanduser()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"screening rules file not found: {path}",
-            hint=f"start from the bundled {STANDARD_RULES_RESOURCE} in noarkpipe/classify/",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read screening rules file {path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    raw = read_toml(path, "screening rules file", f"start from the bundled {STANDARD_RULES_RESOURCE} in noarkpipe/classify/")
     return _parse_rules(raw, str(path))
 
 
