@@ -133,6 +133,8 @@ class ExtractSpec:
     defects: frozenset[str] = frozenset()
     encoding: str = "utf-8"
     seed: int = 7
+    schema_folder: str | None = None
+    """Which shipped folder's schemas the extract carries (default: the version's own, e.g. 'v5.0-2019')."""
 
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:
@@ -708,7 +710,7 @@ class _Builder:
         (self.content / f"{name}.xml").write_text(text, encoding="utf-8")
 
     def _copy_schemas(self) -> None:
-        version = self.spec.version
+        version = self.spec.schema_folder or self.spec.version
         for name in ("arkivstruktur", "metadatakatalog", "endringslogg", "loependeJournal", "offentligJournal"):
             if name == "loependeJournal" and "missing_loependejournal" in self.spec.defects:
                 continue

@@ -168,6 +168,15 @@ def test_every_xml_file_validates_against_its_official_schema(delivered, members
         assert _file(members, uuid, name) == schemas.schema_path(schema).read_bytes(), name
 
 
+def test_the_noark_files_are_valid_against_the_2019_revision_of_v5_0_too(delivered, members):
+    # A depot's tool may embed either v5.0 revision: what we write must pass both.
+    uuid = _uuid(delivered)
+    for name, schema in CONTENT_SCHEMAS.items():
+        if schema.startswith("noark5/v5.0/"):
+            earlier = schema.replace("noark5/v5.0/", "noark5/v5.0-2019/")
+            assert schemas.validation_problems(_parse(_file(members, uuid, f"content/{name}")), earlier) == [], name
+
+
 def test_addml_checksums_and_counts_match_the_files(delivered, members):
     uuid = _uuid(delivered)
     addml = _parse(_file(members, uuid, "content/arkivuttrekk.xml"))

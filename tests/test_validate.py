@@ -139,6 +139,19 @@ def test_a_finding_names_file_line_and_element_path(tmp_path):
     assert extract.marks["wrong_size"]["file"] in "\n".join(lines[finding.line - 1:finding.line + 2])
 
 
+@pytest.mark.parametrize("folder", ["v5.0", "v5.0-2019"])
+def test_a_v5_0_extract_with_the_schemas_of_either_revision_passes(tmp_path, folder):
+    # Many tools still embed the 2019 revision of v5.0; it is as official as the 2023 one.
+    spec = factory.ExtractSpec(version="v5.0", registrations=16, schema_folder=folder)
+    extract = factory.build_extract(tmp_path / "u", spec)
+    report = run(extract.content, max_identify=1)
+
+    assert report.passed, [r.examples[:2] for r in report.errors]
+    assert report.result("STR-04").status == "passed"
+    assert report.version.noark == "v5.0"
+    assert any(f"noark5/{folder}/arkivstruktur.xsd" in line for line in report.result("STR-05").data["evidence"])
+
+
 def test_an_iso_8859_1_extract_from_an_older_system_passes_and_reads_norwegian_letters(tmp_path):
     spec = factory.ExtractSpec(version="v3.1", registrations=16, encoding="iso-8859-1", defects={"empty_class"})
     extract = factory.build_extract(tmp_path / "u", spec)

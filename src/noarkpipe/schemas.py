@@ -19,6 +19,10 @@ XLINK_REMOTE = "http://www.loc.gov/standards/xlink/xlink.xsd"
 MANIFEST_NAME = "SHA256SUMS"
 
 NOARK5_VERSIONS = ("v5.0", "v4.0", "v3.1")
+# The shipped folders of each version, current revision first: v5.0 as revised
+# in 2023-11 ("5.5.0") and the 2019 revision many tools still embed. An extract
+# made against either is a v5.0 extract; what noarkpipe writes is valid against both.
+NOARK5_REVISIONS = {"v5.0": ("v5.0", "v5.0-2019"), "v4.0": ("v4.0",), "v3.1": ("v3.1",)}
 
 
 def schemas_dir() -> Path:
@@ -40,6 +44,19 @@ def schema_path(relative: str) -> Path:
 def noark5_schema(name: str, version: str = "v5.0") -> str:
     """Relative path of a Noark 5 schema, e.g. noark5_schema('arkivstruktur')."""
     return f"noark5/{version}/{name}.xsd"
+
+
+def noark5_revisions(name: str, version: str) -> tuple[str, ...]:
+    """Relative paths of every shipped revision of a Noark 5 schema, current first."""
+    return tuple(f"noark5/{folder}/{name}.xsd" for folder in NOARK5_REVISIONS[version])
+
+
+def noark5_version_of(relative: str) -> str | None:
+    """'noark5/v5.0-2019/arkivstruktur.xsd' -> 'v5.0'; None for what is not a Noark 5 schema."""
+    parts = relative.split("/")
+    if len(parts) != 3 or parts[0] != "noark5":
+        return None
+    return next((version for version, folders in NOARK5_REVISIONS.items() if parts[1] in folders), None)
 
 
 class _OfflineResolver(etree.Resolver):

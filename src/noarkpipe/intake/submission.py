@@ -50,6 +50,11 @@ class Submission(BaseModel):
     received: datetime | None = Field(default=None, description="when it reached the post room")
     body_text: str = ""
     message_id: str | None = None
+    refers_to_message_id: str | None = Field(
+        default=None,
+        description="Message-ID of the message this one is about: the undelivered message of a bounce, "
+        "the read message of a receipt",
+    )
     our_reference: str | None = Field(
         default=None, description='what the sender quotes as "Deres ref": our case or document number'
     )

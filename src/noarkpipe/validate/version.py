@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ..schemas import NOARK5_VERSIONS, read_manifest
+from ..schemas import NOARK5_VERSIONS, noark5_version_of, read_manifest
 from .addml import AddmlInfo
 from .model import DetectedVersion
 
@@ -52,8 +52,8 @@ def detect(
     votes: list[tuple[str, str]] = []
     if arkivstruktur_xsd is not None:
         official = checksums.get(hashlib.sha256(arkivstruktur_xsd).hexdigest(), "")
-        if official.startswith("noark5/"):
-            votes.append((official.split("/")[1], "arkivstruktur.xsd in the extract is the official one of that version"))
+        if noark5_version_of(official):
+            votes.append((noark5_version_of(official), f"arkivstruktur.xsd in the extract is the official {official}"))
         else:
             match = _VERSION_ATTRIBUTE.search(arkivstruktur_xsd[:4096])
             version = normalise(match.group(1).decode("ascii", "replace")) if match else None

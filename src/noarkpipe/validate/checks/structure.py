@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...schemas import noark5_revisions
 from ..model import Severity
 from ..version import official_checksums
 from . import Family, check
@@ -114,21 +115,23 @@ class StructureFamily(Family):
         found = run.findings(OFFICIAL_SCHEMAS)
         official = official_checksums()
         by_name = {name: digest for digest, name in official.items()}
-        expected = {run.content_path(f"{name}.xsd"): f"noark5/{run.version.noark}/{name}.xsd" for name in NOARK_SCHEMAS}
-        expected[run.content_path("addml.xsd")] = f"addml/addml-{run.version.addml}.xsd"
+        # path in the package -> the official schemas it may be (every revision of the version)
+        expected = {run.content_path(f"{name}.xsd"): noark5_revisions(name, run.version.noark) for name in NOARK_SCHEMAS}
+        expected[run.content_path("addml.xsd")] = (f"addml/addml-{run.version.addml}.xsd",)
         if run.package_root is not None:
             for name, relative in PACKAGE_SCHEMAS.items():
-                expected[run.package_path(name)] = relative
-            expected[run.package_path("administrative_metadata/addml.xsd")] = f"addml/addml-{run.version.addml}.xsd"
+                expected[run.package_path(name)] = (relative,)
+            expected[run.package_path("administrative_metadata/addml.xsd")] = (f"addml/addml-{run.version.addml}.xsd",)
         checked = 0
-        for path, relative in expected.items():
+        for path, candidates in expected.items():
             row = run.ledger.db.execute("SELECT sha256 FROM h.file WHERE name = ?", (path,)).fetchone()
             if row is None:
                 continue
             checked += 1
             digest = row[0]
-            if digest == by_name.get(relative):
+            if any(digest == by_name.get(relative) for relative in candidates):
                 continue
+            relative = " or ".join(candidates)
             other = official.get(digest)
             if other:
                 found.add(f"is the official {other}, but {relative} is expected for this extract", file=path)
