@@ -9,7 +9,13 @@ baselines make a plain copy with the tools alone:
 - ocrmypdf: the OCRmyPDF command line making PDF/A-2 with 'nor+eng' OCR,
   one page at a time, as noarkpipe asks it to (a new process per document,
   as a shell script would run it);
-- img2pdf, fpdf2, LibreOffice: the first step of noarkpipe's route alone.
+- img2pdf, fpdf2, LibreOffice: the first step of noarkpipe's route alone;
+  for the image kinds (GIF to JPEG 2000) Pillow decodes each frame (on
+  white, in RGB) to PNG and img2pdf makes the PDF, and the ocrmypdf column
+  is that step followed by the OCRmyPDF command line on its PDF;
+- WeasyPrint: the HTML e-mail's `e-post.html` (as intake writes it) to a
+  plain PDF by WeasyPrint alone, against noarkpipe's PDF/A by WeasyPrint,
+  clean-up and verification.
 
 noarkpipe's column is `convert_document`, what a worker of the nightly run
 does: identification (fido, libmagic), the route's tools, OCRmyPDF,
@@ -33,18 +39,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image, ImageSequence
 from pypdf import PdfReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import convertfactory as factory
+import imagefactory
 import img2pdf
 
 from noarkpipe._exec import ghostscript, libreoffice
 from noarkpipe.convert import ConversionJob, ConversionOptions, convert_document
+from noarkpipe.convert.html import DataUrisOnly
 from noarkpipe.convert.pdfa import render_email
 from noarkpipe.execution import LocalExecutor
-from noarkpipe.intake.email import MAIN_FILENAME
+from noarkpipe.intake.context import IntakeContext
+from noarkpipe.intake.email import MAIN_FILENAME, parse_eml
+from noarkpipe.intake.email_html import HTML_MAIN_FILENAME
 
 OCRMYPDF = Path(sys.executable).with_name("ocrmypdf")
 
@@ -63,9 +74,51 @@ def samples(folder: Path) -> dict[str, Path]:
         "scan PDF (OCR)": factory.scanned_pdf(folder / "skannet.pdf"),
         "JPEG scan (OCR)": factory.jpeg_scan(folder / "brev.jpg"),
         "e-mail text": email,
+        "HTML e-mail": html_email(folder),
         "docx": office["docx"],
         "xlsx": office["xlsx"],
+        **{kind: make(folder) for kind, make in imagefactory.BENCH_SAMPLES.items()},
     }
+
+
+def html_email(folder: Path) -> Path:
+    """An HTML newsletter (table, cid: logo, photo, remote image) as the e-mail intake writes its e-post.html."""
+    import io
+    from datetime import UTC, datetime
+    from email.message import EmailMessage
+
+    from PIL import Image
+
+    def png(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", size, colour).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    rows = "".join(f"<tr><td>Kurs {n}: gitar, fiolin og blåsekorps</td><td>Øvre Bjørkåsen skole</td><td>{n}</td></tr>"
+                   for n in range(1, 31))
+    message = EmailMessage()
+    message["From"] = "Fjellvik kulturskole <kulturskolen@fjellvik.kommune.no>"
+    message["To"] = "postmottak@fjellvik.kommune.no"
+    message["Subject"] = "Nyhetsbrev: kurs våren 2027"
+    message.set_content("Nyhetsbrev fra Fjellvik kulturskole.")
+    message.add_alternative(
+        "<html><head><style>td { border: 1px solid #999; padding: 3px } h1 { color: #d4119b }</style></head><body>"
+        "<img src='cid:logo'><h1>Nyhetsbrev fra Fjellvik kulturskole</h1>"
+        f"<table>{rows}</table><p>Fra konserten:</p><img src='cid:foto'>"
+        "<img src='https://nyhetsbrev.example.com/kampanje.png'></body></html>",
+        subtype="html",
+    )
+    message.get_payload()[1].add_related(png((88, 31), (212, 17, 155)), "image", "png", cid="<logo>")
+    message.get_payload()[1].add_related(png((480, 320), (18, 150, 72)), "image", "png", cid="<foto>",
+                                         filename="konsert.png")
+    eml = folder / "nyhetsbrev.eml"
+    eml.write_bytes(message.as_bytes())
+    context = IntakeContext(origin_name=eml.name, received=datetime.now(UTC), scratch=folder / "intake")
+    main = parse_eml(eml, context)[0].main_document
+    assert main is not None and main.filename == HTML_MAIN_FILENAME
+    target = folder / HTML_MAIN_FILENAME
+    target.write_bytes(main.content)
+    return target
 
 
 def pages_of(kind: str, source: Path, scratch: Path) -> int:
@@ -73,6 +126,12 @@ def pages_of(kind: str, source: Path, scratch: Path) -> int:
         return len(PdfReader(source).pages)
     if kind == "e-mail text":
         return len(PdfReader(render_email(source.read_text(encoding="utf-8"), scratch / "e-post.pdf")).pages)
+    if kind == "HTML e-mail":
+        _weasyprint(source, scratch)
+        return len(PdfReader(scratch / "weasyprint.pdf").pages)
+    if kind in imagefactory.BENCH_SAMPLES:
+        with Image.open(source) as image:
+            return getattr(image, "n_frames", 1)
     return 1
 
 
@@ -97,8 +156,30 @@ def _img2pdf(source: Path, out: Path) -> None:
     (out / "img2pdf.pdf").write_bytes(img2pdf.convert(str(source)))
 
 
+def _frames_img2pdf(source: Path, out: Path) -> None:
+    pages = []
+    with Image.open(source) as image:
+        for number, frame in enumerate(ImageSequence.Iterator(image)):
+            flat = Image.alpha_composite(Image.new("RGBA", frame.size, "white"), frame.convert("RGBA")).convert("RGB")
+            pages.append(out / f"frame-{number}.png")
+            flat.save(pages[-1])
+    (out / "img2pdf.pdf").write_bytes(img2pdf.convert([str(page) for page in pages]))
+
+
+def _frames_ocrmypdf(source: Path, out: Path) -> None:
+    _frames_img2pdf(source, out)
+    _ocrmypdf_cli(out / "img2pdf.pdf", out)
+
+
 def _fpdf2(source: Path, out: Path) -> None:
     render_email(source.read_text(encoding="utf-8"), out / "fpdf2.pdf")
+
+
+def _weasyprint(source: Path, out: Path) -> None:
+    # The file holds its images as data: URIs; the fetcher only makes sure nothing else is ever fetched.
+    import weasyprint
+
+    weasyprint.HTML(filename=source, url_fetcher=DataUrisOnly()).write_pdf(out / "weasyprint.pdf")
 
 
 def _libreoffice(family: libreoffice.Family) -> Baseline:
@@ -116,16 +197,18 @@ BASELINES: dict[str, dict[str, Baseline]] = {
     "scan PDF (OCR)": {"gs": _gs, "ocrmypdf": _ocrmypdf_cli},
     "JPEG scan (OCR)": {"img2pdf": _img2pdf, "ocrmypdf": _ocrmypdf_cli},
     "e-mail text": {"fpdf2": _fpdf2},
+    "HTML e-mail": {"WeasyPrint": _weasyprint},
     "docx": {"LibreOffice": _libreoffice("text")},
     "xlsx": {"LibreOffice": _libreoffice("spreadsheet")},
+    **dict.fromkeys(imagefactory.BENCH_SAMPLES, {"img2pdf": _frames_img2pdf, "ocrmypdf": _frames_ocrmypdf}),
 }
-COLUMNS = ("gs", "ocrmypdf", "img2pdf", "fpdf2", "LibreOffice")
+COLUMNS = ("gs", "ocrmypdf", "img2pdf", "fpdf2", "LibreOffice", "WeasyPrint")
 
 
 def job(kind: str, source: Path, out: Path, scratch: Path, salt: str) -> ConversionJob:
     digest = hashlib.sha256(source.read_bytes() + salt.encode()).hexdigest()
     return ConversionJob(
-        source=source, source_sha256=digest, filename=source.name, email_body=kind == "e-mail text",
+        source=source, source_sha256=digest, filename=source.name, email_body=kind in ("e-mail text", "HTML e-mail"),
         target=out, scratch=scratch, options=ConversionOptions(),
     )
 

@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 # Runtime: libmagic (file types), tesseract with Norwegian and English (scanned
 # mail, OCR of archival copies), zbar (QR separator sheets), DejaVu fonts
 # (rendered pages), Ghostscript (embedding fonts before PDF/A), LibreOffice
-# without a display (office documents to PDF/A).
+# without a display (office documents to PDF/A), Pango and HarfBuzz (WeasyPrint:
+# HTML e-mail to PDF/A).
 SYSTEM_PACKAGES=(
   python3 python3-venv python3-dev libmagic1 tzdata
   tesseract-ocr tesseract-ocr-nor tesseract-ocr-eng libzbar0 fonts-dejavu-core
   ghostscript libreoffice-writer-nogui libreoffice-calc-nogui
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 )
 
 source scripts/lib.sh

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-TEST_PACKAGES=(dovecot-imapd openssl postgresql)
+TEST_PACKAGES=(chromium dovecot-imapd openssl postgresql)
 ensure_system_packages "${TEST_PACKAGES[@]}"
 # Installed just above: the PostgreSQL tests must run, not skip.
 export NOARKPIPE_REQUIRE_POSTGRES=1

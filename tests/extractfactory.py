@@ -58,10 +58,14 @@ DEFECTS = {
     "backslash_paths": "referanseDokumentfil written with Windows backslashes",
     "unaccepted_format": "a document in a format depots do not accept (plain PDF 1.3)",
     "false_pdfa": "a document declared and claimed as PDF/A that is not (fonts not embedded)",
+    "extension_mismatch": "a PDF/A document whose file is named .txt",
     # identifiers and references
     "duplicate_systemid": "two registrations share one systemID",
     "crossref_dangling": "a kryssreferanse to a registration that is not in the extract",
     "changelog_dangling": "an endringslogg entry for an entity that is not in the extract",
+    "systemid_class_reused_for_folder": "a saksmappe carries the systemID of a klasse",
+    "shared_class_differs": "a klasse of a shared classification system differs under the second arkivdel",
+    "secondary_reference_dangling": "a referanseSekundaerKlassifikasjon pointing at no klasse",
     # hierarchy
     "empty_class": "a class without subclasses, folders or registrations",
     "class_mixed": "a class holding both subclasses and folders (also a schema error)",
@@ -73,13 +77,21 @@ DEFECTS = {
     "journal_entry_missing": "a loependeJournal entry whose journalpost is not in arkivstruktur",
     "journal_key_mismatch": "a loependeJournal entry whose journalsekvensnummer differs from arkivstruktur",
     "journal_count": "loependeJournal's antallJournalposter differs from its entries",
+    "public_journal_short": "offentligJournal.xml leaves out one journalpost (rejected as Utgår) that the "
+                            "running journal holds",
+    "code_value_unknown": "a journalpost whose journalstatus is not in the Noark 5 code list",
+    "empty_element": "a journalpost whose arkivertAv is empty (valid against the schema, no value)",
     # structure
     "schema_error": "an invalid date in arkivstruktur.xml (schema violation)",
     "not_well_formed": "endringslogg.xml cut off in the middle",
     "altered_xsd": "arkivstruktur.xsd in the extract differs from the official one",
+    "altered_xsd_element": "arkivstruktur.xsd in the extract makes arkiv's systemID optional (a changed element)",
     "missing_loependejournal": "loependeJournal.xml (and its schema) left out",
     "addml_checksum": "arkivuttrekk.xml states a wrong checksum for arkivstruktur.xml",
     "addml_count": "arkivuttrekk.xml states a wrong number of registrations",
+    "addml_empty_checksum": "arkivuttrekk.xml states the checksum of endringslogg.xml without a value",
+    "addml_no_document_count": "arkivuttrekk.xml leaves out antallDokumentfiler",
+    "addml_flag_contradicts": "arkivuttrekk.xml says inneholderSkjermetInformasjon false, the extract has skjerming",
     "doctype": "arkivstruktur.xml carries a DOCTYPE with an external entity",
     # DIAS package
     "tar_checksum": "the submission description states a wrong checksum for the tar",
@@ -88,6 +100,23 @@ DEFECTS = {
     "mets_checksum": "dias-mets.xml states a wrong checksum for one file",
     "addml_copy_differs": "administrative_metadata/addml.xml is not a copy of content/arkivuttrekk.xml",
 }
+
+SCHEMA_FORMS = ("shipped", "lf", "crlf", "bom", "trailing")
+
+
+def schema_bytes(data: bytes, form: str) -> bytes:
+    """A shipped schema's bytes in one of the forms other systems deliver (same content)."""
+    lf = data.replace(b"\r\n", b"\n")
+    if form == "lf":
+        return lf
+    if form == "crlf":
+        return lf.replace(b"\n", b"\r\n")
+    if form == "bom":
+        return b"\xef\xbb\xbf" + data
+    if form == "trailing":
+        return lf.rstrip(b"\n").replace(b"\n", b"  \n")
+    return data
+
 
 CLASSES = (
     ("0", "Fellesfunksjoner", (("033", "Offentlig journal og arkiv"), ("070", "Informasjonsteknologi"))),
@@ -105,6 +134,7 @@ CASE_TITLES = {
     "F47": "Søknad om økonomisk sosialhjelp – {name}",
 }
 SCREENED_CLASSES = {"F47"}
+SECONDARY_CLASSES = (("12/7", "Gnr. 12 bnr. 7 – Bjørkeveien 7"), ("13/1", "Gnr. 13 bnr. 1 – Ærøsletta"))
 PEOPLE = (
     "Åse Ødegård", "Bjørn Ærø", "Kåre Løvås", "Siv Brænne", "Ørjan Haugå", "Gunnhild Sæther",
     "Tor Øyvind Bråthen", "Mari Kjærnes", "Pål Åmodt", "Ingrid Skåre",
@@ -133,12 +163,28 @@ class ExtractSpec:
     defects: frozenset[str] = frozenset()
     encoding: str = "utf-8"
     seed: int = 7
+    secondary_classification: bool = False
+    """A second klassifikasjonssystem (by property, gnr/bnr) without content of its own, whose classes cases
+    point at with referanseSekundaerKlassifikasjon."""
+    cancelled_without_documents: bool = False
+    """One journalpost rejected as Utgår, with no documents (nothing to deliver)."""
+    shared_classification: bool = False
+    """Two arkivdeler sharing one klassifikasjonssystem, written under each with the same systemIDs."""
+    changelog_without_system_ids: bool = False
+    """Change-log entries about an arkivskaper and (before v5.0) dokumentobjekter: entities that carry no
+    systemID in arkivstruktur.xml, referred to by the identifiers of the system that made the extract."""
     schema_folder: str | None = None
     """Which shipped folder's schemas the extract carries (default: the version's own, e.g. 'v5.0-2019')."""
+    schema_form: str = "shipped"
+    """How the schemas' bytes are written: 'shipped' (as Arkivverket publishes them), 'lf' or 'crlf' (every
+    line ending converted), 'bom' (a UTF-8 byte-order mark in front), 'trailing' (final newline dropped,
+    spaces at line ends): all the official schema, as other systems deliver it."""
 
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:
             raise ValueError(f"unknown version {self.version}")
+        if self.schema_form not in SCHEMA_FORMS:
+            raise ValueError(f"unknown schema form {self.schema_form}")
         unknown = set(self.defects) - set(DEFECTS)
         if unknown:
             raise ValueError(f"unknown defects: {sorted(unknown)}")
@@ -272,6 +318,9 @@ class _Builder:
         self.period_start = date(spec.first_year, 1, 1)
         self.period_end = date(spec.last_year, 12, 31)
         self.arkivdel_id = ""
+        self.reused_class_id = ""
+        self.secondary: list[str] = []
+        self.secondary_system = ""
         self.first_document: tuple[str, str, int] | None = None
 
     # -- the whole extract ------------------------------------------------------------------
@@ -285,7 +334,11 @@ class _Builder:
         self._write_endringslogg()
         if "missing_loependejournal" not in spec.defects:
             self._write_journal("loependeJournal", self.journal_entries)
-        self._write_journal("offentligJournal", self.public_entries)
+        public = self.public_entries
+        if "public_journal_short" in spec.defects:
+            public = public[:3] + public[4:]
+            self.marks["public_journal_short"] = {"stated": str(len(public))}
+        self._write_journal("offentligJournal", public)
         self._copy_schemas()
         if "unreferenced_file" in spec.defects:
             stray = self.content / "dokumenter" / "ikke-registrert-skanning.pdf"
@@ -319,11 +372,41 @@ class _Builder:
         )
         out.write("<arkivskaper>" + _e("arkivskaperID", "fjellvik") + _e("arkivskaperNavn", "Fjellvik kommune")
                   + "</arkivskaper>\n")
-        self.arkivdel_id = self.new_id()
+        shared = spec.shared_classification or "shared_class_differs" in spec.defects
+        arkivdel_ids = [self.new_id()]
+        system_id = self.new_id()
+        if spec.secondary_classification or "secondary_reference_dangling" in spec.defects:
+            self.secondary_system = self.new_id()
+            self.secondary = [self.new_id() for _ in SECONDARY_CLASSES]
+        class_ids: dict[str, str] = {}
+        leaf_classes = [(code, title) for _, _, children in CLASSES for code, title in children]
+        # every leaf class gets a case (an empty class is a defect of its own), when there are registrations enough
+        cases_total = spec.cases if spec.cases is not None else max(
+            min(len(leaf_classes), spec.registrations), (spec.registrations + 2) // 3, 1)
+        per_class = _spread(cases_total, len(leaf_classes))
+        regs_per_case = _spread(spec.registrations, cases_total)
+        first = [0]
+        for _, _, children in CLASSES:
+            first.append(first[-1] + sum(per_class[leaf_classes.index(child)] for child in children))
+        if shared:
+            # one classification system shared by two arkivdeler: the XML repeats it, with the same
+            # systemIDs and content, under each; the cases of the first two top classes are in the first
+            arkivdel_ids.append(self.new_id())
+        self.arkivdel_id = arkivdel_ids[0]
+        for part, arkivdel_id in enumerate(arkivdel_ids):
+            tops = range(len(CLASSES)) if not shared else (range(2) if part == 0 else range(2, len(CLASSES)))
+            self._write_arkivdel(out, part, arkivdel_id, system_id, class_ids, set(tops), leaf_classes, per_class,
+                                 regs_per_case, first, closed, shared)
+        out.write("</arkiv>\n")
+
+    def _write_arkivdel(self, out, part, arkivdel_id, system_id, class_ids, tops, leaf_classes, per_class,
+                        regs_per_case, first, closed, shared) -> None:
+        spec = self.spec
         self.counts["arkivdel"] += 1
+        title = f"Sakarkiv {spec.first_year}–{spec.last_year}" + (f", del {part + 1}" if shared else "")
         out.write(
-            "<arkivdel>" + _e("systemID", self.arkivdel_id)
-            + _e("tittel", f"Sakarkiv {spec.first_year}–{spec.last_year}") + _e("arkivdelstatus", "Avsluttet periode")
+            "<arkivdel>" + _e("systemID", arkivdel_id)
+            + _e("tittel", title) + _e("arkivdelstatus", "Avsluttet periode")
             + _e("dokumentmedium", "Elektronisk arkiv")
             + _e("opprettetDato", _dt(datetime(spec.first_year, 1, 1, 8, 0))) + _e("opprettetAv", "Arkivtjenesten")
             + _e("avsluttetDato", _dt(closed)) + _e("avsluttetAv", "Arkivtjenesten")
@@ -335,47 +418,61 @@ class _Builder:
         self.counts["kassasjon"] += 1
         self.counts["klassifikasjonssystem"] += 1
         out.write(
-            "<klassifikasjonssystem>" + _e("systemID", self.new_id())
+            "<klassifikasjonssystem>" + _e("systemID", system_id)
             + _e("klassifikasjonstype", "Funksjonsbasert, hierarkisk") + _e("tittel", "KS-nøkkelen (K-koder)")
             + _e("opprettetDato", _dt(datetime(spec.first_year, 1, 1, 8, 0))) + _e("opprettetAv", "Arkivtjenesten") + "\n"
         )
-        leaf_classes = [(code, title) for _, _, children in CLASSES for code, title in children]
-        # every leaf class gets a case (an empty class is a defect of its own), when there are registrations enough
-        cases_total = spec.cases if spec.cases is not None else max(
-            min(len(leaf_classes), spec.registrations), (spec.registrations + 2) // 3, 1)
-        per_class = _spread(cases_total, len(leaf_classes))
-        regs_per_case = _spread(spec.registrations, cases_total)
-        case_index = 0
-        for top_code, top_title, children in CLASSES:
+        for top, (top_code, top_title, children) in enumerate(CLASSES):
             self.counts["klasse"] += 1
-            out.write("<klasse>" + _e("systemID", self.new_id()) + _e("klasseID", top_code) + _e("tittel", top_title)
+            top_id = class_ids.setdefault(top_code, self.new_id())
+            out.write("<klasse>" + _e("systemID", top_id) + _e("klasseID", top_code) + _e("tittel", top_title)
                       + _e("opprettetDato", _dt(datetime(spec.first_year, 1, 1, 8, 0)))
                       + _e("opprettetAv", "Arkivtjenesten") + "\n")
             if "class_mixed" in spec.defects and top_code == "2":
                 self.marks["class_mixed"] = {"klasseID": top_code}
+            case_index = first[top]
             for code, title in children:
                 leaf = leaf_classes.index((code, title))
-                klasse_id = self.new_id()
+                klasse_id = class_ids.setdefault(code, self.new_id())
+                if "systemid_class_reused_for_folder" in spec.defects and code == "L42":
+                    self.reused_class_id = klasse_id
+                if "shared_class_differs" in spec.defects and part == 1 and code == "210":
+                    title = title + " (endret)"
+                    self.marks["shared_class_differs"] = {"systemID": klasse_id}
                 self.counts["klasse"] += 1
                 out.write("<klasse>" + _e("systemID", klasse_id) + _e("klasseID", code) + _e("tittel", title)
                           + _e("opprettetDato", _dt(datetime(spec.first_year, 1, 1, 8, 0)))
                           + _e("opprettetAv", "Arkivtjenesten") + "\n")
                 for _ in range(per_class[leaf]):
-                    self._write_case(out, code, title, regs_per_case[case_index], case_index)
+                    if top in tops:
+                        self._write_case(out, code, title, regs_per_case[case_index], case_index)
                     case_index += 1
                 out.write("</klasse>\n")
-            if "class_mixed" in spec.defects and top_code == "2":
+            if "class_mixed" in spec.defects and top_code == "2" and top in tops:
                 # a folder directly in a class that already has subclasses
                 self._write_case(out, "2", top_title, 1, -2)
             out.write("</klasse>\n")
-        if "empty_class" in spec.defects:
+        if "empty_class" in spec.defects and part == 0:
             empty_id = self.new_id()
             self.counts["klasse"] += 1
             out.write("<klasse>" + _e("systemID", empty_id) + _e("klasseID", "X99") + _e("tittel", "Utgått klasse – ikke i bruk")
                       + _e("opprettetDato", _dt(datetime(spec.first_year, 1, 1, 8, 0)))
                       + _e("opprettetAv", "Arkivtjenesten") + "</klasse>\n")
             self.marks["empty_class"] = {"systemID": empty_id, "klasseID": "X99"}
-        out.write("</klassifikasjonssystem>\n</arkivdel>\n</arkiv>\n")
+        out.write("</klassifikasjonssystem>\n")
+        if part == 0 and self.secondary:
+            self.counts["klassifikasjonssystem"] += 1
+            out.write("<klassifikasjonssystem>" + _e("systemID", self.secondary_system)
+                      + _e("klassifikasjonstype", "Gårds- og bruksnummer") + _e("tittel", "Eiendommer (gnr/bnr)")
+                      + _e("opprettetDato", _dt(datetime(spec.first_year, 1, 1, 8, 0)))
+                      + _e("opprettetAv", "Arkivtjenesten") + "\n")
+            for (code, title), class_id in zip(SECONDARY_CLASSES, self.secondary):
+                self.counts["klasse"] += 1
+                out.write("<klasse>" + _e("systemID", class_id) + _e("klasseID", code) + _e("tittel", title)
+                          + _e("opprettetDato", _dt(datetime(spec.first_year, 1, 1, 8, 0)))
+                          + _e("opprettetAv", "Arkivtjenesten") + "</klasse>\n")
+            out.write("</klassifikasjonssystem>\n")
+        out.write("</arkivdel>\n")
 
     def _write_case(self, out, code: str, class_title: str, registrations: int, index: int) -> None:
         spec = self.spec
@@ -388,6 +485,10 @@ class _Builder:
                                                                     year=year, name=name)
         created = datetime(year, 1 + index % 12, 1 + index % 27, 9, 0) if index >= 0 else datetime(year, 6, 1, 9, 0)
         case = _Case(self.new_id(), code, class_title, year, sequence, tittel, code in SCREENED_CLASSES, created)
+        if "systemid_class_reused_for_folder" in spec.defects and code == "L42" and index >= 0 \
+                and "systemid_class_reused_for_folder" not in self.marks:
+            case.system_id = self.reused_class_id
+            self.marks["systemid_class_reused_for_folder"] = {"systemID": case.system_id}
         if "empty_folder" in spec.defects and index == 1:
             registrations = 0
             self.marks["empty_folder"] = {"systemID": case.system_id}
@@ -416,8 +517,17 @@ class _Builder:
             _e("saksaar", year) + _e("sakssekvensnummer", sequence) + _e("saksdato", created.date().isoformat())
             + _e("administrativEnhet", "Plan og bygg" if code.startswith("L") else "Sentraladministrasjonen")
             + _e("saksansvarlig", CASE_OFFICERS[index % 3]) + _e("journalenhet", "SENTRAL")
-            + _e("saksstatus", "Avsluttet") + sakspart + "</mappe>\n"
+            + _e("saksstatus", "Avsluttet") + self._secondary_reference(case, index) + sakspart + "</mappe>\n"
         )
+
+    def _secondary_reference(self, case: _Case, index: int) -> str:
+        if not self.secondary or index < 0:
+            return ""
+        target = self.secondary[index % len(self.secondary)]
+        if "secondary_reference_dangling" in self.spec.defects and "secondary_reference_dangling" not in self.marks:
+            target = str(uuid.UUID(int=4711, version=4))
+            self.marks["secondary_reference_dangling"] = {"systemID": target}
+        return _e("referanseSekundaerKlassifikasjon", target)
 
     def _write_registration(self, out, case: _Case, number: int) -> None:
         spec = self.spec
@@ -447,13 +557,16 @@ class _Builder:
         registration = _Registration(
             system_id=system_id, kind=kind, tittel=tittel, journalaar=year,
             journalsekvens=self.sequence_by_year.get(year, 0), journalpostnummer=number, journalposttype=jp_type,
-            journalstatus="Arkivert", journaldato=journaldato, created=created, party=party,
+            journalstatus="Ferdig arkivert" if "code_value_unknown" in spec.defects and ordinal == 4 else "Arkivert",
+            journaldato=journaldato, created=created, party=party,
             screened=case.screened, documents=[],
         )
         self.counts["registrering"] += 1
         if kind == "journalpost":
             self.counts["journalpost"] += 1
         self.extract.per_year[year] = self.extract.per_year.get(year, 0) + 1
+        if "code_value_unknown" in spec.defects and ordinal == 4:
+            self.marks["code_value_unknown"] = {"systemID": system_id, "value": "Ferdig arkivert"}
         if "outside_period" in spec.defects and ordinal == 5:
             self.marks["outside_period"] = {"systemID": system_id, "journaldato": journaldato.isoformat()}
         documents = "" if self._skip_documents(registration, ordinal) else self._documents(registration, ordinal)
@@ -464,6 +577,9 @@ class _Builder:
             self._change(system_id, "tittel", registration.tittel + " (utkast)", registration.tittel)
 
     def _skip_documents(self, registration: _Registration, ordinal: int) -> bool:
+        if self.spec.cancelled_without_documents and ordinal == 1:
+            registration.journalstatus = "Utgår"
+            return True
         if "registration_without_documents" in self.spec.defects and ordinal == 7:
             self.marks["registration_without_documents"] = {"systemID": registration.system_id}
             return True
@@ -509,6 +625,9 @@ class _Builder:
             if "false_pdfa" in spec.defects and ordinal == 11:
                 data = _template("falsk-pdfa.pdf")
                 self.marks["false_pdfa"] = {"file": f"dokumenter/{name}"}
+            if "extension_mismatch" in spec.defects and ordinal == 12:
+                name = f"{self.document_number}.txt"
+                self.marks["extension_mismatch"] = {"file": f"dokumenter/{name}"}
         else:
             data = (NOTE_TEXT + f"Dokument {self.document_number}, {registration.tittel}\n").encode("utf-8")
             name = f"{self.document_number}.txt"
@@ -566,7 +685,7 @@ class _Builder:
         base = (
             _e("systemID", reg.system_id) + _e("opprettetDato", _dt(reg.created))
             + _e("opprettetAv", CASE_OFFICERS[ordinal % 3]) + _e("arkivertDato", _dt(reg.created + timedelta(days=1)))
-            + _e("arkivertAv", "Arkivtjenesten")
+            + _e("arkivertAv", "  " if "empty_element" in spec.defects and ordinal == 6 else "Arkivtjenesten")
         )
         screening = ""
         if reg.screened:
@@ -576,6 +695,8 @@ class _Builder:
                 + _e("skjermingshjemmel", "Offl. § 13 jf. fvl. § 13 første ledd nr. 1")
                 + _e("skjermingMetadata", "tittel") + _e("skjermingMetadata", "korrespondansepart") + "</skjerming>"
             )
+        if "empty_element" in spec.defects and ordinal == 6:
+            self.marks["empty_element"] = {"systemID": reg.system_id}
         journaldato = reg.journaldato.isoformat()
         if "schema_error" in spec.defects and ordinal == 2:
             journaldato = f"{reg.journaldato.year}-13-45"
@@ -682,6 +803,12 @@ class _Builder:
             self.marks["changelog_dangling"] = {"systemID": ghost}
         if not self.changes:
             self._change(self.registration_ids[0], "tittel", "Utkast", "Endelig")
+        if self.spec.changelog_without_system_ids:
+            # the producing system's own identifiers: nothing in arkivstruktur.xml carries them
+            self._change(str(uuid.UUID(int=31336, version=4)), "arkivskaperNavn", "Fjellvik herad", "Fjellvik kommune")
+            if not self.v5:
+                self._change(str(uuid.UUID(int=31337, version=4)), "format", "DOC", "RA-PDF")
+                self._change(str(uuid.UUID(int=31338, version=4)), "sjekksum", "0" * 64, "1" * 64)
         text = (
             f'<?xml version="1.0" encoding="utf-8"?>\n<endringslogg xmlns="{N5}/endringslogg" xmlns:xsi="{XSI}" '
             f'xsi:schemaLocation="{N5}/endringslogg endringslogg.xsd">\n' + "".join(self.changes) + "</endringslogg>\n"
@@ -714,12 +841,19 @@ class _Builder:
         for name in ("arkivstruktur", "metadatakatalog", "endringslogg", "loependeJournal", "offentligJournal"):
             if name == "loependeJournal" and "missing_loependejournal" in self.spec.defects:
                 continue
-            shutil.copyfile(SCHEMAS / "noark5" / version / f"{name}.xsd", self.content / f"{name}.xsd")
-        shutil.copyfile(SCHEMAS / "addml" / self.addml_schema, self.content / "addml.xsd")
+            data = (SCHEMAS / "noark5" / version / f"{name}.xsd").read_bytes()
+            (self.content / f"{name}.xsd").write_bytes(schema_bytes(data, self.spec.schema_form))
+        data = (SCHEMAS / "addml" / self.addml_schema).read_bytes()
+        (self.content / "addml.xsd").write_bytes(schema_bytes(data, self.spec.schema_form))
         if "altered_xsd" in self.spec.defects:
             path = self.content / "arkivstruktur.xsd"
             path.write_bytes(path.read_bytes().replace(b"</xs:schema>", b"<!-- tilpasset -->\n</xs:schema>"))
             self.marks["altered_xsd"] = {"file": "arkivstruktur.xsd"}
+        if "altered_xsd_element" in self.spec.defects:
+            path = self.content / "arkivstruktur.xsd"
+            element = b'name="systemID" type="n5mdk:systemID"'
+            path.write_bytes(path.read_bytes().replace(element, element + b' minOccurs="0"', 1))
+            self.marks["altered_xsd_element"] = {"file": "arkivstruktur.xsd", "element": "element[@name='systemID']"}
 
     @property
     def addml_schema(self) -> str:
@@ -729,6 +863,10 @@ class _Builder:
 
     def _write_addml(self) -> None:
         spec = self.spec
+        if "addml_flag_contradicts" in spec.defects:
+            self.marks["addml_flag_contradicts"] = {"flag": "inneholderSkjermetInformasjon"}
+        if "addml_no_document_count" in spec.defects:
+            self.marks["addml_no_document_count"] = {"element": "antallDokumentfiler"}
         objects = []
         files = [
             ("arkivstruktur", "arkivstruktur.xml", ("arkivstruktur.xsd", "metadatakatalog.xsd"),
@@ -740,7 +878,7 @@ class _Builder:
             ("loependeJournal", "loependeJournal.xml", ("loependeJournal.xsd", "metadatakatalog.xsd"),
              (("journalregistrering", len(self.journal_entries)),)),
             ("offentligJournal", "offentligJournal.xml", ("offentligJournal.xsd", "metadatakatalog.xsd"),
-             (("journalregistrering", len(self.public_entries)),)),
+             (("journalregistrering", len(self.public_entries) - ("public_journal_short" in spec.defects)),)),
         ]
         for name, filename, schemas, occurrences in files:
             path = self.content / filename
@@ -750,6 +888,9 @@ class _Builder:
             if name == "arkivstruktur" and "addml_checksum" in spec.defects:
                 checksum = _sha256(b"feil")
                 self.marks["addml_checksum"] = {"file": filename}
+            if name == "endringslogg" and "addml_empty_checksum" in spec.defects:
+                checksum = ""
+                self.marks["addml_empty_checksum"] = {"file": filename}
             schema_props = []
             for index, schema in enumerate(schemas):
                 schema_path = self.content / schema
@@ -796,9 +937,11 @@ class _Builder:
             '<property name="additionalInfo"><properties><property name="periode"><properties>'
             '<property name="inngaaendeSkille"><value>skarp</value></property>'
             '<property name="utgaaendeSkille"><value>skarp</value></property></properties></property>'
-            '<property name="inneholderSkjermetInformasjon" dataType="boolean"><value>true</value></property>'
-            '<property name="antallDokumentfiler" dataType="integer">'
-            f"<value>{self.extract.document_files}</value></property>"
+            '<property name="inneholderSkjermetInformasjon" dataType="boolean">'
+            f'<value>{"false" if "addml_flag_contradicts" in spec.defects else "true"}</value></property>'
+            + ("" if "addml_no_document_count" in spec.defects else
+               '<property name="antallDokumentfiler" dataType="integer">'
+               f"<value>{self.extract.document_files}</value></property>") +
             "</properties></property></properties></property></properties>\n<dataObjects>\n"
             + "".join(objects) + "</dataObjects></dataObject></dataObjects>\n</dataset>\n</addml>\n"
         )

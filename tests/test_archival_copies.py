@@ -1,4 +1,4 @@
-"""Archival copies in the nightly run: every journaled document has its Arkivformat, or its item is not journaled.
+"""Archival copies in the nightly run: every journaled document has its Arkivformat, or a reason why not.
 
 Everything runs for real: the nightly run with its process pool, fido,
 OCRmyPDF with tesseract 'nor+eng', Ghostscript, LibreOffice headless. One
@@ -6,7 +6,9 @@ run takes in a mixed inbox (an e-mail with office documents, a PDF, scans
 and text attachments; a forwarded e-mail; a scanned letter; an e-form) and
 several tests look at what it journaled. A second run takes in the failure
 cases together (an encrypted PDF, a damaged docx, a program, a LibreOffice
-that hangs) next to one good e-mail. The executor's own hard limit, crash
+that hangs) next to one good e-mail: each letter is journaled for review
+with the failing part kept as received (the letter comes first, see
+tests/test_letter_first.py). The executor's own hard limit, crash
 handling and cancelling are tested on small Python functions.
 """
 
@@ -260,7 +262,7 @@ def test_the_extract_of_these_documents_validates(mixed, tmp_path):
     assert len(document.findall(".//a:dokumentobjekt/a:konvertering", ns)) >= 10
 
 
-# --- Failures: the item is quarantined with the reason, the run goes on -------------------------
+# --- Failures: the letter is journaled for review, the part kept as received with the reason ------
 
 
 FAKE_SOFFICE = """#!/bin/sh
@@ -325,27 +327,39 @@ def _item(failures, origin):
         ("05-treg.eml", ("'Tilskudd.docx'", "not finished within 6 seconds", "LibreOffice took longer")),
     ],
 )
-def test_a_document_without_archival_copy_quarantines_its_item(failures, origin, words):
+def test_a_document_without_archival_copy_sends_its_letter_to_review(failures, origin, words):
     item = _item(failures, origin)
-    assert item.outcome is Outcome.quarantined
-    for word in words:
-        assert word in item.reason, item.reason
-    quarantine = failures["settings"].creator("fjellvik").quarantine
-    reason_file = (quarantine / f"{origin}.reason.txt").read_text(encoding="utf-8")
-    assert words[0] in reason_file and "hint:" in reason_file
-    assert (quarantine / origin).is_file()  # the e-mail itself, as received
+    assert item.outcome is Outcome.needs_review and item.journalstatus == "Midlertidig registrering av innkommet dokument"
+    [gap] = item.archival_gaps
+    assert f"'{gap.document}'" == words[0]
+    for word in words[1:]:
+        assert word in gap.reason, gap.reason
+    assert "hint:" in gap.reason  # what to do about it
+    assert words[0] in item.reason
+    assert not (failures["settings"].creator("fjellvik").quarantine / origin).exists()
 
 
-def test_nothing_of_a_quarantined_item_is_journaled_and_the_run_goes_on(failures):
+def test_the_failing_part_is_kept_as_received_and_the_rest_converted(failures):
     settings, summary = failures["settings"], failures["summary"]
     assert _item(failures, "04-god.eml").outcome in (Outcome.journaled, Outcome.needs_review)
     assert summary.conversion_failures == 3 and failures["hung"].conversion_failures == 1
+    assert summary.documents_without_archival_copy == 3 and summary.quarantined == 0
     store = Store.open(settings.store_url)
     with store.read() as session:
-        assert [p.tittel for p in session.scalars(select(tables.Journalpost))] == ["Spørsmål om brøyting i Øvre Seim"]
-        # The good PDF beside the encrypted one was converted, but none of that item reached the store.
-        assert session.scalar(select(func.count()).select_from(tables.Dokumentobjekt)) == 2
-        assert session.scalar(select(func.count()).select_from(tables.Konvertering)) == 1
+        assert len(session.scalars(select(tables.Journalpost)).all()) == 5
+        gapped = {d.dokumentobjekter[0].filnavn: d for d in session.scalars(
+            select(tables.Dokumentbeskrivelse).where(tables.Dokumentbeskrivelse.archival_gap.is_not(None))
+        )}
+        assert set(gapped) == {"Passord.pdf", "Søknad.docx", "faktura.exe", "Tilskudd.docx"}
+        for beskrivelse in gapped.values():
+            assert [o.variantformat for o in beskrivelse.dokumentobjekter] == ["Produksjonsformat"]
+            assert beskrivelse.dokumentobjekter[0].format and beskrivelse.dokumentobjekter[0].mimeType
+        # The good PDF beside the encrypted one has its archival copy.
+        brukstillatelse = session.scalar(
+            select(tables.Dokumentobjekt).where(tables.Dokumentobjekt.filnavn == "Brukstillatelse.pdf")
+        )
+        siblings = brukstillatelse.dokumentbeskrivelse.dokumentobjekter
+        assert [o.variantformat for o in siblings] == ["Produksjonsformat", "Arkivformat"]
     store.dispose()
     assert [p.name for p in (settings.work_dir / "fjellvik").iterdir()] == []
 

@@ -137,12 +137,12 @@ def test_html_only_mail_gives_readable_text_without_scripts_or_remote_content(tm
     assert text == "Ledige plasser i Fjellstue barnehage."
 
 
-def test_alternative_prefers_plain_text_and_inline_images_become_attachments(tmp_path):
+def test_alternative_is_shown_as_html_with_its_tiny_inline_image_in_place_and_searched_as_text(tmp_path):
+    # The HTML version is the main document (tests/test_email_html.py); the text still goes to body_text.
     submission = _parse(tmp_path, (SAMPLE_INBOX / "fjellvik" / "05-alternative-med-innebygd-bilde.eml").read_bytes())
     assert "rotter i kjelleren" in submission.body_text and "<p>" not in submission.body_text
-    [image] = submission.documents[1:]
-    assert image.media_type == "image/png" and image.filename == "bilde1.png"
-    assert image.content.startswith(b"\x89PNG")
+    [main] = submission.documents  # the 24x12 image is tiny: part of the letter, not a document of its own
+    assert main.filename == "e-post.html" and b'<img src="data:image/png;base64,' in main.content
 
 
 def test_a_forwarded_message_keeps_its_own_structure_and_its_text_is_searchable(tmp_path):
@@ -249,10 +249,15 @@ CORPUS_EXPECTED = {
     ),
     "c06-vedlagt-msg.eml": ("Videresender Outlook-melding", "saksbehandler@example.no", ["Opprinnelig melding.msg"], []),
     "c07-svar-med-sitat.eml": ("Re: Vedtak om startlån", "gunnar.braten@example.no", [], ["Deres ref: 2026/3-1"]),
-    "c08-nestet-multipart.eml": ("Nestet struktur", "nestet@example.no", ["logo.png", "Rapport.pdf"], ["Hei fra Øyvind"]),
+    # HTML with a tiny cid: logo: the logo is drawn in e-post.html, not a document of its own.
+    "c08-nestet-multipart.eml": ("Nestet struktur", "nestet@example.no", ["Rapport.pdf"], ["Hei fra Øyvind"]),
     "c09-navn-kun-i-content-type.eml": ("Vedtak om avkjørsel", "post@statens-vegvesen.example.no", ["Vedtak avkjørsel.pdf"], []),
     "c10-lf-og-smaa-bokstaver.eml": ("små bokstaver og LF-linjeskift", "liten@example.no", [], ["bare LF"]),
-    "c11-leveringsfeil.eml": ("Undelivered Mail Returned to Sender", "MAILER-DAEMON@fjellvik.kommune.no", ["delivery-status.txt"], ["could not be delivered"]),
+    # A bounce: titled as what it is, its status as text, no status part as a document.
+    "c11-leveringsfeil.eml": (
+        "Returnert e-post: Undelivered Mail Returned to Sender", "MAILER-DAEMON@fjellvik.kommune.no", [],
+        ["could not be delivered", "Final-Recipient: ukjent@example.no", "Status: 5.1.1"],
+    ),
     "c12-ukjent-tegnsett.eml": ("Gammel e-postklient", "gammel@example.no", [], ["Søknad om bevilling til servering på Kaikanten."]),
     "c13-ødelagt-base64.eml": ("Rotete koding", "rotete@example.no", [], ["Søknad om kommunalt tilskudd"]),
     "c14-uten-emne.eml": ("", "stille@example.no", [], ["Skolebakken 2"]),
@@ -272,7 +277,10 @@ def test_corpus_mail_gives_the_expected_fields_and_document_split(tmp_path, name
     for word in words:
         assert word in submission.body_text
     main = submission.documents[0].content.decode("utf-8")
-    assert main.startswith("Fra:") and (subject in main)
+    if submission.documents[0].filename == "e-post.html":
+        assert "<th>Fra:</th>" in main and f"<th>Emne:</th><td>{subject}</td>" in main
+    else:
+        assert main.startswith("Fra:") and (subject in main)
 
 
 def test_the_corpus_and_sample_inbox_hold_at_least_30_mails():

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import compressed_rtf
-import extract_msg
+from email.parser import BytesParser
+from email.policy import default as default_policy
+
 import pytest
 
 from msgfactory import MINIMAL_PDF, Attachment, Message, Recipient, compound_file, outlook_message
@@ -75,7 +77,7 @@ def test_norwegian_message_with_attachments(tmp_path):
         "Nabovarselet ble sendt til Bjørn Æsøy 1. november."
     )
 
-    main, pdf, passwd, plan, inner = submission.documents
+    main, pdf, passwd, plan, inner, receipt = submission.documents
     assert submission.main_document is main
     assert (main.filename, main.media_type, main.role) == ("e-post.txt", "text/plain; charset=utf-8", DocumentRole.main)
     assert main.title == submission.subject
@@ -89,7 +91,7 @@ def test_norwegian_message_with_attachments(tmp_path):
         "Emne:  Søknad om dispensasjon – gnr. 12 bnr. 7\n\n"
         "Hei,\n\nVedlagt følger søknaden.\n\nMed vennlig hilsen\nÅse Ødegård\n\n"
         "Vedlegg:\n  - Søknad om dispensasjon.pdf\n  - passwd\n  - situasjonsplan.bin\n"
-        "  - VS_ Nabovarsel gnr. 12 bnr. 7.msg\n"
+        "  - VS_ Nabovarsel gnr. 12 bnr. 7.eml\n  - kvittering.txt\n"
     )
     assert "\r" not in text and "hemmelig" not in text and "Nabovarselet" not in text
 
@@ -99,11 +101,16 @@ def test_norwegian_message_with_attachments(tmp_path):
     assert pdf.title == "Søknad om dispensasjon.pdf"
     assert (passwd.filename, passwd.content) == ("passwd", b"root:x:0:0\n")
     assert plan.content == big
-    assert inner.media_type == "application/vnd.ms-outlook"
-    assert inner.title == "Videresendt melding: VS_ Nabovarsel gnr. 12 bnr. 7"
-    with extract_msg.openMsg(inner.content) as reopened:
-        assert reopened.subject == "VS: Nabovarsel gnr. 12 bnr. 7"
-        assert [a.data for a in reopened.attachments] == [b"ok"]
+    # The attached message is kept as the .eml it amounts to (it gets an archival copy; .msg would not),
+    # and the file it carried is a document of its own, titled after it.
+    assert inner.media_type == "message/rfc822"
+    assert inner.title == "Videresendt melding: VS: Nabovarsel gnr. 12 bnr. 7"
+    reopened = BytesParser(policy=default_policy).parsebytes(inner.content)
+    assert reopened["Subject"] == "VS: Nabovarsel gnr. 12 bnr. 7"
+    assert reopened["From"].addresses[0].addr_spec == "bjorn@example.no"
+    assert "Nabovarselet ble sendt" in reopened.get_content() and "kvittering.txt" in reopened.get_content()
+    assert (receipt.filename, receipt.content) == ("kvittering.txt", b"ok")
+    assert receipt.title == "VS: Nabovarsel gnr. 12 bnr. 7: kvittering.txt"
 
 
 def test_ansi_message_decoded_with_its_code_page(tmp_path):
@@ -203,7 +210,8 @@ def test_nesting_within_the_limit_is_read(tmp_path):
     message = Message(attachments=[Message(subject="1", body="en", attachments=[Message(subject="2", body="to")])])
     [submission] = parse(tmp_path, message, max_nesting=2)
     assert submission.body_text.index("en") < submission.body_text.index("to")
-    assert len(submission.documents) == 2
+    # Each attached message is a document of its own (as .eml), the inner one too.
+    assert [d.title for d in submission.documents[1:]] == ["Videresendt melding: 1", "Videresendt melding: 2"]
 
 
 def test_file_over_the_size_limit(tmp_path):

@@ -57,7 +57,7 @@ def _changes(settings, system_id):
 def test_migration_0005_adds_the_period_columns(installation):
     store = Store.open(installation.store_url)
     try:
-        assert store.schema_revision() == "0005" == store.head_revision()
+        assert store.schema_revision() == store.head_revision()
         columns = {c["name"] for c in inspect(store.engine).get_columns("arkivdel")}
         assert {"avsluttetDato", "avsluttetAv", "referanseForloeper", "referanseArvtaker"} <= columns
         columns = {c["name"] for c in inspect(store.engine).get_columns("saksmappe")}

@@ -30,31 +30,69 @@ EXPECTED = {
     "backslash_paths": ({"DOC-07"}, None),
     "unaccepted_format": ({"FMT-02"}, "file"),
     "false_pdfa": ({"FMT-02", "FMT-03", "FMT-04"}, "file"),
+    "extension_mismatch": ({"FMT-03"}, "file"),
     # two registrations with one systemID also make the journal comparison ambiguous
     "duplicate_systemid": ({"ID-01", "JRN-02", "JRN-03"}, "systemID"),
     "crossref_dangling": ({"ID-02"}, "target"),
     "changelog_dangling": ({"LOG-01"}, "systemID"),
+    "systemid_class_reused_for_folder": ({"ID-01"}, "systemID"),
+    "secondary_reference_dangling": ({"ID-04"}, "systemID"),
+    "shared_class_differs": ({"ID-01"}, "systemID"),
     "empty_class": ({"HIER-02"}, "systemID"),
     "class_mixed": ({"HIER-01", "STR-03"}, "klasseID"),
     "empty_folder": ({"HIER-03"}, "systemID"),
     "registration_without_documents": ({"HIER-04"}, "systemID"),
     "document_without_objects": ({"HIER-05"}, "systemID"),
-    "outside_period": ({"HIER-06"}, "systemID"),
+    # with the sharp period separation the extract states, it is outside the journals' period too
+    "outside_period": ({"HIER-06", "JRN-07"}, "systemID"),
     # the journalpost whose entry was replaced is then missing from the running journal
     "journal_entry_missing": ({"JRN-01", "JRN-05"}, "systemID"),
+    "code_value_unknown": ({"CNT-07"}, "value"),
+    "empty_element": ({"STR-07"}, "systemID"),
     "journal_key_mismatch": ({"JRN-02"}, "journalnummer"),
-    "journal_count": ({"JRN-04"}, "stated"),
+    # the stated number then differs from the public journal's and the structure's too (as Arkade's N5.59 reads it)
+    "journal_count": ({"JRN-04", "JRN-06"}, "stated"),
+    "public_journal_short": ({"JRN-06"}, "stated"),
     # the journals carry the valid date, so they disagree with arkivstruktur too
     "schema_error": ({"STR-03", "JRN-02", "JRN-03"}, "value"),
     "not_well_formed": ({"STR-02"}, "file"),
     "altered_xsd": ({"STR-04"}, "file"),
+    "altered_xsd_element": ({"STR-04"}, "element"),
     "missing_loependejournal": ({"STR-01"}, None),
     "addml_checksum": ({"ADDML-01"}, "file"),
     "addml_count": ({"ADDML-02"}, "stated"),
+    "addml_empty_checksum": ({"ADDML-01"}, "file"),
+    "addml_no_document_count": ({"ADDML-03"}, "element"),
+    "addml_flag_contradicts": ({"ADDML-05"}, "flag"),
     "doctype": ({"STR-06"}, None),
 }
+# valid extracts in other systems' conventions -> (spec, the warnings they must give); none may give an error
+UNUSUAL = {
+    "v5.0 schemas with LF line endings (published with CRLF)": ({"version": "v5.0", "schema_form": "lf"}, set()),
+    "v3.1 schemas with LF line endings": ({"version": "v3.1", "schema_form": "lf"}, set()),
+    "v5.0-2019 schemas with CRLF line endings (kept with LF)": (
+        {"version": "v5.0", "schema_folder": "v5.0-2019", "schema_form": "crlf"}, set()),
+    "v4.0 schemas with a byte-order mark": ({"version": "v4.0", "schema_form": "bom"}, set()),
+    "schemas without final newline, spaces at line ends": ({"version": "v3.1", "schema_form": "trailing"}, set()),
+    "v5.0 classification system shared by two arkivdeler": ({"version": "v5.0", "shared_classification": True}, set()),
+    "v3.1 classification system shared by two arkivdeler": ({"version": "v3.1", "shared_classification": True}, set()),
+    "v5.0 secondary classification system (no content of its own)": (
+        {"version": "v5.0", "secondary_classification": True}, set()),
+    "v3.1 secondary classification system (no content of its own)": (
+        {"version": "v3.1", "secondary_classification": True}, set()),
+    "v5.0 journalpost rejected as Utgår without documents": (
+        {"version": "v5.0", "cancelled_without_documents": True}, set()),
+    "v4.0 journalpost rejected as Utgår without documents": (
+        {"version": "v4.0", "cancelled_without_documents": True}, set()),
+    "v3.1 change log about document objects and the arkivskaper": (
+        {"version": "v3.1", "changelog_without_system_ids": True}, {"LOG-02"}),
+    "v4.0 change log about document objects and the arkivskaper": (
+        {"version": "v4.0", "changelog_without_system_ids": True}, {"LOG-02"}),
+    "v5.0 change log about the arkivskaper": ({"version": "v5.0", "changelog_without_system_ids": True}, {"LOG-02"}),
+}
 # before v5.0, format is free text ("RA-PDF"), so there is no declared PUID to compare
-OLDER_VERSIONS = {"false_pdfa": {"FMT-02", "FMT-04"}}
+# and v4.0 and v3.1 restrict journalstatus to the code list in the schema itself
+OLDER_VERSIONS = {"false_pdfa": {"FMT-02", "FMT-04"}, "code_value_unknown": {"CNT-07", "STR-03"}}
 
 
 def run(path, **options):
@@ -79,6 +117,16 @@ def test_check_ids_are_unique_and_described():
     for definition in checks:
         assert re.fullmatch(r"[A-Z]+-\d\d", definition.id), definition.id
         assert definition.name and len(definition.description) > 30
+
+
+def test_every_arkade_test_is_answered_by_a_check_and_every_arkade_id_is_one_of_its_tests():
+    from noarkpipe.validate.arkade import ARKADE_TESTS
+    from noarkpipe.validate.checks import arkade_coverage
+
+    assert len(ARKADE_TESTS) == 54
+    named = {test for definition in all_checks() for test in definition.arkade}
+    assert named <= set(ARKADE_TESTS), named - set(ARKADE_TESTS)
+    assert [test for test, checks in arkade_coverage().items() if not checks] == []
 
 
 @pytest.mark.parametrize("version", factory.VERSIONS)
@@ -118,7 +166,7 @@ def test_each_defect_fails_exactly_its_checks(tmp_path, version, defect):
     expected, mark_key = EXPECTED[defect]
     if version != "v5.0":
         expected = OLDER_VERSIONS.get(defect, expected)
-    identify_all = defect in ("unaccepted_format", "false_pdfa")
+    identify_all = defect in ("unaccepted_format", "false_pdfa", "extension_mismatch")
     report = run(extract.content, max_identify=0 if identify_all else 1)
 
     assert failed(report) == expected
@@ -126,6 +174,68 @@ def test_each_defect_fails_exactly_its_checks(tmp_path, version, defect):
         value = extract.marks[defect][mark_key]
         first = report.result(min(expected))
         assert value in shown(first), shown(first)
+
+
+@pytest.mark.parametrize("case", sorted(UNUSUAL))
+def test_a_valid_extract_in_another_systems_conventions_gives_no_error(tmp_path, case):
+    options, warnings = UNUSUAL[case]
+    extract = factory.build_extract(tmp_path / "u", factory.ExtractSpec(registrations=16, **options))
+    report = run(extract.content, max_identify=1)
+
+    assert report.passed, [(r.id, shown(r)) for r in report.errors]
+    assert {r.id for r in report.warnings} == warnings, [(r.id, shown(r)) for r in report.warnings]
+    assert report.version.noark == options["version"]
+
+
+def test_schemas_in_other_byte_forms_are_recognised_by_content_and_named(tmp_path):
+    spec = factory.ExtractSpec(version="v3.1", registrations=16, schema_form="trailing")
+    report = run(factory.build_extract(tmp_path / "u", spec).content, max_identify=1)
+
+    assert "arkivstruktur.xsd" in report.result("STR-04").data["same_content_other_bytes"]
+    assert any("noark5/v3.1/arkivstruktur.xsd" in line for line in report.result("STR-05").data["evidence"])
+
+
+def test_the_official_v3_1_schema_is_known_in_both_byte_forms():
+    from noarkpipe.validate.official import official_byte_checksums
+
+    known = official_byte_checksums()
+    # as Arkivverket publishes it (CRLF, stated by independent extracts' arkivuttrekk.xml) and with LF
+    assert known["b89da6c744a8559a2311cef78c966b4be9497ecb62c08fc7e9d3b9ae1569e3ce"] == "noark5/v3.1/arkivstruktur.xsd"
+    assert known["f099781ffeb81b5a16bc9fcb89e3b2b28047f4cd75ebd2583fa120be09b75b20"] == "noark5/v3.1/arkivstruktur.xsd"
+
+
+def test_a_changed_schema_element_is_named_with_its_line(tmp_path):
+    spec = factory.ExtractSpec(version="v5.0", registrations=16, schema_form="lf", defects={"altered_xsd_element"})
+    extract = factory.build_extract(tmp_path / "u", spec)
+    finding = run(extract.content, max_identify=1).result("STR-04").examples[0]
+
+    assert finding.file == "arkivstruktur.xsd"
+    assert finding.path.endswith("/complexType[@name='arkiv']/sequence/element[@name='systemID']")
+    line = (extract.content / "arkivstruktur.xsd").read_text(encoding="utf-8").splitlines()[finding.line - 1]
+    assert 'name="systemID"' in line and 'minOccurs="0"' in line
+
+
+def test_a_shared_classification_system_is_one_entity_and_its_classes_are_not_empty(tmp_path):
+    spec = factory.ExtractSpec(version="v5.0", registrations=16, shared_classification=True)
+    extract = factory.build_extract(tmp_path / "u", spec)
+    report = run(extract.content, max_identify=1)
+
+    # the system and its 4 + 7 classes are each written under both arkivdeler
+    assert report.result("ID-01").data["shared"] == 1 + 11
+    assert report.result("HIER-02").status == "passed"
+    assert report.result("CNT-01").data["arkivdel"] == 2
+
+
+def test_change_log_entries_about_entities_without_systemid_say_why(tmp_path):
+    spec = factory.ExtractSpec(version="v3.1", registrations=16, changelog_without_system_ids=True,
+                               defects={"changelog_dangling"})
+    report = run(factory.build_extract(tmp_path / "u", spec).content, max_identify=1)
+
+    assert report.result("LOG-01").count == 1  # the journalstatus change of an entity that is not there
+    unresolvable = report.result("LOG-02")
+    assert unresolvable.count == 3
+    assert "dokumentobjekt, which has no systemID in a v3.1" in shown(unresolvable)
+    assert "arkivskaper" in shown(unresolvable)
 
 
 def test_a_finding_names_file_line_and_element_path(tmp_path):

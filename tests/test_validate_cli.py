@@ -35,7 +35,7 @@ def test_a_clean_package_exits_0_and_writes_both_reports(tmp_path):
     done = _cli(built.tar, "--json", tmp_path / "r.json", "--html", tmp_path / "r.html", "--no-progress")
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "no errors" in done.stdout
+    assert done.stdout.splitlines()[-1] == "VERDICT: PASSED errors=0 warnings=0"
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert report["package_uuid"] == built.package_uuid
     assert {r["id"] for r in report["results"]} == {c.id for c in all_checks()}
@@ -51,7 +51,7 @@ def test_errors_exit_12_and_the_console_names_them(broken, tmp_path):
     assert broken.extract.marks["missing_document"]["file"] in done.stdout
     # rich must not eat "[facet ...]" or other brackets from messages as markup
     assert "atomic type" in done.stdout
-    assert "check(s) failed with errors" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("VERDICT: FAILED errors=")
 
 
 def test_json_to_standard_output(broken):

@@ -330,21 +330,106 @@ def review_show(config: str | Path | Settings, number: str, kode: str | None = N
 def review_decide(
     config: str | Path | Settings, decision: str, number: str, *, kode: str | None = None, by: str, **arguments
 ) -> review.ReviewItem:
-    """One review decision ('approve', 'reclassify', 'attach', 'reject') in one transaction, logged as `by`."""
+    """One review decision ('approve', 'reclassify', 'attach', 'reject') in one transaction, logged as `by`.
+
+    approve and attach take `accept_gap=True` to journal a post with a document that has no archival copy.
+    """
     settings = config if isinstance(config, Settings) else load_settings(config)
     store = open_store(settings)
     kode = _creator_kode(settings, kode)
+    accept_gap = bool(arguments.get("accept_gap"))
     try:
         with store.write(by) as session:
             if decision == "approve":
-                return review.approve(session, kode, number)
+                return review.approve(session, kode, number, accept_gap=accept_gap, actor=by)
             if decision == "reclassify":
                 return review.reclassify(session, kode, number, arguments["klasse"], by)
             if decision == "attach":
-                return review.attach(session, kode, number, arguments["saksnummer"], by)
+                return review.attach(session, kode, number, arguments["saksnummer"], by, accept_gap=accept_gap)
             if decision == "reject":
                 return review.reject(session, kode, number, arguments["reason"], by)
             raise ValueError(f"unknown review decision {decision!r}")
+    finally:
+        store.dispose()
+
+
+def review_drop_part(
+    config: str | Path | Settings, number: str, dokumentnummer: int, *, reason: str, kode: str | None = None, by: str
+) -> tuple[review.ReviewItem, Path]:
+    """Take document DOKUMENTNUMMER out of journalpost NUMBER; its original goes to quarantine with the reason.
+
+    The quarantine copy is written inside the transaction, before it commits:
+    if the copy fails, the document stays in the journalpost.
+    """
+    from .docstore import DocumentStore
+    from .workarea import quarantine_copy
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    kode = _creator_kode(settings, kode)
+    creator = settings.creator(kode)
+    store = open_store(settings)
+    try:
+        with store.write(by) as session:
+            dropped = review.drop_part(session, kode, number, dokumentnummer, reason, by)
+            original = DocumentStore(settings.documents_dir).path_for(dropped.sha256)
+            kept = quarantine_copy(
+                original, creator.quarantine, dropped.filename,
+                f"dropped from journalpost {dropped.item.journalnummer} by {by}: {dropped.reason}",
+                dropped.sha256, f"journalpost {dropped.item.journalnummer} ({dropped.item.registreringsID})",
+            )
+            return dropped.item, kept
+    finally:
+        store.dispose()
+
+
+def review_replace_part(
+    config: str | Path | Settings, number: str, dokumentnummer: int, path: str | Path, *, kode: str | None = None, by: str
+) -> review.ReviewItem:
+    """Attach FILE, the sender's replacement, as the next version of a document, with its archival copy.
+
+    The copy is made by the nightly run's own conversion (`convert_document`),
+    verified the same way, and stored before the journal changes.
+    """
+    from tempfile import TemporaryDirectory
+
+    from .convert import ConversionJob, convert_document
+    from .docstore import DocumentStore, sha256_file
+    from .errors import MissingDependencyError
+    from .intake.safety import safe_filename
+    from .intake.submission import DocumentRole, SubmissionDocument
+    from .nightly import conversion_options, store_converted
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    kode = _creator_kode(settings, kode)
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"no such file: {path}", hint="give the path of the file the sender sent")
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with TemporaryDirectory(dir=settings.work_dir, prefix=".replace-") as scratch:
+        sha, _size = sha256_file(path)
+        job = ConversionJob(
+            source=path, source_sha256=sha, filename=path.name, email_body=False,
+            target=Path(scratch) / "copy", scratch=Path(scratch) / "work", options=conversion_options(settings),
+        )
+        outcome = convert_document(job)
+        if outcome.result is None:
+            if outcome.failure_kind == "missing_dependency":
+                raise MissingDependencyError(f"no archival copy of {path.name} could be made: {outcome.failure}")
+            if outcome.failure_kind == "settings":
+                raise ConfigError(f"no archival copy of {path.name} could be made: {outcome.failure}")
+            raise review.ReviewError(
+                f"the replacement {path.name} gets no archival copy either: {outcome.failure}",
+                hint="ask the sender for the document in PDF or another format noarkpipe can convert",
+            )
+        document = SubmissionDocument(
+            filename=safe_filename(path.name, "erstatning"), media_type=outcome.result.from_format.mime,
+            content=b"", role=DocumentRole.attachment, title=path.stem,
+        )
+        stored = store_converted(DocumentStore(settings.documents_dir), path, sha, document, outcome.result)
+    store = open_store(settings)
+    try:
+        with store.write(by) as session:
+            return review.replace_part(session, kode, number, dokumentnummer, stored, by)
     finally:
         store.dispose()
 
@@ -378,6 +463,10 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
             limits=settings.intake.limits, ocr_languages=settings.intake.ocr_languages,
         )
         submissions = parse(path, context)
+        previews = [
+            [_archival_preview(document, Path(scratch) / f"preview-{n}-{m}") for m, document in enumerate(s.documents)]
+            for n, s in enumerate(submissions)
+        ]
     store = open_store(settings)
     sections = []
     try:
@@ -413,10 +502,35 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
                     lines.append(f"  offentligTittel: {decision.offentlig_tittel}")
                 else:
                     lines.append("skjerming: none")
+                lines.append("documents:")
+                lines += [f"  {line}" for line in previews[number - 1]]
+                if any("NO ARCHIVAL COPY" in line for line in previews[number - 1]):
+                    lines.append("  → journaled as received, without archival copy for those: the journalpost goes to review (M)")
                 sections.append("\n".join(lines))
     finally:
         store.dispose()
     return "\n\n".join(sections)
+
+
+def _archival_preview(document, scratch: Path) -> str:
+    """What the run would do with one document's archival copy, from its format alone (nothing is converted)."""
+    from .convert import identify, is_email_body, plan
+    from .convert.pdfa import Route
+
+    name = f"{document.filename} ({document.role.value})"
+    if document.archival_gap:
+        return f"{name}: NO ARCHIVAL COPY: {document.archival_gap}"
+    if not document.content:
+        return f"{name}: NO ARCHIVAL COPY: the file is empty (0 bytes)"
+    scratch.write_bytes(document.content)
+    try:
+        fmt = identify(scratch)
+    except InputFileError as exc:
+        return f"{name}: NO ARCHIVAL COPY: {exc.message}"
+    decision = plan(fmt, email_body=is_email_body(document.role, document.filename))
+    if decision.route is Route.reject:
+        return f"{name}: NO ARCHIVAL COPY: {decision.reason}"
+    return f"{name}: {decision.reason}"
 
 
 class PublishedJournal(BaseModel):
@@ -647,30 +761,63 @@ def validate(
     submission_description: str | Path | None = None,
     json_path: str | Path | None = None,
     html_path: str | Path | None = None,
+    csv_path: str | Path | None = None,
     max_identify: int = 500,
+    max_examples: int = 25,
+    lang: str | None = None,
+    config_path: str | Path | None = None,
     progress=None,
 ):
-    """Validate a Noark 5 extract folder or DIAS tar; write the JSON and HTML reports asked for; return the report.
+    """Validate a Noark 5 extract folder or DIAS tar; write the JSON, HTML and CSV reports asked for; return the report.
 
-    The exit code for the caller is `validation_exit_code(report)`: 0 without errors,
-    12 (validation_errors) when a check of severity error failed. Unusable input raises
-    InputFileError (4).
+    The report's display texts are in `lang` ('nb' or 'en'; default from the
+    config's [noarkpipe] lang when `config_path` is given, else the locale,
+    see `validation_lang`). `max_examples` example locations are kept per
+    check (0: all); `csv_path` gets every finding. The exit code for the
+    caller is `validation_exit_code(report)`: 0 without errors, 12
+    (validation_errors) when a check of severity error failed. Unusable input
+    raises InputFileError (4).
     """
     from .validate import ValidateOptions
     from .validate import validate as run_validation
     from .validate.html import render
+    from .validate.texts import localize
 
+    chosen = validation_lang(lang, config_path)
     options = ValidateOptions(
         path=Path(path),
         submission_description=Path(submission_description) if submission_description else None,
         max_identify=max_identify,
+        max_examples=max_examples,
+        findings_csv=Path(csv_path) if csv_path is not None else None,
     )
-    report = run_validation(options, progress)
+    report = localize(run_validation(options, progress), chosen)
     if json_path is not None and str(json_path) != "-":
         _write_report(Path(json_path), report.model_dump_json(indent=2))
     if html_path is not None:
         _write_report(Path(html_path), render(report))
     return report
+
+
+def validation_lang(lang: str | None = None, config_path: str | Path | None = None) -> str:
+    """The language of validation reports: `lang`, else the config's [noarkpipe] lang, else the locale, else 'en'."""
+    from .validate.texts import choose_lang
+
+    configured = load_settings(config_path).lang if config_path is not None and not lang else None
+    return choose_lang(lang, configured, os.environ)
+
+
+def explain_check(check_id: str, *, lang: str | None = None, config_path: str | Path | None = None) -> str:
+    """What check `check_id` does, why, and what usually causes it; KeyError (listing the ids) when unknown."""
+    from .validate.checks import all_checks
+    from .validate.report import explain, find_check
+    from .validate.texts import texts
+
+    checks = all_checks()
+    found = find_check(check_id, checks)
+    if found is None:
+        raise KeyError(check_id)
+    return explain(found, texts(validation_lang(lang, config_path)))
 
 
 def validation_exit_code(report) -> ExitCode:

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from . import __version__, api
 from .errors import ExitCode, NoarkpipeError
+from .journal.review import ReviewError
 from .nightly import Outcome, RunSummary
 
 log = logging.getLogger("noarkpipe")
@@ -190,11 +191,15 @@ def _print_summary(summary: RunSummary) -> None:
         f"quarantined: {summary.quarantined}  duplicates: {summary.duplicates}"
         + ("  (stopped early)" if summary.stopped_early else "")
     )
-    if summary.archival_copies or summary.kept_as_archival or summary.conversion_failures:
+    if summary.archival_copies or summary.kept_as_archival or summary.documents_without_archival_copy:
         console.print(
             f"archival copies: {summary.archival_copies} made  {summary.kept_as_archival} kept as received  "
-            f"{summary.conversion_failures} failed (their items are quarantined)"
+            f"{summary.documents_without_archival_copy} documents without archival copy (journaled as received, "
+            "in review)"
         )
+    for item in summary.items:
+        for gap in item.archival_gaps:
+            console.print(escape(f"  {item.journalpost} {gap.document}: no archival copy: {gap.reason}"), style="yellow")
 
 
 def _max_age(_ctx, _param, value: str | None):
@@ -272,6 +277,10 @@ def status(config_path: Path, as_json: bool, max_age, quiet: bool) -> None:
 ARKIVSKAPER_OPTION = click.option(
     "--arkivskaper", "-a", "kode", metavar="KODE", help="Which municipality (needed when several share the installation)."
 )
+ACCEPT_GAP_OPTION = click.option(
+    "--accept-gap", is_flag=True,
+    help="Journal it although a document has no archival copy (recorded in the change log and the export).",
+)
 BY_OPTION = click.option(
     "--by", default=lambda: os.environ.get("USER") or "arkivar", show_default="$USER",
     help="Who decides: recorded as endretAv in the change log.",
@@ -289,6 +298,13 @@ def review() -> None:
       noarkpipe review reclassify 2026/345 L42   move the case to another class
       noarkpipe review attach 2026/345 2026/12   put it into an existing case
       noarkpipe review reject 2026/345 --reason "reklame"
+
+    A document that got no archival copy (shown as NO ARCHIVAL COPY) keeps
+    its journalpost here until one of:
+    \b
+      noarkpipe review approve 2026/345 --accept-gap    journal it as received; the gap is logged and exported
+      noarkpipe review drop-part 2026/345 2 --reason "tom fil"   document 2 out; the file goes to quarantine
+      noarkpipe review replace-part 2026/345 2 ny.pdf  the sender's new file, with its archival copy
 
     Every decision is written to the change log (endringslogg) with --by.
     """
@@ -334,6 +350,8 @@ def review_show(config_path: Path, kode: str | None, number: str) -> None:
         "  Dokumenter:",
         *[f"    {line}" for line in d.dokumenter],
     ]
+    if d.archival_gaps:
+        lines += ["  Uten arkivformat (no archival copy):", *[f"    {line}" for line in d.archival_gaps]]
     if d.endringer:
         lines += ["  Endringer:", *[f"    {line}" for line in d.endringer]]
     click.echo("\n".join(lines))
@@ -347,11 +365,25 @@ def _decided(item) -> None:
 @CONFIG_OPTION
 @ARKIVSKAPER_OPTION
 @BY_OPTION
+@ACCEPT_GAP_OPTION
 @click.argument("numbers", nargs=-1, required=True)
-def review_approve(config_path: Path, kode: str | None, by: str, numbers: tuple[str, ...]) -> None:
-    """Journal the items as registered (status M → Journalført). Numbers stay as they are."""
+def review_approve(config_path: Path, kode: str | None, by: str, accept_gap: bool, numbers: tuple[str, ...]) -> None:
+    """Journal the items as registered (status M → Journalført). Numbers stay as they are.
+
+    An item with a document that has no archival copy is refused unless
+    --accept-gap is given; then the change log records, per document, that it
+    was journaled without archival copy and why, and the export says so in a
+    merknad. Items after a refused one are still decided.
+    """
+    refused = None
     for number in numbers:
-        _decided(api.review_decide(config_path, "approve", number, kode=kode, by=by))
+        try:
+            _decided(api.review_decide(config_path, "approve", number, kode=kode, by=by, accept_gap=accept_gap))
+        except ReviewError as exc:
+            click.echo(f"noarkpipe: {exc}", err=True)
+            refused = exc
+    if refused is not None:
+        sys.exit(int(refused.exit_code))
 
 
 @review.command("reclassify")
@@ -369,11 +401,50 @@ def review_reclassify(config_path: Path, kode: str | None, by: str, number: str,
 @CONFIG_OPTION
 @ARKIVSKAPER_OPTION
 @BY_OPTION
+@ACCEPT_GAP_OPTION
 @click.argument("number")
 @click.argument("saksnummer")
-def review_attach(config_path: Path, kode: str | None, by: str, number: str, saksnummer: str) -> None:
+def review_attach(config_path: Path, kode: str | None, by: str, accept_gap: bool, number: str, saksnummer: str) -> None:
     """Put the item into the existing case SAKSNUMMER (e.g. 2026/12) and journal it."""
-    _decided(api.review_decide(config_path, "attach", number, kode=kode, by=by, saksnummer=saksnummer))
+    _decided(api.review_decide(
+        config_path, "attach", number, kode=kode, by=by, saksnummer=saksnummer, accept_gap=accept_gap
+    ))
+
+
+@review.command("drop-part")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@BY_OPTION
+@click.argument("number")
+@click.argument("dokumentnummer", type=click.IntRange(min=1))
+@click.option("--reason", required=True, help="Why the document is taken out (kept in the change log and beside the file).")
+def review_drop_part(config_path: Path, kode: str | None, by: str, number: str, dokumentnummer: int, reason: str) -> None:
+    """Take document DOKUMENTNUMMER out of journalpost NUMBER (e.g. an empty file, a stray signature).
+
+    The original goes to the municipality's quarantine folder with a
+    .reason.txt, and stays in the document store; the other documents keep
+    their numbers. The journalpost stays in review.
+    """
+    item, kept = api.review_drop_part(config_path, number, dokumentnummer, reason=reason, kode=kode, by=by)
+    _decided(item)
+    click.echo(f"document {dokumentnummer} kept in quarantine: {kept}")
+
+
+@review.command("replace-part")
+@CONFIG_OPTION
+@ARKIVSKAPER_OPTION
+@BY_OPTION
+@click.argument("number")
+@click.argument("dokumentnummer", type=click.IntRange(min=1))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def review_replace_part(config_path: Path, kode: str | None, by: str, number: str, dokumentnummer: int, file: Path) -> None:
+    """Attach FILE, a replacement the sender sent, as the next version of document DOKUMENTNUMMER.
+
+    FILE gets its archival copy made and verified as in the nightly run; that
+    closes the document's gap. The version received first is kept. The
+    journalpost stays in review: approve it when it is complete.
+    """
+    _decided(api.review_replace_part(config_path, number, dokumentnummer, file, kode=kode, by=by))
 
 
 @review.command("reject")
@@ -458,18 +529,29 @@ def classify_train(config_path: Path, kode: str | None, as_json: bool) -> None:
 
 
 @cli.command("validate")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
               metavar="FILE", help="Write the full report as JSON to FILE ('-': standard output, no summary).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write a self-contained HTML report to FILE (to read, print or attach to a letter).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write every finding to FILE as CSV, sorted by file and line.")
+@click.option("--lang", type=click.Choice(["nb", "en"]), default=None,
+              help="Language of the reports: nb (bokmål) or en [default: the config's lang, else the locale].")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="A noarkpipe config whose [noarkpipe] lang sets the default language.")
+@click.option("--max-examples", type=click.IntRange(min=0), default=25, show_default=True, metavar="N",
+              help="Example locations kept per check in the console, JSON and HTML reports; 0: all.")
 @click.option("--submission-description", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="The <UUID>.xml or info.xml delivered with the tar (default: looked for beside it).")
 @click.option("--max-identify", type=click.IntRange(min=0), default=500, show_default=True, metavar="N",
               help="Identify the formats of at most N distinct document files (an even sample); 0: all.")
+@click.option("--explain", "explain_id", metavar="ID",
+              help="Print what check ID does, why, and what usually causes its findings; validate nothing.")
 @click.option("--no-progress", is_flag=True, help="Show no progress bar (it is only shown on a terminal anyway).")
-def validate(path: Path, json_path: Path | None, html_path: Path | None, submission_description: Path | None,
-             max_identify: int, no_progress: bool) -> None:
+def validate(path: Path | None, json_path: Path | None, html_path: Path | None, csv_path: Path | None,
+             lang: str | None, config_path: Path | None, max_examples: int, submission_description: Path | None,
+             max_identify: int, explain_id: str | None, no_progress: bool) -> None:
     """Validate a Noark 5 extract (v5.0, v4.0, v3.1) or a DIAS deposit package for the depot.
 
     PATH is an extract folder, an unpacked DIAS package, or the DIAS .tar itself
@@ -477,10 +559,20 @@ def validate(path: Path, json_path: Path | None, html_path: Path | None, submiss
     official schemas, checksums and counts are recomputed, and the content is
     checked (empty folders, missing or unreferenced documents, duplicate
     systemIDs, journal control, change log, formats, ...): the README lists
-    every check. Exit code 0: no errors; 12: errors found; 4: PATH unusable.
+    every check, and --explain ID explains one. The last line printed is
+    'VERDICT: PASSED|FAILED errors=N warnings=N', the same in every language.
+    Exit code 0: no errors; 12: errors found; 4: PATH unusable; 2: wrong usage.
     """
+    if explain_id is not None:
+        _explain_check(explain_id, lang, config_path)
+        return
+    if path is None:
+        raise click.UsageError("give the PATH of an extract folder or DIAS package (or --explain ID)")
     to_stdout = json_path is not None and str(json_path) == "-"
     show_progress = sys.stderr.isatty() and not no_progress
+    arguments = dict(submission_description=submission_description, json_path=json_path, html_path=html_path,
+                     csv_path=csv_path, max_identify=max_identify, max_examples=max_examples, lang=lang,
+                     config_path=config_path)
     if show_progress:
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -492,46 +584,76 @@ def validate(path: Path, json_path: Path | None, html_path: Path | None, submiss
             def progress(phase: str, done: int, total: int) -> None:
                 bar.update(task, description=phase, completed=done, total=total or None)
 
-            report = api.validate(path, submission_description=submission_description, json_path=json_path,
-                                  html_path=html_path, max_identify=max_identify, progress=progress)
+            report = api.validate(path, progress=progress, **arguments)
     else:
-        report = api.validate(path, submission_description=submission_description, json_path=json_path,
-                              html_path=html_path, max_identify=max_identify)
+        report = api.validate(path, **arguments)
     if to_stdout:
         click.echo(report.model_dump_json(indent=2))
     else:
-        _print_validation(report, json_path, html_path)
+        _print_validation(report, json_path, html_path, csv_path, max_examples)
     code = api.validation_exit_code(report)
     if code:
         sys.exit(code)
 
 
-def _print_validation(report, json_path: Path | None, html_path: Path | None) -> None:
+def _explain_check(check_id: str, lang: str | None, config_path: Path | None) -> None:
+    from .validate.checks import all_checks
+
+    try:
+        click.echo(api.explain_check(check_id, lang=lang, config_path=config_path))
+    except KeyError:
+        from .validate.texts import texts
+
+        words = texts(api.validation_lang(lang, config_path))
+        click.echo(words("explain_unknown", id=check_id), err=True)
+        click.echo("  " + " ".join(check.id for check in all_checks()), err=True)
+        sys.exit(ExitCode.bad_args)
+
+
+def _print_validation(report, json_path: Path | None, html_path: Path | None, csv_path: Path | None,
+                      max_examples: int) -> None:
+    from .validate.texts import texts, verdict_line, verdict_text
+
+    words = texts(report.lang)
     console = _console()
     version = report.version
     console.print(Text(f"{report.input} ({report.input_kind}, Noark 5 {version.noark}"
                        + (f", package {report.package_uuid}" if report.package_uuid else "") + ")"))
     table = Table(show_lines=False)
-    for column in ("id", "check", "severity", "result", "findings", "first finding / summary"):
-        table.add_column(column, overflow="fold")
+    for column in ("col_id", "col_arkade", "col_check", "col_severity", "col_result", "col_findings", "col_detail"):
+        table.add_column(words(column), overflow="fold")
     shown = [r for r in report.results if r.status in ("failed", "not_run")]
     for result in shown:
         style = {"error": "red", "warning": "yellow"}.get(result.severity.value, "") if result.status == "failed" else "dim"
         detail = result.examples[0].text() if result.examples else result.summary
         # Text, not markup: paths and messages come from the package and may hold [brackets].
-        table.add_row(*(Text(cell) for cell in (result.id, result.name, result.severity.value,
-                                                  result.status.replace("_", " "), str(result.count or ""), detail)),
-                      style=style)
+        table.add_row(*(Text(cell) for cell in (
+            result.id, " ".join(result.arkade), result.name, words.severity(result.severity.value),
+            words.status(result.status), str(result.count or ""), detail)), style=style)
     if shown:
         console.print(table)
+    if any(result.count > len(result.examples) for result in report.results) and csv_path is None:
+        console.print(Text(words("console_examples_cut", count=max_examples)))
+    if report.arkivdeler:
+        per_arkivdel = Table(title=words("arkivdeler"), title_justify="left")
+        for column in ("col_arkivdel", "col_systemid", "col_mapper", "col_registreringer", "col_dokumentobjekter"):
+            per_arkivdel.add_column(words(column), overflow="fold",
+                                    justify="left" if column in ("col_arkivdel", "col_systemid") else "right")
+        for arkivdel in report.arkivdeler:
+            per_arkivdel.add_row(Text(arkivdel.tittel), Text(arkivdel.systemID), words.number(arkivdel.mapper),
+                                 words.number(arkivdel.registreringer), words.number(arkivdel.dokumentobjekter))
+        console.print(per_arkivdel)
     passed = sum(1 for r in report.results if r.status in ("passed", "info"))
-    verdict = "[green]no errors[/green]" if report.passed else f"[red]{len(report.errors)} check(s) failed with errors[/red]"
-    console.print(f"{verdict}, {len(report.warnings)} with warnings, {passed} passed or informative, "
-                  f"{sum(1 for r in report.results if r.status == 'not_run')} not run; "
-                  f"{report.files} files, {report.bytes_read / 1e6:.1f} MB read in {report.seconds:.1f} s")
-    for label, written in (("JSON", json_path), ("HTML", html_path)):
+    not_run = sum(1 for r in report.results if r.status == "not_run")
+    colour = "green" if report.passed else "red"
+    console.print(Text(verdict_text(report, words), style=colour), Text(words(
+        "console_totals", passed=passed, not_run=not_run, files=report.files,
+        megabytes=words.decimal(report.bytes_read / 1e6), seconds=words.decimal(report.seconds))), sep="; ")
+    for label, written in (("JSON", json_path), ("HTML", html_path), ("CSV", csv_path)):
         if written is not None:
-            console.print(Text(f"{label} report: {written}"))
+            console.print(Text(words("console_written", what=label, path=str(written))))
+    # last, unstyled and unwrapped: the line scripts look for
+    click.echo(verdict_line(report))
 
 
 @cli.group()

@@ -230,6 +230,9 @@ class Settings(_Strict):
     data_dir: Path
     store_url: str
     actor: str = Field(description="who noarkpipe records as opprettetAv / endretAv")
+    lang: Literal["nb", "en"] | None = Field(
+        default=None, description="language of the validation reports; default: the locale (nb_NO, nn_NO, no → nb)",
+    )
     intake: IntakeSettings = Field(default_factory=lambda: IntakeSettings())
     convert: ConvertSettings = Field(default_factory=lambda: ConvertSettings())
     depot: DepotSettings | None = Field(default=None, description="the depot receiving exports")
@@ -357,11 +360,11 @@ def load_settings(config_path: str | Path) -> Settings:
     # [intake] is flat in the file: limits and ocr_languages side by side.
     limits = {key: value for key, value in intake.items() if key != "ocr_languages"}
     intake = {"limits": limits} | ({"ocr_languages": intake["ocr_languages"]} if "ocr_languages" in intake else {})
-    unknown = set(general) - {"data_dir", "store_url", "actor"}
+    unknown = set(general) - {"data_dir", "store_url", "actor", "lang"}
     if unknown:
         raise ConfigError(
             f"{path}: unknown key(s) noarkpipe.{sorted(unknown)[0]}",
-            hint="allowed keys in [noarkpipe]: data_dir, store_url, actor",
+            hint="allowed keys in [noarkpipe]: data_dir, store_url, actor, lang",
         )
 
     prepared = []
@@ -399,6 +402,7 @@ def load_settings(config_path: str | Path) -> Settings:
             data_dir=data_dir,
             store_url=store_url,
             actor=general.get("actor", "noarkpipe"),
+            lang=general.get("lang"),
             intake=intake,
             arkivskaper=prepared,
             **({"convert": raw["convert"]} if "convert" in raw else {}),
@@ -432,6 +436,7 @@ _HINTS = {
     "arkivdel.start": "write a TOML date without quotes, e.g. start = 2024-01-01",
     "kode": "e.g. kode = \"fjellvik\"",
     "default_klasse": "the klasseID used when nothing else decides, e.g. default_klasse = \"000\"",
+    "lang": "the language of the validation reports: \"nb\" (bokmål) or \"en\"",
     "convert.pdfa_profile": "one of \"1b\", \"2b\" (what depots ask for) or \"3b\"",
     "convert.workers": "documents converted at once; one per core is a good start",
     "convert.timeout_s": "seconds per document; a scanned page takes about 1-2 s on one core",

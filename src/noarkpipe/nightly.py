@@ -10,12 +10,22 @@ Every document gets its archival copy before its item is journaled. The
 copies are made by an executor (`execution.py`), several at once, while
 this loop goes on parsing the next items: it keeps a window of items in
 flight, and journals them in the order they were claimed, each in one
-transaction, as soon as the first in line has all its copies. A document
-that cannot get one quarantines its whole item, so nothing of it is
-journaled; a missing program stops the run (exit 5) with the item left in
-work/. Copies are kept in the item's archival folder with a record of how
-they were made (state `converted` once all are there), so a run killed
-before journaling does not make them again.
+transaction, as soon as the first in line has all its copies. Copies are
+kept in the item's archival folder with a record of how they were made
+(state `converted` once all are there), so a run killed before journaling
+does not make them again. Documents of one item with the same bytes share
+one conversion, so no two tasks ever write the same copy.
+
+The letter comes first: a document that cannot get an archival copy (a
+format neither accepted nor convertible, a damaged or empty file, a
+conversion that failed or ran out of time) is journaled as received,
+without Arkivformat, with the reason on the document, and its journalpost
+goes to the review queue (status M). In a file of several letters (a scan
+batch) the other letters go to review too, since a page may be missing
+from them. Whole-item quarantine is for what intake cannot read at all or
+refuses as hostile (`InputFileError` from a parser). A missing program or a
+setting the converter refuses is no fault of the document: it stops the
+run (exit 5) with the item left in work/.
 """
 
 from __future__ import annotations
@@ -52,6 +62,7 @@ from .convert import (
     is_email_body,
     previous_outcome,
 )
+from .convert.job import received_format
 from .docstore import DocumentStore, StoredBlob, sha256_file
 from .errors import (
     ConfigError,
@@ -99,6 +110,13 @@ checks that follow the last program.
 """
 
 
+class ArchivalGap(BaseModel):
+    """A document journaled as received, without an archival copy, and why."""
+
+    document: str = Field(description="the document's file name")
+    reason: str
+
+
 class ItemResult(BaseModel):
     arkivskaper: str
     origin_name: str
@@ -109,6 +127,9 @@ class ItemResult(BaseModel):
     journalstatus: str | None = None
     reason: str | None = None
     quarantine_path: str | None = None
+    archival_gaps: list[ArchivalGap] = Field(
+        default_factory=list, description="documents of this journalpost kept without an archival copy"
+    )
 
 
 class MailboxResult(BaseModel):
@@ -134,6 +155,9 @@ class RunSummary(BaseModel):
     archival_copies: int = Field(default=0, description="documents given an archival copy in this run")
     kept_as_archival: int = Field(default=0, description="documents already in an archival format, kept as they are")
     conversion_failures: int = Field(default=0, description="documents that could not get an archival copy")
+    documents_without_archival_copy: int = Field(
+        default=0, description="documents journaled as received without an archival copy; their journalposts wait in review"
+    )
     notes: list[str] = Field(default_factory=list, description="problems after the run, e.g. report not mailed")
 
     @property
@@ -169,6 +193,21 @@ Progress = Callable[[str, ItemResult | None], None]
 """Called with ('start', None) per creator batch size unknown, and ('item', result) per item."""
 
 
+def conversion_options(settings: Settings) -> ConversionOptions:
+    """The [convert] and [intake] settings as the conversion takes them."""
+    try:
+        return ConversionOptions(
+            **settings.convert.model_dump(exclude={"workers", "scheduler"}), ocr_languages=settings.intake.ocr_languages
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise ConfigError(
+            f"{settings.config_path}: {'.'.join(map(str, problem['loc']))}: "
+            f"{problem['msg'].removeprefix('Value error, ')}",
+            hint="see the [intake] and [convert] sections of the sample config ('noarkpipe init')",
+        ) from None
+
+
 def _mailbox_result(kode: str, report) -> MailboxResult:
     return MailboxResult(
         arkivskaper=kode,
@@ -198,17 +237,7 @@ class NightlyRun:
         self.documents = DocumentStore(settings.documents_dir)
         self.progress = progress or (lambda _event, _item: None)
         self.stop = stop or threading.Event()
-        try:
-            self.conversion = ConversionOptions(
-                **settings.convert.model_dump(exclude={"workers", "scheduler"}), ocr_languages=settings.intake.ocr_languages
-            )
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            raise ConfigError(
-                f"{settings.config_path}: {'.'.join(map(str, problem['loc']))}: "
-                f"{problem['msg'].removeprefix('Value error, ')}",
-                hint="see the [intake] and [convert] sections of the sample config ('noarkpipe init')",
-            ) from None
+        self.conversion = conversion_options(settings)
         self._executor = executor
         self._own_executor = executor is None
         self._submitted: list[Task[ConversionOutcome]] = []
@@ -449,15 +478,22 @@ class NightlyRun:
             shutil.rmtree(scratch, ignore_errors=True)
         # Outside the try: an executor that cannot take work is no fault of the item.
         item.source, item.submissions = parsed.source, parsed.submissions
+        shared: dict[str, _Document] = {}
         with self.timer.stage("convert"):
             item.documents = [
-                [self._submit(folder, document, blob, executor) for document, blob in zip(s.documents, blobs)]
+                [self._submit(folder, document, blob, executor, shared) for document, blob in zip(s.documents, blobs)]
                 for s, blobs in zip(parsed.submissions, parsed.documents, strict=True)
             ]
         return item
 
-    def _submit(self, folder: Path, document: SubmissionDocument, blob: str, executor: Executor) -> _Document:
-        """The conversion of a document, whose bytes wait in the item's archival folder: submitted, or done before."""
+    def _submit(
+        self, folder: Path, document: SubmissionDocument, blob: str, executor: Executor, shared: dict[str, _Document]
+    ) -> _Document:
+        """The conversion of a document, whose bytes wait in the item's archival folder: submitted, or done before.
+
+        `shared` holds the item's conversions by job key: a document with the
+        same bytes and role as one before it takes that one's task and copy.
+        """
         job = ConversionJob(
             source=folder / RECEIVED / blob,
             source_sha256=blob,
@@ -467,12 +503,23 @@ class NightlyRun:
             scratch=self._convert_scratch,
             options=self.conversion,
         )
+        if document.archival_gap:  # intake already knows: kept as received, nothing to convert
+            refused = ConversionOutcome(
+                filename=document.filename, options=self.conversion, failure=document.archival_gap, failure_kind="refused"
+            )
+            return _Document(document=document, job=job, previous=refused)
+        if job.key in shared:
+            earlier = shared[job.key]
+            return _Document(document=document, job=job, task=earlier.task, previous=earlier.previous)
         previous = previous_outcome(job)
         if previous is not None:
-            return _Document(document=document, job=job, previous=previous)
-        task = executor.submit(convert_document, job)
-        self._submitted.append(task)
-        return _Document(document=document, job=job, task=task)
+            converted = _Document(document=document, job=job, previous=previous)
+        else:
+            task = executor.submit(convert_document, job)
+            self._submitted.append(task)
+            converted = _Document(document=document, job=job, task=task)
+        shared[job.key] = converted
+        return converted
 
     def _complete(
         self, item: _Item, creator: ArkivskaperSettings, structure: Structure, policy: Policy, summary: RunSummary
@@ -492,17 +539,21 @@ class NightlyRun:
         if any(outcome.cancelled for _, outcome in flat):
             return []  # the run was stopped before this item's conversions ran: it waits in work/
         _raise_if_installation_problem([outcome for _, outcome in flat])
-        failures = [_failure_text(document, outcome) for document, outcome in flat if _conversion_of(outcome) is None]
-        summary.conversion_failures += len(failures)
-        if failures:
-            return [self._quarantine(claimed, creator, item_id, sha, origin, "\n".join(failures))]
+        gaps = {id(document): _gap_text(outcome) for document, outcome in flat if _conversion_of(outcome) is None}
+        summary.conversion_failures += len(gaps)
         try:
             with self.timer.stage("store"):
                 # Every copy is checked before anything is stored: a refusal then leaves no file behind.
                 for document, outcome in flat:
-                    _check_copy(document, _conversion_of(outcome))
+                    if (result := _conversion_of(outcome)) is not None:
+                        _check_copy(document, result)
                 stored = [
-                    [self._store(document, _conversion_of(outcome)) for document, outcome in zip(documents, row)]
+                    [
+                        self._store(document, _conversion_of(outcome))
+                        if id(document) not in gaps
+                        else self._store_as_received(document, outcome, gaps[id(document)])
+                        for document, outcome in zip(documents, row)
+                    ]
                     for documents, row in zip(item.documents, outcomes)
                 ]
                 for path in workarea.item_files(claimed):
@@ -517,7 +568,10 @@ class NightlyRun:
                 hint="check free space and permissions; the item stays in the work area for the next run",
             ) from exc
         for document, outcome in flat:
-            if _conversion_of(outcome).action == "converted":
+            result = _conversion_of(outcome)
+            if result is None:
+                summary.documents_without_archival_copy += 1
+            elif result.action == "converted":
                 summary.archival_copies += 1
             else:
                 summary.kept_as_archival += 1
@@ -527,9 +581,11 @@ class NightlyRun:
             # All letters of one file are journaled together or not at all.
             first_id = None
             submissions = item.submissions
+            flagged = [n for n, documents in enumerate(stored, start=1) if any(d.archival_gap for d in documents)]
             for number, (submission, documents) in enumerate(zip(submissions, stored, strict=True), start=1):
                 journalpost, placement = journal_submission(
-                    session, structure, submission, documents, actor=actor, now=now, policy=policy
+                    session, structure, submission, documents, actor=actor, now=now, policy=policy,
+                    review_reasons=_batch_reasons(number, len(submissions), flagged),
                 )
                 first_id = first_id or journalpost.id
                 part = f" (letter {number} of {len(submissions)})" if len(submissions) > 1 else ""
@@ -547,6 +603,11 @@ class NightlyRun:
                         saksmappe=journalpost.registreringsID,
                         journalstatus=journalpost.journalstatus,
                         reason=placement.reason,
+                        archival_gaps=[
+                            ArchivalGap(document=d.document.filename, reason=d.archival_gap)
+                            for d in documents
+                            if d.archival_gap
+                        ],
                     )
                 )
             row = session.get(tables.IntakeItem, item_id)
@@ -560,22 +621,23 @@ class NightlyRun:
         return results
 
     def _store(self, document: _Document, result: ConversionResult) -> StoredDocument:
-        """The original and its archival copy into the document store, described for journaling."""
+        return store_converted(self.documents, document.job.source, document.job.source_sha256, document.document, result)
+
+    def _store_as_received(
+        self, document: _Document, outcome: TaskOutcome[ConversionOutcome], gap: str
+    ) -> StoredDocument:
+        """A document without archival copy: the original alone, described as exactly as its bytes allow."""
         original = self.documents.put_file(document.job.source, document.job.source_sha256)
-        received_as = result.from_format
-        if result.output is None:
-            archival = _archival_variant(original, document.document.filename, result.to_format, None)
-        else:
-            copy = self.documents.put_file(result.output, result.output_sha256)
-            name = f"{Path(document.document.filename).stem or 'dokument'}{result.output.suffix}"
-            archival = _archival_variant(copy, name, result.to_format, _konvertering(result))
+        received_as = outcome.value.received_format if outcome.value is not None else None
+        received_as = received_as or received_format(document.job.source)
         return StoredDocument(
             document=document.document,
             blob=original,
-            media_type=received_as.mime,
-            format=_format_code(received_as),
-            format_details=_format_details(received_as),
-            archival=archival,
+            media_type=received_as.mime if received_as else document.document.media_type,
+            format=_format_code(received_as) if received_as else document.document.media_type,
+            format_details=_format_details(received_as) if received_as else None,
+            archival=None,
+            archival_gap=gap,
         )
 
     def _executor_for_run(self) -> Executor:
@@ -625,6 +687,31 @@ class NightlyRun:
             reason=reason,
             quarantine_path=str(target),
         )
+
+
+def store_converted(
+    documents: DocumentStore, source: Path, source_sha256: str, document: SubmissionDocument, result: ConversionResult
+) -> StoredDocument:
+    """The original and its archival copy into the document store, described for journaling.
+
+    Also used by the review desk for a replacement the sender sent (`api.review_replace_part`).
+    """
+    original = documents.put_file(source, source_sha256)
+    received_as = result.from_format
+    if result.output is None:
+        archival = _archival_variant(original, document.filename, result.to_format, None)
+    else:
+        copy = documents.put_file(result.output, result.output_sha256)
+        name = f"{Path(document.filename).stem or 'dokument'}{result.output.suffix}"
+        archival = _archival_variant(copy, name, result.to_format, _konvertering(result))
+    return StoredDocument(
+        document=document,
+        blob=original,
+        media_type=received_as.mime,
+        format=_format_code(received_as),
+        format_details=_format_details(received_as),
+        archival=archival,
+    )
 
 
 RECEIVED = "received"
@@ -742,13 +829,28 @@ def _raise_if_installation_problem(outcomes: list[TaskOutcome[ConversionOutcome]
         raise error(f"no archival copy of {value.filename} could be made: {value.failure}")
 
 
-def _failure_text(document: _Document, outcome: TaskOutcome[ConversionOutcome]) -> str:
-    what = f"no archival copy of {document.document.filename!r}"
-    if outcome.value is not None and outcome.value.failure:
-        return f"{what}: {outcome.value.failure}"
-    if outcome.timed_out:
-        return f"{what}: the conversion {outcome.failure}"
-    return f"{what}: the conversion failed: {outcome.failure}"
+def _gap_text(outcome: TaskOutcome[ConversionOutcome]) -> str:
+    """Why a document has no archival copy, on one line, with what to do about it."""
+    value = outcome.value
+    if value is not None and value.failure:
+        text = value.failure.removeprefix(f"no archival copy of {value.filename}: ")
+    elif outcome.timed_out:
+        text = f"the conversion {outcome.failure}"
+    else:
+        text = f"the conversion failed: {outcome.failure}"
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _batch_reasons(number: int, count: int, flagged: list[int]) -> list[str]:
+    """Why a letter without gaps of its own goes to review: another letter of the same file has one."""
+    others = [n for n in flagged if n != number]
+    if count < 2 or not others or number in flagged:
+        return []
+    which = ", ".join(str(n) for n in others)
+    return [(
+        f"letter {which} of the same file has a document without archival copy: "
+        f"check that no page of this letter ({number} of {count}) is missing"
+    )]
 
 
 def _check_copy(document: _Document, result: ConversionResult) -> None:

@@ -189,12 +189,7 @@ def quarantine_item(claimed: Path, quarantine: Path, origin: str, reason: str, s
     base = Path(origin.split(" + ")[0]).name or "item"
     if claimed.is_dir():
         base = Path(base).stem or "item"
-    target = quarantine / base
-    counter = 1
-    while target.exists() or target.with_name(target.name + ".reason.txt").exists():
-        stem, suffix = (base, "") if claimed.is_dir() else (Path(base).stem, Path(base).suffix)
-        target = quarantine / f"{stem}.{counter}{suffix}"
-        counter += 1
+    target = _free_name(quarantine, base, whole=claimed.is_dir())
     reason_file = target.with_name(target.name + ".reason.txt")
     reason_file.write_text(
         f"file: {origin}\nsha256: {sha}\nquarantined: {utcnow().isoformat()}\nreason: {reason}\n",
@@ -202,4 +197,35 @@ def quarantine_item(claimed: Path, quarantine: Path, origin: str, reason: str, s
     )
     shutil.rmtree(archival_folder(claimed), ignore_errors=True)
     os.replace(claimed, target)
+    return target
+
+
+def quarantine_copy(source: Path, quarantine: Path, name: str, reason: str, sha: str, origin: str) -> Path:
+    """A copy of a stored file in quarantine with its `.reason.txt` (a document dropped in review); never overwrite.
+
+    The copy is written under a temporary name, fsynced and renamed, and the
+    reason file is written first, so quarantine never shows a file without its reason.
+    """
+    quarantine.mkdir(parents=True, exist_ok=True)
+    target = _free_name(quarantine, Path(name).name or "dokument", whole=False)
+    target.with_name(target.name + ".reason.txt").write_text(
+        f"file: {name}\nfrom: {origin}\nsha256: {sha}\nquarantined: {utcnow().isoformat()}\nreason: {reason}\n",
+        encoding="utf-8",
+    )
+    temporary = target.with_name(f".{target.name}.part")
+    shutil.copyfile(source, temporary)
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    return target
+
+
+def _free_name(quarantine: Path, base: str, *, whole: bool) -> Path:
+    """`base` in the quarantine folder, numbered (name.1.ext) if it or its reason file is taken."""
+    target = quarantine / base
+    counter = 1
+    while target.exists() or target.with_name(target.name + ".reason.txt").exists():
+        stem, suffix = (base, "") if whole else (Path(base).stem, Path(base).suffix)
+        target = quarantine / f"{stem}.{counter}{suffix}"
+        counter += 1
     return target

@@ -11,6 +11,17 @@ folder in the work area), next to a JSON record of the outcome that is
 written last and atomically. A run killed after the conversion finds both,
 and `previous_outcome` gives the record back instead of converting again,
 once it has checked that the file is still the one recorded.
+
+The copy depends only on the bytes and on whether they are the e-mail's
+text (identification never looks at the name), so the copy and its record
+are named by `ConversionJob.key`. Two documents of one item with the same
+bytes (an inline logo sent twice, the same scan under two names) would
+write the same file; the nightly run therefore submits one job per key and
+item, and both documents share its copy, which stays the one verified.
+
+A refusal carries the format the document was received in, where it can
+be told, so that the document is still described exactly (PRONOM id, MIME
+type) when it is kept without an archival copy.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..docstore import sha256_file
 from ..errors import ConfigError, InputFileError, MissingDependencyError
+from .identify import FormatId, identify
 from .options import ConversionOptions
 from .pdfa import ConversionResult, archival_copy
 
@@ -64,6 +76,8 @@ class ConversionOutcome(BaseModel):
     """The reason, with the hint on how to fix it, as the quarantine's reason file shows it."""
     failure_kind: FailureKind | None = None
     """refused: the document; missing_dependency and settings: the installation, which stops the run."""
+    received_format: FormatId | None = None
+    """On a refusal: the document's own format, if it could be identified."""
 
 
 def convert_document(job: ConversionJob) -> ConversionOutcome:
@@ -77,7 +91,7 @@ def convert_document(job: ConversionJob) -> ConversionOutcome:
     except ConfigError as exc:
         return _failure(job, exc, "settings")
     except InputFileError as exc:
-        return _failure(job, exc, "refused")
+        return _failure(job, exc, "refused").model_copy(update={"received_format": received_format(job.source)})
     job.target.mkdir(parents=True, exist_ok=True)
     if result.output is not None:
         placed = job.target / f"{job.key}{result.output.suffix}"
@@ -102,6 +116,14 @@ def previous_outcome(job: ConversionJob) -> ConversionOutcome | None:
     ):
         return None
     return outcome
+
+
+def received_format(source: Path) -> FormatId | None:
+    """The format of a document that gets no archival copy, or None if even that cannot be told."""
+    try:
+        return identify(source)
+    except (InputFileError, OSError):
+        return None
 
 
 def _failure(job: ConversionJob, exc: InputFileError | MissingDependencyError | ConfigError, kind: FailureKind):

@@ -12,15 +12,20 @@ identified from the document's bytes (`plan`):
   OCRmyPDF cannot make into approved PDF/A, usually because fonts are not
   embedded, is first rewritten by Ghostscript with every font embedded,
   then goes through OCRmyPDF again.
-- Images (JPEG, PNG, TIFF, multi-page TIFF): embedded losslessly in a PDF
-  (img2pdf), then as PDF, so they get OCR text.
+- Images (JPEG, PNG, TIFF in every variant, GIF, BMP, WebP, HEIC/HEIF,
+  JPEG 2000): each frame a page, decoded and made fit for PDF/A by
+  `images.page_images` (transparency on white, CMYK to RGB), embedded
+  losslessly in a PDF (img2pdf), then as PDF, so they get OCR text. The
+  konvertering record says what was done ('GIF, 3 frames → 3 pages').
 - PDF/A that passes verification as it is and has text on every page:
   kept (OCR mode 'skip' only; 'redo' converts it again to replace its OCR).
 - The e-mail's main document (our `e-post.txt`): typeset on A4 pages in
   DejaVu Sans, header block in bold, then as PDF.
+- The HTML e-mail's main document (our `e-post.html`): rendered as it looked
+  by WeasyPrint, which writes the PDF/A itself, with no network (`html.py`).
 - A forwarded e-mail kept whole as an attachment (message/rfc822): read by
   the e-mail intake, then typeset like the main document (header block,
-  text, list of its attachments).
+  text, list of its attachments), or rendered like it when it is HTML.
 - Text in a format depots do not accept (a calendar invitation, a vCard):
   typeset like the e-mail, so its text is readable as a page.
 - Office documents (docx, doc, odt, rtf, xlsx, xls, ods): exported by
@@ -60,7 +65,6 @@ import img2pdf
 import pikepdf
 import pikepdf.pdfa
 from fontTools.ttLib import TTFont
-from PIL import Image, ImageSequence, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 from pypdf import PageObject, PdfReader
 from pypdf.errors import PyPdfError
@@ -72,9 +76,11 @@ from ..docstore import sha256_file
 from ..errors import InputFileError, MissingDependencyError
 from ..intake.context import IntakeContext
 from ..intake.email import MAIN_FILENAME, decode_text, parse_eml
-from ..intake.scan import MAX_PAGE_PIXELS, looks_truncated_pdf, page_dpi
+from ..intake.email_html import HTML_MAIN_FILENAME
+from ..intake.scan import looks_truncated_pdf
 from ..intake.submission import DocumentRole, SubmissionDocument
 from .identify import PLAIN_TEXT_PUID, FormatId, identify
+from .images import IMAGE_MIMES, page_images
 from .options import ConversionOptions, PdfaProfile
 from .verify import (
     ConversionError,
@@ -89,7 +95,6 @@ _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/d
 _UTF8_CHARSETS = frozenset({"utf-8", "us-ascii"})
 _CONTAINER_PUIDS = frozenset({"x-fmt/263", "x-fmt/265"})
 """ZIP and TAR: accepted by depots as packaging, but a journaled document must be one document."""
-_IMAGE_MIMES = frozenset({"image/jpeg", "image/png", "image/tiff"})
 _OFFICE_TEXT = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
     "application/msword": ".doc",
@@ -118,6 +123,7 @@ class Route(StrEnum):
     pdf = "pdf"
     image = "image"
     email = "email"
+    email_html = "email_html"
     message = "message"
     text_document = "text_document"
     office_text = "office_text"
@@ -174,11 +180,13 @@ def plan(fmt: FormatId, *, email_body: bool) -> Plan:
     label = f"{fmt.name} ({fmt.puid})" if fmt.puid else fmt.name
     if mime == "application/pdf":
         return Plan(Route.pdf, f"{label} is normalised to PDF/A with OCR text where pages have none")
+    if email_body and mime == "text/html":
+        return Plan(Route.email_html, "the HTML e-mail is rendered as it looked, as PDF/A, by WeasyPrint")
     if email_body and fmt.puid == PLAIN_TEXT_PUID:
         return Plan(Route.email, "the e-mail's text is typeset as a PDF/A document")
     if mime == "message/rfc822":
         return Plan(Route.message, "the forwarded e-mail is typeset as a PDF/A document with its header block")
-    if mime in _IMAGE_MIMES:
+    if mime in IMAGE_MIMES:
         return Plan(Route.image, f"{label} is embedded in PDF/A with OCR text")
     if mime in _OFFICE_TEXT:
         return Plan(Route.office_text, f"{label} is exported to PDF/A by LibreOffice")
@@ -205,8 +213,8 @@ def plan(fmt: FormatId, *, email_body: bool) -> Plan:
 
 
 def is_email_body(role: DocumentRole, filename: str) -> bool:
-    """True for the e-mail's main document as intake writes it, the one document that is typeset."""
-    return role is DocumentRole.main and filename == MAIN_FILENAME
+    """True for the e-mail's main document as intake writes it (text or HTML), the one document that is typeset."""
+    return role is DocumentRole.main and filename in (MAIN_FILENAME, HTML_MAIN_FILENAME)
 
 
 def archival_copy(
@@ -264,6 +272,9 @@ def archival_copy(
         if decision.route is Route.reencode_text:
             output = output.with_suffix(".txt")
             tools, report, warnings = _reencode(source, from_format, output), None, ()
+        elif decision.route is Route.image:
+            tools, report, warnings, done = _image_to_pdfa(source, name, output, work, options, deadline)
+            decision = Plan(decision.route, f"{decision.reason}: {done}")
         else:
             tools, report, warnings = _to_pdfa(decision.route, source, from_format, output, work, options, deadline)
         to_format = identify(output)
@@ -299,15 +310,17 @@ def _to_pdfa(
 ) -> tuple[tuple[ToolVersion, ...], VerificationReport, tuple[str, ...]]:
     if route is Route.pdf:
         return _pdf_to_pdfa(source, output, work, options, deadline, expected_pages=None, first_tools=())
-    if route is Route.image:
-        pdf, pages = _image_to_pdf(source, work / "image.pdf", options)
-        tool = ToolVersion(name="img2pdf", version=img2pdf.__version__)
-        return _pdf_to_pdfa(pdf, output, work, options, deadline, expected_pages=pages, first_tools=(tool,))
     if route in (Route.email, Route.text_document):
         return _typeset(decode_text(source.read_bytes(), _charset(fmt.mime)), output, work, options, deadline, ())
+    if route is Route.email_html:
+        return _render_html(source.read_text(encoding="utf-8", errors="replace"), output, options, deadline, ())
     if route is Route.message:
         reader = ToolVersion(name="noarkpipe e-mail reader", version=noarkpipe_version)
-        return _typeset(_forwarded_email_text(source, work), output, work, options, deadline, (reader,))
+        main = _forwarded_main(source, work)
+        if main is not None and main.filename == HTML_MAIN_FILENAME:
+            return _render_html(main.content.decode("utf-8"), output, options, deadline, (reader,))
+        text = main.content.decode("utf-8") if main is not None else ""
+        return _typeset(text, output, work, options, deadline, (reader,))
     program, version = libreoffice.require()
     family: libreoffice.Family = "text" if route is Route.office_text else "spreadsheet"
     mime = fmt.mime.split(";")[0].strip().lower()
@@ -334,13 +347,30 @@ def _typeset(
     return tools, report, warnings
 
 
-def _forwarded_email_text(source: Path, work: Path) -> str:
+def _render_html(
+    markup: str, output: Path, options: ConversionOptions, deadline: _Deadline, first_tools: tuple[ToolVersion, ...]
+) -> tuple[tuple[ToolVersion, ...], VerificationReport, tuple[str, ...]]:
+    # Imported here: WeasyPrint takes a second to import, which every CLI command would pay otherwise;
+    # the conversion workers have it already (convert/preload.py).
+    from . import html
+
+    deadline.left()
+    rendered = html.render_pdfa(markup, output, profile=options.pdfa_profile, max_pages=options.max_pages)
+    deadline.left()
+    tools = (*first_tools, ToolVersion(name=html.TOOL_NAME, version=html.TOOL_VERSION),
+             ToolVersion(name="pikepdf", version=pikepdf.__version__))
+    report = _verified(output, rendered.pages, options, rendered.page_texts)
+    warnings = (f"{len(rendered.refused)} reference(s) to content outside the e-mail were not fetched",) \
+        if rendered.refused else ()
+    return tools, report, warnings
+
+
+def _forwarded_main(source: Path, work: Path) -> SubmissionDocument | None:
     """A forwarded message laid out by the e-mail intake, as its main document: header block, text, attachments."""
     scratch = work / "e-mail"
     scratch.mkdir()
     context = IntakeContext(origin_name=source.name, received=utcnow(), scratch=scratch)
-    main = parse_eml(source, context)[0].main_document
-    return main.content.decode("utf-8") if main is not None else ""
+    return parse_eml(source, context)[0].main_document
 
 
 def _verified_pdfa(source: Path, fmt: FormatId, options: ConversionOptions) -> VerificationReport | None:
@@ -562,48 +592,25 @@ def _strip_viewer_extras(source: Path, target: Path) -> None:
         ) from exc
 
 
-def _image_to_pdf(source: Path, target: Path, options: ConversionOptions) -> tuple[Path, int]:
-    """A PDF of all frames of an image file, embedded without recompression; the PDF and its page count."""
+def _image_to_pdfa(
+    source: Path, name: str, output: Path, work: Path, options: ConversionOptions, deadline: _Deadline
+) -> tuple[tuple[ToolVersion, ...], VerificationReport, tuple[str, ...], str]:
+    """An image file's frames as PDF/A pages, and the line that says what was done to them."""
+    frames = work / "frames"
+    frames.mkdir()
+    prepared = page_images(source, frames, name=name, max_pages=options.max_pages, before_frame=deadline.left)
+    pdf = work / "image.pdf"
     try:
-        with Image.open(source) as image:
-            frames = getattr(image, "n_frames", 1)
-            if image.width * image.height > MAX_PAGE_PIXELS:
-                raise InputFileError(
-                    f"the image is {image.width}x{image.height} pixels, larger than any scanned page",
-                    hint="ask the sender for a smaller image",
-                )
-            if frames > options.max_pages:
-                raise InputFileError(
-                    f"the image has {frames} pages, more than the {options.max_pages} allowed",
-                    hint="raise [convert] max_pages if such documents are expected",
-                )
-            declared = image.info.get("dpi")
-            dpi = page_dpi(image.size, (float(declared[0]), float(declared[1])) if declared else None)
-            if must_flatten(image.mode, "transparency" in image.info, options.pdfa_profile):
-                flat = [_on_white(frame) for frame in ImageSequence.Iterator(image)]
-                source = target.with_suffix(".tif")
-                flat[0].save(
-                    source, format="TIFF", save_all=True, append_images=flat[1:], compression="tiff_deflate",
-                    dpi=(dpi, dpi),
-                )
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputFileError(f"the image cannot be read: {exc}", hint="open it in an image viewer") from exc
-    try:
-        target.write_bytes(img2pdf.convert(str(source), layout_fun=img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))))
-    except (img2pdf.ImageOpenError, img2pdf.PdfTooLargeError, ValueError, OSError) as exc:
-        raise InputFileError(f"the image cannot be put in a PDF: {exc}", hint="open it in an image viewer") from exc
-    return target, frames
-
-
-def must_flatten(mode: str, has_transparency_key: bool, profile: PdfaProfile) -> bool:
-    """True if the image's transparency must be painted onto white: PDF/A-1 forbids soft masks."""
-    return profile == "1b" and (mode in {"RGBA", "LA", "PA", "La", "RGBa"} or has_transparency_key)
-
-
-def _on_white(image: Image.Image) -> Image.Image:
-    rgba = image.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
+        pdf.write_bytes(img2pdf.convert([str(file) for file in prepared.files], layout_fun=prepared.layout))
+    except (img2pdf.ImageOpenError, img2pdf.PdfTooLargeError, img2pdf.AlphaChannelError, ValueError, OSError) as exc:
+        raise InputFileError(
+            f"the image {name} cannot be put in a PDF: {exc}", hint="open it in an image viewer"
+        ) from exc
+    tool = ToolVersion(name="img2pdf", version=img2pdf.__version__)
+    tools, report, warnings = _pdf_to_pdfa(
+        pdf, output, work, options, deadline, expected_pages=prepared.pages, first_tools=(tool,)
+    )
+    return tools, report, warnings, prepared.description
 
 
 class _EmailPdf(fpdf.FPDF):

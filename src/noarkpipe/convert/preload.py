@@ -6,6 +6,7 @@ conversion modules imported, instead of paying for both in every worker
 of every run.
 """
 
+from . import html  # noqa: F401  (WeasyPrint, for the HTML e-mail; pdfa imports it only when needed)
 from .identify import preload
 
 preload()

@@ -29,6 +29,12 @@ extract:
   values, while arkivdelstatus and saksstatus stay as they are, so no one
   mistakes it for a closed period.
 
+A document journaled without an archival copy (`archival_gap` in the
+store, see journal/journaling.py) carries a merknad saying so and why,
+dated and signed as the document was registered; its original is exported
+as its only dokumentobjekt (Produksjonsformat), which the depot's
+validator will report as not an archival format. No gap is silent.
+
 Stored text is checked by the model: a value the schema would reject (an
 empty title, a code that is not a Noark 5 value) stops the export with the
 entity named, instead of producing a file that fails validation. Characters
@@ -59,6 +65,7 @@ from ..model import (
     Klassifikasjonssystem,
     Konvertering,
     Korrespondansepart,
+    Merknad,
     NoarkModel,
     Saksmappe,
     Skjerming,
@@ -227,6 +234,26 @@ def _dokumentobjekt(obj, name: str, konverteringer: list, where: str) -> Dokumen
     )
 
 
+GAP_MERKNADSTYPE = "Mangler arkivformat"
+
+
+def _gap_merknad(row) -> list[Merknad]:
+    """The merknad of a document kept without archival copy (none for a document that has one)."""
+    if not getattr(row, "archival_gap", None):
+        return []
+    return [
+        Merknad(
+            merknadstekst=xml_safe(
+                "Dokumentet har ikke arkivformat: det er bevart slik det ble mottatt (produksjonsformat), "
+                f"uten arkivversjon. Årsak: {row.archival_gap}"
+            ),
+            merknadstype=GAP_MERKNADSTYPE,
+            merknadsdato=row.opprettetDato,
+            merknadRegistrertAv=row.opprettetAv,
+        )
+    ]
+
+
 def saksmappe_entity(
     bundle: CaseBundle, closing: Closing, administrativ_enhet: str, arkivdel_system_id: str
 ) -> Saksmappe:
@@ -252,6 +279,7 @@ def saksmappe_entity(
                 dokumentnummer=document.row.dokumentnummer,
                 tilknyttetDato=document.row.tilknyttetDato,
                 tilknyttetAv=document.row.tilknyttetAv,
+                merknad=_gap_merknad(document.row),
                 dokumentobjekt=[
                     _dokumentobjekt(obj, name, konverteringer, jp_where)
                     for obj, name, konverteringer in document.objects

@@ -13,7 +13,11 @@ version of a document:
   its format is on the depot's list is reported per file in
   documentfile-formatinfo.csv, so the depot sees what still needs converting;
 - a screened variant (`Dokument hvor deler av innholdet er skjermet`) goes in
-  beside them.
+  beside them;
+- an original left without archival copy, then replaced in review by what the
+  sender sent again (a later version with its Arkivformat): the later
+  version's Arkivformat stands for it, and the earlier original stays in the
+  store only (the endringslogg says it was replaced).
 
 `selected` applies this rule; the arkivstruktur writer and the tar writer both
 call it, so the dokumentobjekt elements and the files can never disagree.
@@ -91,14 +95,14 @@ class StoredObject:
 
 def selected(objects: Sequence[StoredObject]) -> list[StoredObject]:
     """The objects of one dokumentbeskrivelse that go into the extract (see module doc), in id order."""
-    archived = {
-        o.versjonsnummer for o in objects if o.variantformat == Variantformat.arkivformat.value
-    }
+    latest_archived = max(
+        (o.versjonsnummer for o in objects if o.variantformat == Variantformat.arkivformat.value), default=0
+    )
     return sorted(
         (
             o
             for o in objects
-            if not (o.variantformat == Variantformat.produksjonsformat.value and o.versjonsnummer in archived)
+            if not (o.variantformat == Variantformat.produksjonsformat.value and o.versjonsnummer <= latest_archived)
         ),
         key=lambda o: o.id,
     )

@@ -13,9 +13,19 @@
   dates it holds (a case moved in from the previous period brings its
   earlier journalposter along).
 - offentligJournal.xml: the public journal of the same journalposter, made by
-  `journal.public` exactly as `noarkpipe journal publish` makes it (published
-  statuses only, screening applied twice, leak scan and schema check before
-  the file is kept).
+  `journal.public` as `noarkpipe journal publish` makes it (screening applied
+  twice, leak scan and schema check before the file is kept), but of every
+  journalpost the running journal holds, Utgår included. Noark 5 v5.0
+  has the extract's public journal list the running journal's entries with
+  screened information left out, and the depot's tool (Arkade 5, N5.59)
+  reports an error when the two journals' antallJournalposter differ: a
+  journalpost rejected as Utgår is still a numbered entry of the journal. The
+  review queue ("Midlertidig registrering") and reserved numbers stay out,
+  as in the postliste: no person has checked their screening yet. A closed
+  period cannot hold them (closing refuses such cases), so only a forced
+  test extract (prøveuttrekk) has journals that differ, and the validator
+  says so (JRN-06). The postliste `journal publish` makes for the public
+  keeps leaving Utgår out; that is a different report.
 
 Both Noark journal schemas need at least one entry; an extract without
 journalposter is refused before anything is written.
@@ -33,13 +43,15 @@ from sqlalchemy.orm import Session
 
 from ..classify.screening import ScreeningRuleSet
 from ..journal import public
-from ..model.codes import Journalposttype, Korrespondanseparttype
+from ..model.codes import Journalposttype, Journalstatus, Korrespondanseparttype
 from .source import Scope, iter_endringer, iter_journalposter
 from .xmlcheck import xml_safe
 
 ENDRINGSLOGG_NS = "http://www.arkivverket.no/standarder/noark5/endringslogg"
 LOEPENDE_NS = "http://www.arkivverket.no/standarder/noark5/loependeJournal"
 NO_VALUE = "(ingen verdi)"
+EXTRACT_JOURNALSTATUS = (*public.PUBLISHED_JOURNALSTATUS, Journalstatus.utgaar)
+"""The public journal of an extract: the running journal's entries, except those no person has checked."""
 
 
 def _leaf(xf, namespace: str, name: str, value) -> None:
@@ -157,14 +169,20 @@ def write_offentlig_journal(
 ) -> public.PublicJournalSummary:
     """offentligJournal.xml of the extract through `journal.public` (checked, then moved into place)."""
     header = public.public_journal_header(session, scope.arkivskaper_id, period[0], period[1])
+    titles = ", ".join(f"'{a.tittel}'" for a in scope.arkivdeler)
+    header = header.model_copy(update={"seleksjon": (
+        f"Alle journalposter i arkivdel {titles}, som i loependeJournal.xml, ordnet etter journalnummer. "
+        f"Skjermede opplysninger er erstattet med {public.MASK}.")})
     entries = public.public_entries(
-        session, scope.arkivskaper_id, period[0], period[1], rules=rules, arkivdel_ids=scope.arkivdel_ids
+        session, scope.arkivskaper_id, period[0], period[1], rules=rules, arkivdel_ids=scope.arkivdel_ids,
+        journalstatus=EXTRACT_JOURNALSTATUS,
     )
     return public.write_offentlig_journal(entries, path, header=header)
 
 
 def published_count(session: Session, scope: Scope, period: tuple[date, date]) -> int:
-    """How many entries offentligJournal.xml of the extract must hold (published statuses only)."""
+    """How many entries offentligJournal.xml of the extract must hold: every journalpost of the period but the
+    review queue and reserved numbers (EXTRACT_JOURNALSTATUS)."""
     from sqlalchemy import func, select
 
     from ..journal import tables
@@ -176,7 +194,7 @@ def published_count(session: Session, scope: Scope, period: tuple[date, date]) -
         .join(S, S.id == J.saksmappe_id)
         .where(S.arkivdel_id.in_(scope.arkivdel_ids))
         .where(J.journaldato >= period[0], J.journaldato <= period[1])
-        .where(J.journalstatus.in_([status.value for status in public.PUBLISHED_JOURNALSTATUS]))
+        .where(J.journalstatus.in_([status.value for status in EXTRACT_JOURNALSTATUS]))
     ) or 0
 
 

@@ -201,13 +201,13 @@ def _in_scope(scope: Scope):
 
 
 def _exported_object():
-    """SQL form of `documents.selected`: not a Produksjonsformat original that has an Arkivformat copy."""
+    """SQL form of `documents.selected`: not a Produksjonsformat original with an Arkivformat of its or a later version."""
     sibling = aliased(DO)
     return ~and_(
         DO.variantformat == Variantformat.produksjonsformat.value,
         exists().where(
             sibling.dokumentbeskrivelse_id == DO.dokumentbeskrivelse_id,
-            sibling.versjonsnummer == DO.versjonsnummer,
+            sibling.versjonsnummer >= DO.versjonsnummer,
             sibling.variantformat == Variantformat.arkivformat.value,
         ),
     )

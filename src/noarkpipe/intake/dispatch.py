@@ -7,6 +7,7 @@ read as e-mail. What nothing reads is refused with what the file seems to be.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,22 +28,48 @@ SUPPORTED = (
     "scanned mail (PDF, TIFF, JPEG, PNG)"
 )
 _EMAIL_HEADERS = (
-    b"from:", b"received:", b"return-path:", b"message-id:", b"date:", b"subject:",
-    b"mime-version:", b"delivered-to:", b"to:",
+    b"from", b"received", b"return-path", b"message-id", b"date", b"subject",
+    b"mime-version", b"delivered-to", b"to", b"content-type",
 )
+_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+_MBOX_FROM = re.compile(rb"^From \S+ +\S")
+
+
+def looks_like_email(head: bytes) -> bool:
+    """Starts with an e-mail header, or with a block of header lines that names one.
+
+    Not just any text holding the word 'From:': either the first line is a known
+    e-mail header, or every line up to the first empty one is a header field
+    (a MIME entity starting 'Content-Type:', 'X-Mailer:', ...). An mbox
+    'From sender date' line in front (mail saved by Unix mail programs) is allowed.
+    """
+    if b"\x00" in head[:2048]:
+        return False
+    lines = head.lstrip(b"\r\n").replace(b"\r\n", b"\n").split(b"\n")
+    if lines and _MBOX_FROM.match(lines[0]):
+        lines = lines[1:]
+    complete = len(head) < 8192 or b"\n\n" in head.replace(b"\r\n", b"\n")
+    if not complete:
+        lines = lines[:-1]  # the last line may be cut off by the read
+    first = _FIELD.match(lines[0]) if lines else None
+    if first is not None and first.group(1).lower() in _EMAIL_HEADERS:
+        return True
+    names = []
+    for line in lines:
+        if not line.strip():
+            break
+        if line[:1] in (b" ", b"\t") and names:
+            continue
+        field = _FIELD.match(line)
+        if field is None:
+            return False
+        names.append(field.group(1).lower())
+    return any(name in _EMAIL_HEADERS for name in names)
 
 
 def _head(path: Path, size: int = 8192) -> bytes:
     with open(path, "rb") as handle:
         return handle.read(size)
-
-
-def looks_like_email(head: bytes) -> bool:
-    """Starts with RFC 5322 header lines (not just contains the word 'From:')."""
-    first_line = head.lstrip(b"\r\n").split(b"\n", 1)[0].lower()
-    return b"\x00" not in head[:2048] and (
-        first_line.startswith(_EMAIL_HEADERS) or first_line.startswith(b"x-") and b":" in first_line
-    )
 
 
 def _bundle_parser(bundle: Path, context: IntakeContext) -> list[Submission]:

@@ -4,7 +4,19 @@ The body becomes the main document: a readable UTF-8 text with the header
 block (Fra, Til, Kopi, Dato, Emne), the text and the list of attachments.
 Attachments and inline images become attachments. A forwarded message
 (message/rfc822) is kept whole as its own `.eml` attachment, so it keeps its
-structure, and its text is added to the body text for classification.
+structure; its text is added to the body text for classification and its own
+attachments become attachments of the letter, titled after its subject, to
+`max_nesting` levels. An attached Outlook `.msg` is read the same way and kept
+as the `.eml` it amounts to (intake/msg.py), and a `winmail.dat` (TNEF) is
+unwrapped into its text and files (intake/tnef.py).
+
+Parts that are not documents are not made into documents, but said in the text:
+a detached signature (S/MIME, PGP/MIME) or inline PGP; encryption (the encrypted
+part is kept, it just cannot be read); the status parts of a bounce or read
+receipt (intake/notices.py), which is titled after the message it is about.
+The original .eml is stored whole, so nothing of what was left out is lost.
+Declared types that say nothing (application/octet-stream) are replaced by
+what the bytes show, and a name without a useful extension gets one.
 
 Mail from the wild is messy: headers in RFC 2047 encoded words, bodies in
 charsets that lie (iso-8859-1 that is really windows-1252), dates that are
@@ -14,6 +26,7 @@ e-mail at all does.
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from datetime import datetime
 from email import policy
@@ -26,12 +39,13 @@ from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import magic
 from lxml import etree, html
 
 from dataclasses import replace
 
 from ..errors import InputFileError
-from . import archive
+from . import archive, email_html, notices
 from .context import IntakeContext, IntakeLimits
 from .safety import require_size, safe_filename
 from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
@@ -178,26 +192,105 @@ _EXTENSIONS = {
     "image/jpeg": ".jpg",
     "image/gif": ".gif",
     "image/tiff": ".tif",
+    "image/bmp": ".bmp",
     "application/pdf": ".pdf",
     "text/plain": ".txt",
     "text/html": ".html",
     "text/calendar": ".ics",
+    "message/rfc822": ".eml",
 }
+# Declared types that say nothing about the content: the bytes are asked instead.
+_GENERIC_TYPES = frozenset({
+    "application/octet-stream", "application/x-octet-stream", "application/unknown", "application/x-unknown",
+    "application/binary", "application/download", "application/force-download", "application/x-download",
+})
+_GENERIC_SUFFIXES = frozenset({"", ".bin", ".dat", ".tmp", ".att"})
+_SNIFFED_NOTHING = frozenset({"application/octet-stream", "inode/x-empty", "application/x-empty"})
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:\\|\\\\)")
+_FILENAME_PARAM = re.compile(r'(?:^|;)\s*(?:file)?name\s*=\s*"([^"]*)"', re.IGNORECASE)
+MSG_MEDIA_TYPES = frozenset({"application/vnd.ms-outlook", "application/x-msg", "application/x-outlook-msg"})
+OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
+"""Start of an OLE compound file ([MS-CFB]): an Outlook .msg, or an old Office document."""
+
+
+def _filename(part: Message) -> str:
+    """The part's file name as the sender's program wrote it.
+
+    A quoted name holding a Windows path ("C:\\TEMP\\x.png") loses its
+    backslashes to quoted-string unescaping ("C:TEMPx.png"); the raw header
+    keeps them, so the base name survives.
+    """
+    name = _unescape(part.get_filename() or "")
+    for key, value in part.raw_items():
+        if key.lower() in ("content-disposition", "content-type"):
+            quoted = _FILENAME_PARAM.search(str(value))
+            if quoted and _WINDOWS_PATH.match(quoted.group(1)):
+                return _unescape(quoted.group(1))
+    return name
+
+
+def sniff_media_type(content: bytes) -> str | None:
+    """The media type the bytes show (libmagic), or None when they show nothing specific."""
+    if not content:
+        return None
+    try:
+        found = magic.from_buffer(content[:262144], mime=True)
+    except magic.MagicException:
+        return None
+    return None if not found or found in _SNIFFED_NOTHING else found
+
+
+def _is_outlook_message(media_type: str, filename: str, content: bytes) -> bool:
+    return content.startswith(OLE_SIGNATURE) and (
+        media_type in MSG_MEDIA_TYPES or filename.lower().endswith(".msg") or media_type in _GENERIC_TYPES
+    )
+
+
+def _recover_multipart(part: Message) -> Message | None:
+    """A multipart whose boundary parameter is missing or cut off, parsed with the boundary its body uses.
+
+    Real mail has it ("boundary" truncated by a broken gateway); the body still
+    shows `--boundary` lines, and one that opens and recurs is taken.
+    """
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return None
+    body = payload.encode("utf-8", "surrogateescape")
+    candidates = re.findall(rb"^--([ -~]{1,70}?)[ \t]*\r?$", body, re.MULTILINE)
+    for candidate in dict.fromkeys(c.removesuffix(b"--") for c in candidates):
+        if b'"' in candidate or body.count(b"--" + candidate) < 2:
+            continue
+        head = f'Content-Type: {part.get_content_type()}; boundary="{candidate.decode("ascii")}"\n\n'
+        recovered = BytesParser(policy=policy.default).parsebytes(head.encode("ascii") + body)
+        if recovered.is_multipart() and recovered.get_payload():
+            return recovered
+    return None
 
 
 class _Collector:
-    """Walks the MIME tree once: body text, attachments, forwarded messages."""
+    """Walks the MIME tree once: body text, attachments, forwarded messages, signatures, notices.
 
-    def __init__(self, limits: IntakeLimits) -> None:
+    `prefix` titles the attachments of a forwarded message after its subject;
+    `returned` marks a bounce, whose attached message is the one returned.
+    """
+
+    def __init__(self, limits: IntakeLimits, prefix: str = "", returned: bool = False) -> None:
         self.limits = limits
+        self.prefix = prefix
+        self.returned = returned
         self.plain: list[str] = []
         self.html: list[str] = []
+        self.outlook_text: list[str] = []
         self.attachments: list[SubmissionDocument] = []
         self.forwarded_text: list[str] = []
-        self.signed = False
+        self.signed: list[str] = []
+        self.encrypted: list[str] = []
+        self.notes: list[str] = []
+        self.notice_status: list[list[tuple[str, str]]] = []
+        self.notice_headers: list[list[tuple[str, str]]] = []
         self._names: set[str] = set()
 
-    def walk(self, part: Message, depth: int = 0) -> None:
+    def walk(self, part: Message, depth: int = 0, parent: str = "") -> None:
         if depth > self.limits.max_nesting:
             raise InputFileError(
                 f"forwarded messages nested deeper than {self.limits.max_nesting} levels",
@@ -205,26 +298,43 @@ class _Collector:
             )
         content_type = part.get_content_type()
         disposition = (part.get_content_disposition() or "").lower()
-        if content_type == "message/rfc822":
+        if content_type.startswith("multipart/") and not part.is_multipart():
+            self._unparsed_multipart(part, depth)
+        elif content_type == "message/rfc822":
             self._forwarded(part, depth)
+        elif content_type in ("message/delivery-status", "message/disposition-notification"):
+            # The status of a bounce or receipt: text of the letter (see notices), not a document.
+            self.notice_status.extend(notices.status_groups(part))
+        elif content_type == "text/rfc822-headers":
+            self.notice_headers.append(self._quoted_headers(_headers_part(part)))
         elif content_type.startswith("message/"):
-            # Delivery reports and the like: keep their text as received.
+            # message/external-body, message/partial and the like: keep their text as received.
             body = part.as_bytes(policy=policy.default.clone(max_line_length=None)).split(b"\n\n", 1)[-1]
             self._add(body, "text/plain", f"{content_type.split('/')[1]}.txt", content_type)
-        elif content_type in SIGNATURE_TYPES and not part.is_multipart():
-            # A detached S/MIME signature signs the message; it is no document of its own.
+        elif (kind := _signature_kind(part, content_type, parent)) and not part.is_multipart():
+            # A detached signature signs the message; it is no document of its own.
             # The message is kept whole as received, signature included (the stored original).
-            self.signed = True
+            self.signed.append(kind)
+        elif content_type == "multipart/encrypted":
+            self._encrypted(part, "PGP/MIME" if "pgp" in str(part.get_param("protocol") or "").lower() else "")
+        elif content_type in SMIME_CONTAINER_TYPES:
+            self._smime_container(part)
         elif part.is_multipart():
             children = part.get_payload()
             if content_type == "multipart/alternative":
                 children = self._preferred_alternative(children)
             for child in children:
-                self.walk(child, depth)
+                self.walk(child, depth, content_type)
+            for child in _parts_after_the_end(part):
+                self.walk(child, depth, content_type)
+        elif self._outlook_leftover(part, depth):
+            pass
         elif disposition == "attachment" or (part.get_filename() and disposition != "inline"):
             self._attachment(part, "Vedlegg")
         elif content_type == "text/plain":
-            self.plain.append(_part_text(part))
+            text = _part_text(part)
+            self._inline_pgp(text)
+            self.plain.append(text)
         elif content_type == "text/html":
             self.html.append(_part_text(part))
         else:
@@ -239,6 +349,124 @@ class _Collector:
             return plain[:1] + rest
         return children
 
+    def _unparsed_multipart(self, part: Message, depth: int) -> None:
+        recovered = _recover_multipart(part)
+        if recovered is not None:
+            self.walk(recovered, depth)
+            return
+        # No boundary anywhere: the body is plain text as far as anyone can read it.
+        # An empty container carries nothing; the original keeps even that.
+        text = decode_text(str(part.get_payload()).encode("utf-8", "surrogateescape"), part.get_content_charset())
+        if text.strip():
+            self.plain.append(text.replace("\r\n", "\n"))
+
+    def _quoted_headers(self, headers: Message) -> list[tuple[str, str]]:
+        labels = (("Fra", "from"), ("Til", "to"), ("Kopi", "cc"), ("Dato", "date"), ("Emne", "subject"),
+                  ("Message-ID", "message-id"))
+        return [(label, _header(headers, name)) for label, name in labels if _header(headers, name)]
+
+    def _inline_pgp(self, text: str) -> None:
+        if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
+            self.signed.append("PGP")
+        if "-----BEGIN PGP MESSAGE-----" in text:
+            self.encrypted.append("PGP")
+
+    def _encrypted(self, part: Message, kind: str) -> None:
+        for child in part.get_payload() if part.is_multipart() else [part]:
+            if child.get_content_type() == "application/pgp-encrypted":
+                continue  # the control part: "Version: 1"
+            gap = _encrypted_gap(kind or "PGP/MIME")
+            self._attachment(child, "Kryptert innhold", fallback="kryptert.asc", gap=gap)
+        self.encrypted.append(kind or "PGP/MIME")
+
+    def _smime_container(self, part: Message) -> None:
+        smime_type = str(part.get_param("smime-type") or "").lower()
+        if smime_type == "signed-data":
+            # Signed and wrapped: the text is inside the PKCS #7 structure, kept as it came.
+            self._attachment(part, "Signert innhold", fallback="smime.p7m")
+            self.signed.append("S/MIME-innpakket")
+        elif smime_type in ("compressed-data", "certs-only"):
+            self._attachment(part, "Vedlegg", fallback="smime.p7m")
+        else:
+            self._attachment(part, "Kryptert innhold", fallback="smime.p7m", gap=_encrypted_gap("S/MIME"))
+            self.encrypted.append("S/MIME")
+
+    def _outlook_leftover(self, part: Message, depth: int) -> bool:
+        """winmail.dat and attached .msg files: unwrapped here; True if `part` was one."""
+        content = part.get_payload(decode=True) or b""
+        media_type, filename = part.get_content_type(), _filename(part)
+        # Imported here: both lay their text out with this module's helpers.
+        from . import msg as outlook
+        from . import tnef
+
+        if tnef.is_tnef(media_type, filename, content):
+            self._winmail(tnef, content, safe_filename(filename, "winmail.dat"), depth)
+            return True
+        if _is_outlook_message(media_type, filename, content):
+            self._outlook_message(outlook, content, safe_filename(filename, "melding.msg"), depth + 1)
+            return True
+        return False
+
+    def _winmail(self, tnef, content: bytes, filename: str, depth: int) -> None:
+        try:
+            unwrapped = tnef.decode(content, self.limits, depth)
+        except tnef.TnefError as exc:
+            self._add(
+                content, "application/ms-tnef", filename, f"Outlook-vedlegg som ikke kunne leses: {filename}",
+                gap=f"{filename} is Outlook's TNEF wrapper and could not be unwrapped: {exc}",
+            )
+            self.notes.append(
+                f"[Vedlegget {filename} er i Outlooks eget format (TNEF) og kunne ikke pakkes ut: {exc}. "
+                "Det er bevart som det kom.]"
+            )
+            return
+        self._unwrapped(unwrapped)
+
+    def _unwrapped(self, unwrapped) -> None:
+        """What tnef.decode found (limits already applied there)."""
+        if unwrapped.text:
+            self.outlook_text.append(unwrapped.text)
+        for file in unwrapped.files:
+            self._file(file.content, file.media_type, file.name, "Vedlegg")
+        for inner in unwrapped.embedded:
+            nested = _Collector(self.limits, prefix=inner.subject or self.prefix)
+            nested._unwrapped(inner)
+            self._take(nested)
+            self.forwarded_text.append(f"--- Videresendt melding ---\nEmne: {inner.subject}\n\n{nested.body_text()}")
+
+    def _outlook_message(self, outlook, content: bytes, filename: str, depth: int) -> None:
+        try:
+            mail, files = outlook.read_attached(content, f"attachment '{filename}'", self.limits, depth)
+        except outlook.UnreadableMessage as exc:
+            self._add(
+                content, outlook.MSG_MEDIA_TYPE, filename, f"Outlook-melding som ikke kunne leses: {filename}",
+                gap=f"{filename} looks like an Outlook message but cannot be read: {exc.message}",
+            )
+            self.notes.append(
+                f"[Vedlegget {filename} ser ut som en Outlook-melding, men kunne ikke leses: {exc.message}]"
+            )
+            return
+        subject = mail.subject or Path(filename).stem
+        # Written as .eml, so it gets an archival copy like any forwarded e-mail.
+        eml = outlook.as_eml(mail)
+        self._add(eml, "message/rfc822", f"{Path(filename).stem}.eml", f"{self._forward_label()}: {subject}")
+        self.forwarded_text.append(outlook.forwarded_text(mail))
+        if self.returned:
+            self.notice_headers.append(
+                self._quoted_headers(BytesParser(policy=policy.default).parsebytes(eml, headersonly=True))
+            )
+        nested = _Collector(self.limits, prefix=subject)
+        for file in files:
+            if file.mail is not None:
+                nested._outlook_message(outlook, file.content, safe_filename(file.name, "melding.msg"), depth + 1)
+            else:
+                nested._file(file.content, file.media_type, file.name, "Vedlegg")
+        self._take(nested)
+        self.forwarded_text.extend(nested.forwarded_text)
+
+    def _forward_label(self) -> str:
+        return "Returnert melding" if self.returned else "Videresendt melding"
+
     def _forwarded(self, part: Message, depth: int) -> None:
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
@@ -247,14 +475,12 @@ class _Collector:
             return
         raw = inner.as_bytes(policy=policy.default.clone(max_line_length=None))
         subject = _header(inner, "subject") or "(uten emne)"
-        self._add(
-            raw,
-            "message/rfc822",
-            part.get_filename() or f"{subject}.eml",
-            f"Videresendt melding: {subject}",
-        )
-        nested = _Collector(self.limits)
+        self._add(raw, "message/rfc822", part.get_filename() or f"{subject}.eml", f"{self._forward_label()}: {subject}")
+        if self.returned:
+            self.notice_headers.append(self._quoted_headers(inner))
+        nested = _Collector(self.limits, prefix=subject)
         nested.walk(inner, depth + 1)
+        self._take(nested)
         header = "\n".join(
             f"{label}: {_header(inner, name)}"
             for label, name in (("Fra", "from"), ("Dato", "date"), ("Emne", "subject"))
@@ -263,20 +489,52 @@ class _Collector:
         self.forwarded_text.append(f"--- Videresendt melding ---\n{header}\n\n{nested.body_text()}")
         self.forwarded_text.extend(nested.forwarded_text)
 
-    def _attachment(self, part: Message, title_prefix: str) -> None:
+    def _take(self, nested: _Collector) -> None:
+        """The documents a forwarded message carries, as documents of this letter, titled after it.
+
+        Not for the message a bounce returns: that is our own letter, its documents
+        already journaled with it; the returned message is kept whole, as one document.
+        """
+        if self.returned:
+            return
+        for document in nested.attachments:
+            self._add(document.content, document.media_type, document.filename, document.title, document.archival_gap)
+
+    def _attachment(
+        self, part: Message, title_prefix: str, fallback: str | None = None, gap: str | None = None
+    ) -> None:
         content = part.get_payload(decode=True)
         if content is None:
             payload = part.get_payload()
-            content = payload.encode("utf-8") if isinstance(payload, str) else b""
-        name = _unescape(part.get_filename() or "")
-        extension = _EXTENSIONS.get(part.get_content_type(), ".bin")
+            content = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+        name = _filename(part)
         if not name and part.get("content-id"):
-            name = str(part["content-id"]).strip("<> ").split("@")[0] + extension
-        fallback = f"vedlegg-{len(self.attachments) + 1}{extension}"
-        filename = safe_filename(name, fallback)
-        self._add(content, part.get_content_type(), filename, f"{title_prefix}: {filename}" if title_prefix != "Vedlegg" else filename)
+            # A Content-ID names no file type ("20592.1022586929.3@host"): the extension is added below.
+            name = str(part["content-id"]).strip("<> ").split("@")[0] + ".bin"
+        self._file(content, part.get_content_type(), name or fallback, title_prefix, gap)
 
-    def _add(self, content: bytes, media_type: str, filename: str, title: str) -> None:
+    def _file(
+        self, content: bytes, declared: str | None, name: str | None, title_prefix: str, gap: str | None = None
+    ) -> None:
+        """One attached file: its type from the bytes when the sender's says nothing, a safe unique name."""
+        media_type = declared or "application/octet-stream"
+        if media_type in _GENERIC_TYPES or not (media_type in _EXTENSIONS or mimetypes.guess_extension(media_type)):
+            media_type = sniff_media_type(content) or media_type
+        extension = _EXTENSIONS.get(media_type) or mimetypes.guess_extension(media_type) or ".bin"
+        filename = safe_filename(name, f"vedlegg-{len(self.attachments) + 1}{extension}")
+        stem, suffix = Path(filename).stem, Path(filename).suffix.lower()
+        if suffix in _GENERIC_SUFFIXES and extension != ".bin":
+            filename = f"{stem}{extension}" if suffix else f"{filename}{extension}"
+        elif suffix not in _GENERIC_SUFFIXES and suffix not in mimetypes.types_map and extension != ".bin":
+            filename = f"{filename}{extension}"  # "20592.3": the dot was no extension
+        if self.prefix:
+            title = f"{self.prefix}: {filename}"
+        else:
+            title = f"{title_prefix}: {filename}" if title_prefix != "Vedlegg" else filename
+        self._add(content, media_type, filename, title, gap)
+
+    def _add(self, content: bytes, media_type: str, filename: str, title: str, gap: str | None = None) -> None:
+        """One document; `gap` says why it can get no archival copy, when intake already knows."""
         require_size(len(content), self.limits.max_document_bytes, f"attachment '{filename}'")
         if len(self.attachments) + 1 >= self.limits.max_documents:
             raise InputFileError(
@@ -286,7 +544,8 @@ class _Collector:
         filename = self._unique(safe_filename(filename, "vedlegg"))
         self.attachments.append(
             SubmissionDocument(
-                filename=filename, media_type=media_type, content=content, role=DocumentRole.attachment, title=title
+                filename=filename, media_type=media_type, content=content, role=DocumentRole.attachment, title=title,
+                archival_gap=gap,
             )
         )
 
@@ -295,7 +554,7 @@ class _Collector:
         if not dot:
             stem, suffix = filename, ""
         candidate, counter = filename, 2
-        while candidate.lower() in self._names or candidate.lower() == MAIN_FILENAME:
+        while candidate.lower() in self._names or candidate.lower() in (MAIN_FILENAME, email_html.HTML_MAIN_FILENAME):
             candidate = f"{stem}-{counter}{dot}{suffix}"
             counter += 1
         self._names.add(candidate.lower())
@@ -320,7 +579,8 @@ class _Collector:
             for member in members:
                 name = member.name.replace("/", " - ")
                 unpacked.append(SubmissionDocument(
-                    filename=safe_filename(name, "vedlegg"), media_type="application/octet-stream",
+                    filename=safe_filename(name, "vedlegg"),
+                    media_type=sniff_media_type(member.content) or "application/octet-stream",
                     content=member.content, role=DocumentRole.attachment,
                     title=f"{document.filename}: {member.name}",
                 ))
@@ -337,15 +597,70 @@ class _Collector:
     def body_text(self) -> str:
         if any(text.strip() for text in self.plain):
             text = "\n\n".join(self.plain)
-        else:
+        elif any(markup.strip() for markup in self.html):
             text = "\n\n".join(html_to_text(markup) for markup in self.html)
-        if self.signed:
-            text = f"{text.strip()}\n\n{SIGNED_NOTE}"
+        else:
+            text = "\n\n".join(self.outlook_text)
+        notes = [SIGNED_NOTES[kind] for kind in dict.fromkeys(self.signed)]
+        notes += [ENCRYPTED_NOTE.format(kind=kind) for kind in dict.fromkeys(self.encrypted)]
+        notes += self.notes
+        if notes:
+            text = f"{text.strip()}\n\n" + "\n".join(notes)
         return text.strip()
 
 
 SIGNATURE_TYPES = frozenset({"application/pkcs7-signature", "application/x-pkcs7-signature"})
+PGP_SIGNATURE_TYPE = "application/pgp-signature"
+SMIME_CONTAINER_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
 SIGNED_NOTE = "[Meldingen var signert (S/MIME). Signaturen er bevart i den opprinnelige e-posten.]"
+SIGNED_NOTES = {
+    "S/MIME": SIGNED_NOTE,
+    "PGP/MIME": "[Meldingen var signert med PGP/MIME. Signaturen er bevart i den opprinnelige e-posten.]",
+    "PGP": "[Meldingen var signert med PGP i selve teksten. Signaturen står i teksten og er bevart i den "
+    "opprinnelige e-posten.]",
+    "S/MIME-innpakket": "[Meldingen var signert med S/MIME i innpakket form: innholdet ligger i vedlegget "
+    "(smime.p7m), som er bevart som det kom.]",
+}
+ENCRYPTED_NOTE = (
+    "[Meldingen var kryptert ({kind}) og kan ikke leses uten mottakerens nøkkel. Det krypterte innholdet "
+    "er bevart som vedlegg og i den opprinnelige e-posten.]"
+)
+
+
+def _signature_kind(part: Message, content_type: str, parent: str) -> str | None:
+    """'S/MIME' or 'PGP/MIME' for a detached signature part, else None."""
+    if content_type in SIGNATURE_TYPES:
+        return "S/MIME"
+    if content_type == PGP_SIGNATURE_TYPE:
+        return "PGP/MIME"
+    if parent == "multipart/signed":
+        name = (part.get_filename() or "").lower()
+        if name.endswith(".p7s"):
+            return "S/MIME"
+        if name.endswith((".asc", ".sig")):
+            return "PGP/MIME"
+    return None
+
+
+def _parts_after_the_end(part: Message) -> list[Message]:
+    """Parts a sender's program put after the closing boundary (reusing a nested part's boundary closes early)."""
+    epilogue, boundary = part.epilogue or "", part.get_boundary()
+    if not boundary or f"--{boundary}" not in epilogue:
+        return []
+    head = f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n'
+    rest = epilogue[epilogue.index(f"--{boundary}"):]
+    late = BytesParser(policy=policy.default).parsebytes((head + rest).encode("utf-8", "surrogateescape"))
+    return late.get_payload() if late.is_multipart() else []
+
+
+def _encrypted_gap(kind: str) -> str:
+    return f"the part is encrypted ({kind}) and cannot be read without the recipient's private key"
+
+
+def _headers_part(part: Message) -> Message:
+    """A text/rfc822-headers part read as the header block it quotes."""
+    payload = part.get_payload(decode=True) or b""
+    return BytesParser(policy=policy.default).parsebytes(payload.lstrip(b"\r\n"), headersonly=True)
 
 
 def _format_parties(parties: list[Party]) -> str:
@@ -375,31 +690,49 @@ def render_main_document(
 
 
 def _submission(message: EmailMessage, context: IntakeContext) -> Submission:
-    collector = _Collector(context.limits)
-    collector.walk(message)
-    collector.unpack_zips(context)
     subject = _header(message, "subject")
     senders = _addresses(message, "from") or _addresses(message, "sender")
+    kind = notices.notice_kind(
+        message, subject, senders[0].email if senders else None, senders[0].name if senders else None
+    )
+    collector = _Collector(context.limits, returned=kind == "bounce")
+    collector.walk(message)
+    collector.unpack_zips(context)
     to, cc = _addresses(message, "to"), _addresses(message, "cc")
     sent = _date(message)
     body = collector.body_text()
-    main = SubmissionDocument(
-        filename=MAIN_FILENAME,
-        media_type=TEXT_MEDIA_TYPE,
-        content=render_main_document(senders, to, cc, sent, subject, body, collector.attachments).encode("utf-8"),
-        role=DocumentRole.main,
-        title=subject or "E-post uten emne",
+    title, refers_to = subject, None
+    if kind is not None:
+        # A bounce or receipt: titled after the message it is about, its status as text (so not from HTML).
+        quoted = next((headers for headers in collector.notice_headers if headers), [])
+        notice = notices.finish(notices.Notice(kind, status=collector.notice_status, original=quoted))
+        title, refers_to = notices.title(notice, subject), notice.original_message_id
+        body = f"{body}\n\n{notices.describe(notice, subject)}".strip()
+    # An HTML e-mail is kept as it looked (e-post.html); body_text stays its text, for search and screening.
+    html_main = None if kind is not None else email_html.main_document(
+        message, _part_text, senders, to, cc, sent, subject, collector.attachments, limits=context.limits
     )
+    if html_main is not None:
+        main, collector.attachments = html_main
+    else:
+        main = SubmissionDocument(
+            filename=MAIN_FILENAME,
+            media_type=TEXT_MEDIA_TYPE,
+            content=render_main_document(senders, to, cc, sent, subject, body, collector.attachments).encode("utf-8"),
+            role=DocumentRole.main,
+            title=title or "E-post uten emne",
+        )
     body_text = "\n\n".join([body, *collector.forwarded_text]).strip()
     return Submission(
         source=Source.email,
         origin_name=context.origin_name,
         sender=senders[0] if senders else None,
         recipients=to + cc,
-        subject=subject,
+        subject=title,
         sent=sent,
         received=context.received,
         body_text=body_text,
         message_id=_header(message, "message-id") or None,
+        refers_to_message_id=refers_to,
         documents=[main, *collector.attachments],
     )

@@ -3,8 +3,12 @@
 The message body becomes the main document, a readable UTF-8 text file with
 the sender, recipients, date and subject on top, so the archival copy says who
 wrote to whom even without the original mail client. Every attachment becomes
-an attachment document as received; an attached (forwarded) message stays one
-.msg document and its text is added to `body_text` so classification sees it.
+an attachment document as received. An attached (forwarded) Outlook message
+becomes an `.eml` document written from what it says (`as_eml`), so it gets an
+archival copy typeset like any forwarded e-mail (no depot takes .msg), and its
+text is added to `body_text` so classification sees it. The original .msg
+stays inside the stored original file. `read_attached` reads a .msg that
+arrived as an attachment of an .eml the same way.
 
 extract-msg does the reading of the OLE compound file and its MAPI properties;
 everything it raises is turned into an `InputFileError` saying what is wrong
@@ -17,8 +21,12 @@ import mimetypes
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address, Group
+from email.message import EmailMessage
 from email.parser import HeaderParser
 from email.policy import default as default_policy
+from email.utils import format_datetime
 from pathlib import Path
 
 import extract_msg
@@ -29,12 +37,11 @@ from extract_msg.null_date import NullDate
 
 from ..errors import InputFileError
 from .context import IntakeContext, IntakeLimits
-from .email import LOCAL_TIME, MAIN_FILENAME, TEXT_MEDIA_TYPE, html_to_text, render_main_document
+from .email import LOCAL_TIME, MAIN_FILENAME, OLE_SIGNATURE, TEXT_MEDIA_TYPE, html_to_text, render_main_document
 from .safety import require_size, safe_filename
 from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 MSG_MEDIA_TYPE = "application/vnd.ms-outlook"
-OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
 
 # MAPI property tags read directly ([MS-OXPROPS]); extract-msg has no accessor
 # that keeps name and address apart or prefers the "on behalf of" sender.
@@ -70,13 +77,35 @@ class _File:
     name: str | None
     media_type: str | None
     content: bytes
+    mail: _Mail | None = None
+    """For an attached Outlook message: what it says."""
+
+
+class UnreadableMessage(InputFileError):
+    """An Outlook message that cannot be opened or is damaged (not: one over the limits)."""
 
 
 def parse_msg(path: Path, context: IntakeContext) -> list[Submission]:
     """One Submission for the Outlook message in `path`; `InputFileError` if it cannot be taken in."""
     _require_ole_file(path, context.limits)
-    mail, files = _read(path, context.limits)
+    mail, files = _read(path, path.name, context.limits)
     return [_submission(mail, files, context)]
+
+
+def read_attached(content: bytes, label: str, limits: IntakeLimits, depth: int) -> tuple[_Mail, list[_File]]:
+    """An Outlook message that arrived as an attachment, `depth` messages deep.
+
+    `UnreadableMessage` if it is not one or is damaged (the caller keeps it as a
+    part), `InputFileError` if it goes over the limits (the item is refused).
+    """
+    if not content.startswith(OLE_SIGNATURE):
+        raise UnreadableMessage(f"{label} is not an Outlook .msg file: {_what_it_looks_like(content[:512])}")
+    if depth > limits.max_nesting:
+        raise InputFileError(
+            f"messages are attached inside each other more than {limits.max_nesting} levels deep",
+            hint="raise max_nesting under [intake] in the config if such mail is expected",
+        )
+    return _read(content, label, limits, depth)
 
 
 def _require_ole_file(path: Path, limits: IntakeLimits) -> None:
@@ -109,24 +138,25 @@ def _what_it_looks_like(head: bytes) -> str:
     return "it does not start with the OLE compound-file signature"
 
 
-def _read(path: Path, limits: IntakeLimits) -> tuple[_Mail, list[_File]]:
+def _read(source: Path | bytes, label: str, limits: IntakeLimits, depth: int = 0) -> tuple[_Mail, list[_File]]:
     try:
         # RTFDE trips over some real-world RTF; then the RTF body is read by `rtf_to_text` instead.
-        msg = extract_msg.openMsg(str(path), errorBehavior=ErrorBehavior.RTFDE)
+        opened = str(source) if isinstance(source, Path) else source
+        msg = extract_msg.openMsg(opened, errorBehavior=ErrorBehavior.RTFDE)
     except Exception as exc:
-        raise InputFileError(f"{path.name} cannot be opened as an Outlook message: {_reason(exc)}") from exc
+        raise UnreadableMessage(f"{label} cannot be opened as an Outlook message: {_reason(exc)}") from exc
     try:
         if not isinstance(msg, MessageBase):
-            raise InputFileError(
-                f"{path.name} is an Outlook '{msg.classType}' item, not an e-mail",
+            raise UnreadableMessage(
+                f"{label} is an Outlook '{msg.classType}' item, not an e-mail",
                 hint="save the e-mail itself from Outlook (File > Save As > Outlook Message Format)",
             )
-        mail = _read_mail(msg, limits, depth=0)
-        return mail, _read_files(msg, limits)
+        mail = _read_mail(msg, limits, depth=depth)
+        return mail, _read_files(msg, mail, limits)
     except InputFileError:
         raise
     except Exception as exc:
-        raise InputFileError(f"{path.name} is a damaged Outlook message: {_reason(exc)}") from exc
+        raise UnreadableMessage(f"{label} is a damaged Outlook message: {_reason(exc)}") from exc
     finally:
         msg.close()
 
@@ -170,7 +200,7 @@ def _read_mail(msg: MessageBase, limits: IntakeLimits, depth: int) -> _Mail:
     )
 
 
-def _read_files(msg: MessageBase, limits: IntakeLimits) -> list[_File]:
+def _read_files(msg: MessageBase, mail: _Mail, limits: IntakeLimits) -> list[_File]:
     attachments = [a for a in msg.attachments if not isinstance(a, WebAttachment)]
     if 1 + len(attachments) > limits.max_documents:
         raise InputFileError(
@@ -178,16 +208,20 @@ def _read_files(msg: MessageBase, limits: IntakeLimits) -> list[_File]:
             hint="raise max_documents under [intake] in the config if such mail is expected",
         )
     files = []
+    forwarded = iter(mail.forwarded)  # in the order _read_mail met them
     for attachment in attachments:
+        inner = None
         if isinstance(attachment, EmbeddedMsgAttachment):
             name = attachment.name or "melding.msg"
             content, media_type = attachment.data.exportBytes(), MSG_MEDIA_TYPE
+            if isinstance(attachment.data, MessageBase):
+                inner = next(forwarded, None)
         else:
             name, content, media_type = attachment.name, attachment.data, attachment.mimetype
         if not isinstance(content, bytes):
             raise InputFileError(f"the attachment '{name}' has no readable content ({type(attachment).__name__})")
         require_size(len(content), limits.max_document_bytes, f"the attachment '{name}'")
-        files.append(_File(name=name, media_type=media_type, content=content))
+        files.append(_File(name=name, media_type=media_type, content=content, mail=inner))
     return files
 
 
@@ -282,22 +316,7 @@ def _submission(mail: _Mail, files: list[_File], context: IntakeContext) -> Subm
     The main document and the text of forwarded messages are laid out as for
     .eml mail (`email.render_main_document`), so both read the same in the archive.
     """
-    taken = {MAIN_FILENAME}
-    documents = []
-    for number, file in enumerate(files, start=1):
-        fallback = f"vedlegg-{number}{mimetypes.guess_extension(file.media_type or '') or '.bin'}"
-        filename = unique_filename(safe_filename(file.name, fallback), taken)
-        taken.add(filename)
-        is_message = file.media_type == MSG_MEDIA_TYPE
-        documents.append(
-            SubmissionDocument(
-                filename=filename,
-                media_type=file.media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream",
-                content=file.content,
-                role=DocumentRole.attachment,
-                title=f"Videresendt melding: {Path(filename).stem}" if is_message else filename,
-            )
-        )
+    documents = _documents(files, {MAIN_FILENAME}, context.limits, depth=1, prefix="")
     body = mail.body
     if mail.links:
         body += "\n\nLenker til delte filer (ikke vedlagt):\n" + "\n".join(f"- {link}" for link in mail.links)
@@ -325,6 +344,48 @@ def _submission(mail: _Mail, files: list[_File], context: IntakeContext) -> Subm
     )
 
 
+def _documents(
+    files: list[_File], taken: set[str], limits: IntakeLimits, depth: int, prefix: str
+) -> list[SubmissionDocument]:
+    """The attachments as documents; an attached message as its .eml, then its own attachments.
+
+    The .eml gets an archival copy like every forwarded e-mail (no depot takes
+    .msg); the files it carried are titled after its subject, to `max_nesting`.
+    """
+    documents = []
+    for number, file in enumerate(files, start=1):
+        fallback = f"vedlegg-{number}{mimetypes.guess_extension(file.media_type or '') or '.bin'}"
+        if file.mail is not None:
+            stem = Path(safe_filename(file.name, f"melding-{number}.msg")).stem
+            filename = unique_filename(f"{stem}.eml", taken)
+            taken.add(filename)
+            documents.append(SubmissionDocument(
+                filename=filename, media_type="message/rfc822", content=as_eml(file.mail),
+                role=DocumentRole.attachment, title=f"Videresendt melding: {file.mail.subject or stem}",
+            ))
+            _, inner_files = read_attached(file.content, f"the attached message '{file.name}'", limits, depth)
+            documents += _documents(inner_files, taken, limits, depth + 1, file.mail.subject or stem)
+            continue
+        filename = unique_filename(safe_filename(file.name, fallback), taken)
+        taken.add(filename)
+        documents.append(
+            SubmissionDocument(
+                filename=filename,
+                media_type=file.media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream",
+                content=file.content,
+                role=DocumentRole.attachment,
+                title=f"{prefix}: {filename}" if prefix else filename,
+            )
+        )
+    if len(documents) + 1 > limits.max_documents:
+        raise InputFileError(
+            f"the message and the messages attached to it have {len(documents)} attachments; "
+            f"at most {limits.max_documents - 1} are taken in",
+            hint="raise max_documents under [intake] in the config if such mail is expected",
+        )
+    return documents
+
+
 def unique_filename(name: str, taken: set[str]) -> str:
     """`name`, or `name-2.ext`, `name-3.ext`, ... if a document of the submission already has it."""
     used = {t.lower() for t in taken}
@@ -341,15 +402,64 @@ def _forwarded_texts(mail: _Mail) -> list[str]:
     """The messages attached to `mail`, nested ones after their parent, as text for classification."""
     texts = []
     for inner in mail.forwarded:
-        header = [f"Fra: {_format_party(inner.sender)}"] if inner.sender else []
-        if inner.sent:
-            header.append(f"Dato: {inner.sent.astimezone(LOCAL_TIME):%d.%m.%Y %H:%M}")
-        header.append(f"Emne: {inner.subject}")
-        if inner.attachment_names:
-            header.append("Vedlegg: " + ", ".join(inner.attachment_names))
-        texts.append("--- Videresendt melding ---\n" + "\n".join(header) + "\n\n" + inner.body)
+        texts.append(forwarded_text(inner))
         texts.extend(_forwarded_texts(inner))
     return texts
+
+
+def forwarded_text(mail: _Mail) -> str:
+    """One forwarded message as text for classification: a short header block, then its body."""
+    header = [f"Fra: {_format_party(mail.sender)}"] if mail.sender else []
+    if mail.sent:
+        header.append(f"Dato: {mail.sent.astimezone(LOCAL_TIME):%d.%m.%Y %H:%M}")
+    header.append(f"Emne: {mail.subject}")
+    if mail.attachment_names:
+        header.append("Vedlegg: " + ", ".join(mail.attachment_names))
+    return "--- Videresendt melding ---\n" + "\n".join(header) + "\n\n" + mail.body
+
+
+def as_eml(mail: _Mail) -> bytes:
+    """An Outlook message written as the .eml a mail program would have saved: headers and text.
+
+    Its attachments are not repeated inside: they are documents of their own,
+    and the .msg itself, attachments and all, stays in the stored original. The
+    body lists their names, so the typeset copy says what came with it.
+    """
+    message = EmailMessage(policy=default_policy)
+    # "From" first: file-type detection knows an e-mail by its first header.
+    message["From"] = _addresses([mail.sender] if mail.sender else [], "undisclosed-sender")
+    if mail.to:
+        message["To"] = _addresses(mail.to, "undisclosed-recipients")
+    if mail.cc:
+        message["Cc"] = _addresses(mail.cc, "undisclosed-recipients")
+    if mail.sent:
+        message["Date"] = format_datetime(mail.sent)
+    message["Subject"] = mail.subject
+    if mail.message_id:
+        message["Message-ID"] = mail.message_id
+    body = mail.body
+    names = [n for n in mail.attachment_names if n]
+    if names:
+        body += "\n\nVedlegg i den opprinnelige meldingen:\n" + "\n".join(f"- {n}" for n in names)
+    if mail.links:
+        body += "\n\nLenker til delte filer (ikke vedlagt):\n" + "\n".join(f"- {link}" for link in mail.links)
+    message.set_content(body or "(ingen tekst)", charset="utf-8")
+    return message.as_bytes(policy=default_policy.clone(linesep="\r\n"))
+
+
+def _addresses(parties, empty: str) -> Group:
+    """Parties as a header value; one without an Internet address becomes an empty group named after it."""
+    members, names = [], []
+    for party in parties:
+        try:
+            if not party.email:
+                raise ValueError("no address")
+            members.append(Address(display_name=party.name or "", addr_spec=party.email))
+        except (ValueError, IndexError, HeaderParseError):
+            names.append(party.name or party.email or "")
+    if members:
+        return Group(None, members)
+    return Group(", ".join(filter(None, names)) or empty, ())
 
 
 def _format_party(party: Party) -> str:

@@ -11,9 +11,17 @@ Each letter's main document is a PDF of its own pages as scanned: pages of a
 PDF batch are copied over unchanged, image pages are embedded losslessly
 (JPEG as is). Archival conversion (PDF/A) is a later stage's job.
 
-Anything that cannot be taken in raises `InputFileError`; a batch is never
-taken in partly, since a page lost or moved between letters would be
-archived wrongly without anyone noticing.
+A batch that cannot be taken in raises `InputFileError` (not a scan, empty,
+truncated, encrypted, a page too large to decode safely, over the limits).
+One page that cannot be decoded or read does not cost the readable
+letters: the page is kept as its own document, exactly as received (the
+page copied out of a PDF batch; the whole file for an image batch, whose
+damaged frame cannot be cut out), marked as having no archival copy, in a
+submission of its own, in page order. It counts as a boundary between
+letters, and the nightly run sends every letter of the batch to review,
+since the page may belong to any of them: nothing is lost, nothing is
+moved between letters without someone looking. A batch with no readable
+letter page at all is still refused as a whole.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .._exec import tesseract
 from ..errors import InputFileError
+from ..imaging import load_strictly
 from .context import IntakeContext, IntakeLimits
 from .safety import require_size, safe_filename
 from .separator import is_separator_page, is_separator_text
@@ -86,6 +95,11 @@ class PageKind(StrEnum):
     letter = "letter"
     blank = "blank"
     separator = "separator"
+    unreadable = "unreadable"
+
+
+class _UnreadablePage(InputFileError):
+    """One page cannot be decoded or read (not a bomb, not the file as a whole)."""
 
 
 # ---------------------------------------------------------------------------
@@ -532,6 +546,10 @@ class _Batch(Protocol):
 
     def letter_pdf(self, indices: Sequence[int]) -> bytes: ...
 
+    def page_as_received(self, index: int) -> bytes | None:
+        """The page alone as the batch holds it, or None if it cannot be cut out."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -548,21 +566,66 @@ def parse_scan(path: Path, context: IntakeContext) -> list[Submission]:
         kinds: list[PageKind] = []
         texts: list[str] = []
         for index in range(batch.page_count):
-            page_kind, text = _read_page(batch, index, program, context.ocr_languages)
+            try:
+                page_kind, text = _read_page(batch, index, program, context.ocr_languages)
+            except _UnreadablePage as exc:
+                page_kind, text = PageKind.unreadable, exc.message
             kinds.append(page_kind)
             texts.append(text)
         letters = split_letters(kinds)
         if not letters:
+            unreadable = [i + 1 for i, kind in enumerate(kinds) if kind is PageKind.unreadable]
+            if unreadable:
+                first = kinds.index(PageKind.unreadable)
+                raise InputFileError(texts[first], hint="the file is probably truncated or damaged; scan the batch again")
             raise InputFileError(
                 f"the scan batch has {batch.page_count} page(s) but all are blank or separator sheets",
                 hint="check that the letters were not fed face down or left out of the scan",
             )
+        pieces = sorted(
+            [(indices[0], indices) for indices in letters]
+            + [(i, None) for i, kind in enumerate(kinds) if kind is PageKind.unreadable]
+        )
         submissions = []
-        for number, indices in enumerate(letters, start=1):
+        for number, (first, indices) in enumerate(pieces, start=1):
+            if indices is None:
+                submissions.append(_unreadable_submission(context, path, batch, first, texts[first]))
+                continue
             pdf = batch.letter_pdf(indices)
             require_size(len(pdf), context.limits.max_document_bytes, f"the PDF of letter {number}")
-            submissions.append(_submission(context, number, len(letters), [texts[i] for i in indices], pdf))
+            submissions.append(_submission(context, number, len(pieces), [texts[i] for i in indices], pdf))
         return submissions
+
+
+def _unreadable_submission(
+    context: IntakeContext, path: Path, batch: _Batch, index: int, problem: str
+) -> Submission:
+    """A page that could not be read, kept as received and marked: it gets no archival copy."""
+    stem = _origin_path(context.origin_name).stem or "skanning"
+    content, suffix, what = batch.page_as_received(index), ".pdf", f"page {index + 1} as received"
+    if content is None:
+        content, suffix, what = path.read_bytes(), path.suffix.lower() or ".bin", "the whole scan file as received"
+    require_size(len(content), context.limits.max_document_bytes, f"page {index + 1} of the scan")
+    title = f"Uleselig side {index + 1} i {_origin_path(context.origin_name).name}"
+    return Submission(
+        source=Source.scan,
+        origin_name=context.origin_name,
+        subject=title,
+        received=context.received,
+        documents=[
+            SubmissionDocument(
+                filename=safe_filename(f"{stem}-side-{index + 1}-uleselig{suffix}", "uleselig-side"),
+                media_type="application/pdf" if suffix == ".pdf" else "application/octet-stream",
+                content=content,
+                role=DocumentRole.main,
+                title=title,
+                archival_gap=(
+                    f"page {index + 1} of the scan batch cannot be read ({problem}); {what} is kept: "
+                    "check the paper original, scan that page again and attach it with 'review replace-part'"
+                ),
+            )
+        ],
+    )
 
 
 def _check_file(path: Path, limits: IntakeLimits) -> str:
@@ -602,7 +665,7 @@ def _read_page(batch: _Batch, index: int, program: str, languages: str) -> tuple
     try:
         text = tesseract.page_text(program, buffer.getvalue(), languages, OCR_DPI)
     except InputFileError as exc:
-        raise InputFileError(f"page {index + 1}: {exc.message}", hint=exc.hint) from exc
+        raise _UnreadablePage(f"page {index + 1}: {exc.message}", hint=exc.hint) from exc
     if is_separator_text(text):
         return PageKind.separator, ""
     return PageKind.letter, text.strip()
@@ -728,10 +791,16 @@ class _PdfBatch:
                 raise _bomb_error(f"page {index + 1} is {width / 72 * 25.4:.0f}x{height / 72 * 25.4:.0f} mm")
             image = page.render(scale=OCR_DPI / 72, grayscale=True).to_pil().convert("L")
         except pypdfium2.PdfiumError as exc:
-            raise InputFileError(
+            raise _UnreadablePage(
                 f"page {index + 1} of the PDF cannot be read: {exc}", hint="scan the batch again"
             ) from exc
         return PageImage(image, OCR_DPI)
+
+    def page_as_received(self, index: int) -> bytes | None:
+        try:
+            return self.letter_pdf([index])
+        except pypdfium2.PdfiumError:
+            return None
 
     def letter_pdf(self, indices: Sequence[int]) -> bytes:
         letter = pypdfium2.PdfDocument.new()
@@ -790,12 +859,13 @@ class _ImageBatch:
             width, height = self._image.size
             if width * height > MAX_PAGE_PIXELS:
                 raise _bomb_error(f"page {index + 1} is {width}x{height} pixels")
-            self._image.load()
+            load_strictly(self._image)
             frame = _eight_bit(self._image.copy())
         except Image.DecompressionBombError as exc:
             raise _bomb_error(str(exc)) from exc
         except (OSError, ValueError, EOFError, SyntaxError) as exc:
-            raise self._damaged(exc, f"page {index + 1} of ") from exc
+            damaged = self._damaged(exc, f"page {index + 1} of ")
+            raise _UnreadablePage(damaged.message, hint=damaged.hint) from exc
         declared = self._image.info.get("dpi")
         # TIFF resolutions come as rationals; page_dpi works on plain numbers.
         dpi = page_dpi(frame.size, (float(declared[0]), float(declared[1])) if declared else None)
@@ -832,6 +902,9 @@ class _ImageBatch:
             return buffer.getvalue()
         finally:
             letter.close()
+
+    def page_as_received(self, index: int) -> bytes | None:
+        return None  # a frame Pillow cannot decode cannot be cut out of the file either
 
     def close(self) -> None:
         self._image.close()

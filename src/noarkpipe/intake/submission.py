@@ -27,6 +27,11 @@ class SubmissionDocument(BaseModel):
     content: bytes
     role: DocumentRole
     title: str = Field(description="title for the dokumentbeskrivelse")
+    archival_gap: str | None = Field(
+        default=None,
+        description="why intake already knows this document cannot get an archival copy (e.g. a scanned page "
+        "that cannot be decoded): it is kept as received, not converted, and its journalpost goes to review",
+    )
 
 
 class Party(BaseModel):

@@ -12,10 +12,22 @@ PDF/A that verifies) is its own archival copy: its Arkivformat row names
 the same file and checksum, and has no konvertering, since nothing was
 converted. Format is the PRONOM id from identification of the bytes,
 formatDetaljer its name and version.
+
+The letter comes first: a document that could not get an archival copy is
+still journaled, exactly as received (its Produksjonsformat row, no
+Arkivformat), with the reason in `dokumentbeskrivelse.archival_gap`, and
+its journalpost goes to the review queue (M) whatever the classification
+said. The archivist decides there (journal/review.py).
+
+A bounce or read receipt (`Submission.refers_to_message_id`) joins the case
+of the journalpost whose e-mail it is about, found by Message-ID within the
+same records creator, and waits for review: it is a notice about a letter,
+not a new matter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -90,6 +102,8 @@ class StoredDocument:
     format: str
     format_details: str | None = None
     archival: ArchivalVariant | None = None
+    archival_gap: str | None = None
+    """Why there is no archival copy (then `archival` is None); None when there is one."""
 
 
 @dataclass(frozen=True)
@@ -221,7 +235,21 @@ def place(session: Session, structure: Structure, submission: Submission, policy
     2. A classification rule decides: a new case in the rule's class, J if the rule is confident.
     3. The learned model is confident enough: a new case in its class (J).
     4. Otherwise: a new case in the default class, awaiting review (M).
+
+    Before all of these, a notice about an earlier message (a bounce, a read
+    receipt) joins the case of that message's journalpost, awaiting review (M).
     """
+    if submission.refers_to_message_id:
+        about = find_by_message_id(session, structure.arkivskaper_id, submission.refers_to_message_id)
+        if about is not None:
+            number = f"{about.journalaar}/{about.journalsekvensnummer}"
+            closed = _closed(session, about.saksmappe)
+            if not closed:
+                return Placement(
+                    Journalstatus.midlertidig_registrering, about.saksmappe,
+                    f"a notice about the message of journalpost {number} ({submission.refers_to_message_id}): "
+                    f"placed in its case {about.saksmappe.mappeID}, awaiting review",
+                )
     for ref in find_case_references(f"{submission.subject}\n{submission.body_text}"):
         saksmappe = find_saksmappe(session, structure.arkivskaper_id, ref)
         if saksmappe is not None:
@@ -264,6 +292,31 @@ def place(session: Session, structure: Structure, submission: Submission, policy
                 f"{policy.model_threshold:.0%}: new case in the default class, awaiting review",
             )
     return Placement(review, None, "no rule and no confident suggestion: new case in the default class, awaiting review")
+
+
+def find_by_message_id(session: Session, arkivskaper_id: int, message_id: str) -> tables.Journalpost | None:
+    """The first journalpost of this records creator made from the e-mail with this Message-ID."""
+    return session.scalar(
+        select(tables.Journalpost)
+        .where(tables.Journalpost.arkivskaper_id == arkivskaper_id)
+        .where(tables.Journalpost.message_id == message_id.strip())
+        .order_by(tables.Journalpost.id)
+        .limit(1)
+    )
+
+
+def gap_reasons(documents: Sequence[StoredDocument]) -> list[str]:
+    """One line per document kept without archival copy, in the order they are numbered."""
+    return [
+        f"{stored.document.filename!r} has no archival copy: {stored.archival_gap}"
+        for stored in _numbered(documents)
+        if stored.archival_gap
+    ]
+
+
+def _numbered(documents: Sequence[StoredDocument]) -> list[StoredDocument]:
+    """The main document first (dokumentnummer 1), the attachments in the order received."""
+    return sorted(documents, key=lambda d: d.document.role is not DocumentRole.main)
 
 
 def _new_saksmappe(
@@ -317,12 +370,25 @@ def journal_submission(
     actor: str,
     now: datetime,
     policy: Policy | None = None,
+    review_reasons: Sequence[str] = (),
 ) -> tuple[tables.Journalpost, Placement]:
-    """Register an incoming submission: numbers, journalpost, parties, documents, skjerming."""
+    """Register an incoming submission: numbers, journalpost, parties, documents, skjerming.
+
+    A document without archival copy, or any of `review_reasons` (e.g. another
+    letter of the same scan batch has one), sends the journalpost to review (M)
+    with the reasons in its classification note.
+    """
     policy = policy or Policy.standard()
     today = now.astimezone(LOCAL_TIME).date()
     title = submission.subject.strip() or "(uten emne)"
     placement = place(session, structure, submission, policy)
+    flagged = [*gap_reasons(documents), *review_reasons]
+    if flagged:
+        placement = Placement(
+            Journalstatus.midlertidig_registrering, placement.saksmappe,
+            "; ".join([placement.reason, *flagged, "awaiting review"]),
+            placement.klasse_id, placement.tittel,
+        )
     saksmappe = placement.saksmappe
     if saksmappe is not None:
         klasse_id = saksmappe.klasse.klasseID
@@ -366,6 +432,7 @@ def journal_submission(
         offentligTittel=public_text(title, decision, PublicField.tittel_registrering) if decision.screened else None,
         **_skjerming_columns(decision),
         classification_note="; ".join([placement.reason, *decision.reasons]),
+        message_id=submission.message_id.strip() if submission.message_id else None,
         opprettetDato=now,
         opprettetAv=actor,
     )
@@ -387,8 +454,7 @@ def journal_submission(
             )
         )
 
-    ordered = sorted(documents, key=lambda d: d.document.role is not DocumentRole.main)
-    for dokumentnummer, stored in enumerate(ordered, start=1):
+    for dokumentnummer, stored in enumerate(_numbered(documents), start=1):
         beskrivelse = tables.Dokumentbeskrivelse(
             journalpost_id=journalpost.id,
             dokumenttype=Dokumenttype.brev.value,
@@ -404,6 +470,7 @@ def journal_submission(
             tilknyttetAv=actor,
             opprettetDato=now,
             opprettetAv=actor,
+            archival_gap=stored.archival_gap,
         )
         session.add(beskrivelse)
         session.flush()
@@ -424,17 +491,24 @@ def journal_submission(
             )
         )
         if stored.archival is not None:
-            _add_archival_variant(session, beskrivelse, stored.archival, actor=actor, now=now)
+            add_archival_variant(session, beskrivelse, stored.archival, actor=actor, now=now)
     session.flush()
     return journalpost, placement
 
 
-def _add_archival_variant(
-    session: Session, beskrivelse: tables.Dokumentbeskrivelse, archival: ArchivalVariant, *, actor: str, now: datetime
+def add_archival_variant(
+    session: Session,
+    beskrivelse: tables.Dokumentbeskrivelse,
+    archival: ArchivalVariant,
+    *,
+    actor: str,
+    now: datetime,
+    version: int = 1,
 ) -> None:
+    """The document's Arkivformat object of `version`, with its konvertering when it was converted."""
     objekt = tables.Dokumentobjekt(
         dokumentbeskrivelse_id=beskrivelse.id,
-        versjonsnummer=1,
+        versjonsnummer=version,
         variantformat=Variantformat.arkivformat.value,
         format=archival.format,
         formatDetaljer=archival.format_details,

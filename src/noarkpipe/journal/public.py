@@ -209,6 +209,8 @@ class PublicJournalHeader(_Public):
     arkivskaperNavn: str = Field(min_length=1)
     journalStartDato: date
     journalSluttDato: date
+    seleksjon: str | None = None
+    """What the entries are, when not the postliste's published statuses (an extract's public journal)."""
 
     @model_validator(mode="after")
     def _range(self):
@@ -648,12 +650,15 @@ def public_entries(
     *,
     rules: ScreeningRuleSet | None = None,
     arkivdel_ids: Sequence[int] | None = None,
+    journalstatus: Sequence[Journalstatus] = PUBLISHED_JOURNALSTATUS,
 ) -> Iterator[PublicEntry]:
     """The postliste of one arkivskaper (table id) for journaldato date_from..date_to, both included.
 
     Ordered by journalaar and journalsekvensnummer; only PUBLISHED_JOURNALSTATUS.
     `rules` defaults to the bundled standard rules. `arkivdel_ids` limits it to
-    the cases of those arkivdeler (an extract's offentligJournal.xml). Read in
+    the cases of those arkivdeler (an extract's offentligJournal.xml), and
+    `journalstatus` widens the statuses (an extract's public journal holds
+    every journalpost of its running journal, screened alike). Read in
     pages, so memory stays flat however long the period. Raises
     PublicJournalLeakError if a string would still reveal screened information
     after screening.
@@ -666,7 +671,7 @@ def public_entries(
         J.arkivskaper_id == arkivskaper_id,
         J.journaldato >= date_from,
         J.journaldato <= date_to,
-        J.journalstatus.in_([s.value for s in PUBLISHED_JOURNALSTATUS]),
+        J.journalstatus.in_([s.value for s in journalstatus]),
     )
     if arkivdel_ids is not None:
         S = tables.Saksmappe
@@ -814,6 +819,8 @@ def _leaf(xf, name: str, value: object) -> None:
 
 
 def _seleksjon(header: PublicJournalHeader) -> str:
+    if header.seleksjon:
+        return header.seleksjon
     statuses = ", ".join(s.value for s in PUBLISHED_JOURNALSTATUS)
     return (
         f"Journalposter med journaldato fra og med {header.journalStartDato.isoformat()} "

@@ -11,6 +11,18 @@ log foreign keys, whose values mean nothing outside this database).
 Numbers are never allocated twice: approving changes only the status; attaching
 takes the next document number of the target case, and the emptied case is
 marked `Utgår` rather than deleted, so its number is not reused.
+
+A journalpost with a document that has no archival copy (its
+`archival_gap`, see journal/journaling.py) cannot be journaled by accident:
+approve and attach refuse it unless the archivist says `accept_gap`, and
+then each such document gets a change-log row saying it was journaled
+without archival copy and why (the gap itself stays on the document, and
+the export states it in a merknad). The other ways out are to drop the
+part (`drop_part`: the document leaves the journalpost, the reason is in
+the change log, the caller keeps the file in quarantine) or to attach the
+replacement the sender sent (`replace_part`: a new version of the document
+with its own archival copy, which closes the gap). The original as received
+always stays in the document store.
 """
 
 from __future__ import annotations
@@ -24,8 +36,9 @@ from sqlalchemy.orm import Session
 
 from ..clock import utcnow
 from ..errors import ExitCode, NoarkpipeError
-from ..model.codes import Journalstatus, Saksstatus
+from ..model.codes import Journalstatus, Saksstatus, Variantformat
 from . import numbering, tables
+from .journaling import StoredDocument, add_archival_variant
 
 REVIEWABLE = Journalstatus.midlertidig_registrering.value
 _NUMBER = re.compile(r"^\s*(\d{2}|\d{4})\s*/\s*(\d{1,7})\s*$")
@@ -48,6 +61,8 @@ class ReviewItem(BaseModel):
     journalstatus: str
     skjermet: bool
     note: str | None
+    archival_gaps: list[str] = []
+    """One line per document without archival copy: 'NUMBER. file name: reason'."""
 
 
 class ReviewDetail(ReviewItem):
@@ -122,7 +137,19 @@ def _item(post: tables.Journalpost, kode: str) -> ReviewItem:
         journalstatus=post.journalstatus,
         skjermet=post.tilgangsrestriksjon is not None,
         note=post.classification_note,
+        archival_gaps=[f"{d.dokumentnummer}. {_filename(d)}: {d.archival_gap}" for d in open_gaps(post)],
     )
+
+
+def open_gaps(post: tables.Journalpost) -> list[tables.Dokumentbeskrivelse]:
+    """The documents of the journalpost that have no archival copy."""
+    return [d for d in post.dokumentbeskrivelser if d.archival_gap]
+
+
+def _filename(document: tables.Dokumentbeskrivelse) -> str:
+    """The name the document was received under (its first Produksjonsformat)."""
+    originals = [o for o in document.dokumentobjekter if o.variantformat == Variantformat.produksjonsformat.value]
+    return originals[0].filnavn if originals else document.tittel
 
 
 def queue(session: Session, kode: str) -> list[ReviewItem]:
@@ -150,7 +177,11 @@ def detail(session: Session, kode: str, journalnummer: str) -> ReviewDetail:
         mottattDato=post.mottattDato,
         dokumenter=[
             f"{d.dokumentnummer}. {d.tilknyttetRegistreringSom}: {d.tittel}"
-            + "".join(f" [{o.filnavn}, {o.filstoerrelse} bytes]" for o in d.dokumentobjekter)
+            + "".join(
+                f" [v{o.versjonsnummer} {o.variantformat}: {o.filnavn}, {o.format or o.mimeType}, {o.filstoerrelse} bytes]"
+                for o in d.dokumentobjekter
+            )
+            + (f" NO ARCHIVAL COPY: {d.archival_gap}" if d.archival_gap else "")
             for d in post.dokumentbeskrivelser
         ],
         endringer=[
@@ -175,12 +206,140 @@ def _log(session: Session, entity, field: str, before: str | None, after: str | 
     )
 
 
-def approve(session: Session, kode: str, journalnummer: str) -> ReviewItem:
-    """M → J. Only the status changes: every number stays as allocated at intake."""
+def approve(
+    session: Session, kode: str, journalnummer: str, *, accept_gap: bool = False, actor: str = "noarkpipe"
+) -> ReviewItem:
+    """M → J. Only the status changes: every number stays as allocated at intake.
+
+    A document without archival copy needs `accept_gap`, and its acceptance is logged.
+    """
     post = find_journalpost(session, kode, journalnummer)
     _require_reviewable(post)
+    _settle_gaps(session, post, accept_gap, actor)
     post.journalstatus = Journalstatus.journalfoert.value
     session.flush()
+    return _item(post, kode)
+
+
+def _settle_gaps(session: Session, post: tables.Journalpost, accept_gap: bool, actor: str) -> None:
+    """Refuse to journal a post with a document lacking its archival copy, unless the archivist accepts it."""
+    gaps = open_gaps(post)
+    if not gaps:
+        return
+    number = f"{post.journalaar}/{post.journalsekvensnummer}"
+    if not accept_gap:
+        listed = "; ".join(f"document {d.dokumentnummer} {_filename(d)!r}: {d.archival_gap}" for d in gaps)
+        raise ReviewError(
+            f"journalpost {number} has {len(gaps)} document(s) without archival copy ({listed})",
+            hint=f"journal it as it is with --accept-gap (recorded in the change log and the export), "
+            f"drop the part ('review drop-part {number} NUMBER --reason ...') or attach the sender's "
+            f"replacement ('review replace-part {number} NUMBER FILE')",
+        )
+    for document in gaps:
+        _log(session, document, "arkivformat", None,
+             f"journalført uten arkivformat (godkjent): {_filename(document)}: {document.archival_gap}", actor)
+
+
+def _document(post: tables.Journalpost, dokumentnummer: int) -> tables.Dokumentbeskrivelse:
+    found = next((d for d in post.dokumentbeskrivelser if d.dokumentnummer == dokumentnummer), None)
+    if found is None:
+        numbers = ", ".join(str(d.dokumentnummer) for d in post.dokumentbeskrivelser)
+        raise ReviewError(
+            f"journalpost {post.journalaar}/{post.journalsekvensnummer} has no document {dokumentnummer}",
+            hint=f"its documents are numbered {numbers}; see 'noarkpipe review show'",
+        )
+    return found
+
+
+class DroppedPart(BaseModel):
+    """A document taken out of a journalpost: what the caller keeps in quarantine."""
+
+    item: ReviewItem
+    filename: str
+    sha256: str
+    reason: str
+
+
+def drop_part(
+    session: Session, kode: str, journalnummer: str, dokumentnummer: int, reason: str, actor: str
+) -> DroppedPart:
+    """Take one document out of a journalpost awaiting review; the reason goes into the change log.
+
+    The rows of the document go; its original stays in the document store,
+    and the caller keeps a copy in quarantine. The other documents keep
+    their numbers, so nothing that refers to them changes.
+    """
+    if not reason.strip():
+        raise ReviewError("dropping a document needs a reason", hint="e.g. --reason 'tom fil, avsender varslet'")
+    post = find_journalpost(session, kode, journalnummer)
+    _require_reviewable(post)
+    document = _document(post, dokumentnummer)
+    if len(post.dokumentbeskrivelser) == 1:
+        raise ReviewError(
+            f"document {dokumentnummer} is the only document of journalpost {journalnummer}",
+            hint="reject the journalpost instead ('review reject ... --reason ...')",
+        )
+    originals = [o for o in document.dokumentobjekter if o.variantformat == Variantformat.produksjonsformat.value]
+    original = originals[0] if originals else document.dokumentobjekter[0]
+    gap = f" (no archival copy: {document.archival_gap})" if document.archival_gap else ""
+    _log(session, post, "dokumentbeskrivelse",
+         f"{document.dokumentnummer}. {document.tittel} [{original.filnavn}, sha256 {original.sjekksum}]{gap}",
+         None, actor)
+    _log(session, post, "dokument fjernet", None, reason.strip(), actor)
+    for objekt in document.dokumentobjekter:
+        for konvertering in objekt.konverteringer:
+            session.delete(konvertering)
+        session.delete(objekt)
+    session.delete(document)
+    session.flush()
+    session.expire(post, ["dokumentbeskrivelser"])
+    return DroppedPart(
+        item=_item(post, kode), filename=original.filnavn, sha256=original.sjekksum, reason=reason.strip()
+    )
+
+
+def replace_part(
+    session: Session, kode: str, journalnummer: str, dokumentnummer: int, replacement: StoredDocument, actor: str
+) -> ReviewItem:
+    """The sender's replacement as the document's next version, with its archival copy: the gap is closed.
+
+    The version received first stays (Produksjonsformat, versjonsnummer 1),
+    so what came in is never lost; the replacement and its archival copy are
+    the next version, which the export takes.
+    """
+    if replacement.archival is None:
+        raise ReviewError(
+            f"the replacement {replacement.document.filename!r} has no archival copy either",
+            hint="ask the sender for the document in PDF or another format noarkpipe can convert",
+        )
+    post = find_journalpost(session, kode, journalnummer)
+    _require_reviewable(post)
+    document = _document(post, dokumentnummer)
+    version = max((o.versjonsnummer for o in document.dokumentobjekter), default=0) + 1
+    now = utcnow()
+    session.add(
+        tables.Dokumentobjekt(
+            dokumentbeskrivelse_id=document.id,
+            versjonsnummer=version,
+            variantformat=Variantformat.produksjonsformat.value,
+            format=replacement.format,
+            formatDetaljer=replacement.format_details,
+            mimeType=replacement.media_type,
+            filnavn=replacement.document.filename,
+            sjekksum=replacement.blob.sha256,
+            sjekksumAlgoritme="SHA-256",
+            filstoerrelse=replacement.blob.size,
+            opprettetDato=now,
+            opprettetAv=actor,
+        )
+    )
+    add_archival_variant(session, document, replacement.archival, actor=actor, now=now, version=version)
+    _log(session, document, "dokumentobjekt", None,
+         f"versjon {version}: {replacement.document.filename} (erstatning fra avsender, sha256 {replacement.blob.sha256})",
+         actor)
+    document.archival_gap = None  # the session hook logs the reason it had
+    session.flush()
+    session.expire(post, ["dokumentbeskrivelser"])
     return _item(post, kode)
 
 
@@ -208,10 +367,13 @@ def reclassify(session: Session, kode: str, journalnummer: str, klasse_id: str, 
     return _item(post, kode)
 
 
-def attach(session: Session, kode: str, journalnummer: str, saksnummer: str, actor: str) -> ReviewItem:
-    """Move the item into an existing case of the same arkivskaper; its own new case is closed as `Utgår`."""
+def attach(
+    session: Session, kode: str, journalnummer: str, saksnummer: str, actor: str, *, accept_gap: bool = False
+) -> ReviewItem:
+    """Move the item into an existing case of the same arkivskaper and journal it; its own new case is closed as `Utgår`."""
     post = find_journalpost(session, kode, journalnummer)
     _require_reviewable(post)
+    _settle_gaps(session, post, accept_gap, actor)
     source = post.saksmappe
     target = find_saksmappe(session, post.arkivskaper_id, saksnummer)
     if target.id == source.id:

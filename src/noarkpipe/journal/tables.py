@@ -169,6 +169,7 @@ class Journalpost(NoarkEntity, Base):
     skjermingshjemmel: Mapped[str | None] = mapped_column(Text)
     skjermingMetadata: Mapped[str | None] = mapped_column(Text)  # one value per line (M502)
     classification_note: Mapped[str | None] = mapped_column(Text)  # why this class and case: rule, model, reference
+    message_id: Mapped[str | None] = mapped_column(Text, index=True)  # Message-ID of the e-mail it was made from
     opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
     opprettetAv: Mapped[str] = mapped_column(String(200))
 
@@ -209,6 +210,9 @@ class Dokumentbeskrivelse(NoarkEntity, Base):
     tilknyttetAv: Mapped[str] = mapped_column(String(200))
     opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
     opprettetAv: Mapped[str] = mapped_column(String(200))
+    # Why the document has no archival copy (kept as received, Produksjonsformat only);
+    # NULL when it has its Arkivformat. Exported as a merknad.
+    archival_gap: Mapped[str | None] = mapped_column(Text)
 
     journalpost: Mapped[Journalpost] = relationship(back_populates="dokumentbeskrivelser")
     dokumentobjekter: Mapped[list[Dokumentobjekt]] = relationship(

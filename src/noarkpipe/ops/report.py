@@ -4,8 +4,8 @@ Written after every run to data_dir/reports/run-NNNNNN.json (for programs)
 and .html (one self-contained page: inline style and inline SVG charts, no
 scripts, no external resources, so it can be mailed, attached or archived as
 is). It holds, per arkivskaper, what was journaled by class, what waits in
-the review queue (this run's items and the queue as a whole), what was
-quarantined and why, duplicates, mailbox problems, and how long each stage of
+the review queue (this run's items and the queue as a whole), the documents
+journaled without an archival copy and why, what was quarantined and why, duplicates, mailbox problems, and how long each stage of
 the loop took.
 
 The report is an internal document, but it is mailed: titles of screened
@@ -64,6 +64,9 @@ class ReportItem(BaseModel):
     tittel: str | None = Field(default=None, description="offentligTittel when the journalpost is screened")
     reason: str | None = None
     quarantine_path: str | None = None
+    archival_gaps: list[str] = Field(
+        default_factory=list, description="'file name: reason' per document kept without an archival copy"
+    )
 
 
 class ClassCount(BaseModel):
@@ -99,6 +102,9 @@ class RunReport(BaseModel):
     needs_review: int
     quarantined: int
     duplicates: int
+    documents_without_archival_copy: int = Field(
+        default=0, description="documents journaled as received without an archival copy (their journalposts wait in review)"
+    )
     creators: list[CreatorReport]
     registered: list[ReportItem] = Field(description="journaled and review items of this run, in order")
     quarantine: list[ReportItem]
@@ -165,6 +171,7 @@ def build_report(settings: Settings, store: Store, summary: RunSummary, exit_cod
         needs_review=summary.needs_review,
         quarantined=summary.quarantined,
         duplicates=summary.duplicates,
+        documents_without_archival_copy=summary.documents_without_archival_copy,
         creators=creators,
         registered=items,
         quarantine=[_report_item(i, None) for i in summary.items if i.outcome is Outcome.quarantined],
@@ -225,6 +232,7 @@ def _report_item(result, post: tuple | None) -> ReportItem:
         tittel=masked(tittel) if tittel else None,
         reason=masked(result.reason) if result.reason else None,
         quarantine_path=masked(result.quarantine_path) if result.quarantine_path else None,
+        archival_gaps=[masked(f"{gap.document}: {gap.reason}") for gap in result.archival_gaps],
     )
 
 
@@ -345,6 +353,19 @@ def render_html(report: RunReport) -> str:
             _table(
                 ["arkivskaper", "journalpost", "file", "tittel", "klasse", "why"],
                 [[i.arkivskaper, i.journalpost, i.item, i.tittel, i.klasse, i.reason] for i in review],
+            )
+        )
+    gaps = [(i, gap) for i in report.registered for gap in i.archival_gaps]
+    parts.append(f"<h2>Documents without an archival copy: {len(gaps)}</h2>\n")
+    if gaps:
+        parts.append(
+            "<p>Journaled as received (Produksjonsformat only); their journalposts wait in the review queue: "
+            "approve with <code>--accept-gap</code>, <code>drop-part</code> or <code>replace-part</code>.</p>\n"
+        )
+        parts.append(
+            _table(
+                ["arkivskaper", "journalpost", "file", "document and reason"],
+                [[i.arkivskaper, i.journalpost, i.item, gap] for i, gap in gaps],
             )
         )
     parts.append(f"<h2>Quarantined: {len(report.quarantine)}</h2>\n")

@@ -10,13 +10,15 @@ How it is built (the pieces, in the order they work):
 
 - source.py: the package as a folder or a tar read in place; unsafe
   members reported, never followed.
-- version.py, addml.py: which Noark 5 version, what arkivuttrekk.xml says.
+- version.py, addml.py: which Noark 5 version, what arkivuttrekk.xml says;
+  official.py: whether a schema is the official one (by content, not bytes).
 - walker.py: one streaming pass per XML file, validated against the
   official schema while it streams, entities dispatched to the checks.
 - ledger.py: a scratch SQLite index so memory stays flat.
 - checks/: one module per family of checks (package, structure, addml,
   counts, hierarchy, identifiers, documents, journal, changelog, formats).
 - engine.py: the order of work, the hashing thread, the report.
+- arkade.py: Arkade 5's 54 Noark 5 tests, each answered by checks naming it.
 """
 
 from .engine import validate

@@ -54,6 +54,17 @@ class AddmlInfo:
     document_files_line: int | None = None
     objects: list[DescribedObject] = field(default_factory=list)
     period: tuple[str, str] | None = None
+    separation: tuple[str, str] | None = None
+    """(inngaaendeSkille, utgaaendeSkille): 'skarpt'/'mykt' (some systems write 'skarp'/'myk')."""
+    flags: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    """additionalInfo's yes/no statements (inneholderSkjermetInformasjon, ...) -> (value, line)."""
+
+    @property
+    def sharp(self) -> bool | None:
+        """True when both period boundaries are sharp, False when one is soft, None when not stated."""
+        if self.separation is None:
+            return None
+        return all(value.strip().lower().startswith("skarp") for value in self.separation)
 
 
 def _local(element) -> str:
@@ -122,6 +133,13 @@ def read_addml(data: bytes) -> AddmlInfo:
                     for count in _named(extra, "antallDokumentfiler"):
                         info.document_files = _integer(_value(count))
                         info.document_files_line = count.sourceline
+                    for period in _named(extra, "periode"):
+                        values = {child.get("name"): _value(child) for child in _properties(period)}
+                        info.separation = (values.get("inngaaendeSkille", ""), values.get("utgaaendeSkille", ""))
+                    for flag in _properties(extra):
+                        if flag.get("dataType") == "boolean" or flag.get("name", "").startswith(
+                                ("inneholder", "omfatter")):
+                            info.flags[flag.get("name", "")] = (_value(flag).lower(), flag.sourceline)
             continue
         described = DescribedObject(name=name, file=_file(own_files[0]), line=data_object.sourceline)
         for schema in _named(data_object, "schema"):

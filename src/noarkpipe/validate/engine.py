@@ -14,6 +14,13 @@ The order of work, and why:
 5. When both are done, each family compares what it collected (SQL over the
    scratch index) and reports; format identification runs last, on a capped
    sample of distinct files.
+6. If asked (`findings_csv`), every finding, kept on disk as it was found,
+   is written out sorted by file and line (report.py).
+
+Beside the families, the engine keeps one tally of its own: mapper,
+registreringer, dokumentbeskrivelser and dokumentobjekter per arkivdel
+(`ArkivdelTally`), for the report's per-arkivdel table. It judges nothing,
+so it is not a check, and it must not depend on which families exist.
 
 Nothing is written outside a temporary folder (TMPDIR), which is removed
 at the end; the package is never modified and never unpacked.
@@ -43,12 +50,13 @@ from .addml import MAX_ADDML_BYTES, AddmlInfo, read_addml
 from .checks import families
 from .checks import package as package_checks
 from .checks import structure as structure_checks
-from .findings import Findings
+from .findings import FINDINGS_COLUMNS, FINDINGS_TABLE, Findings
 from .ledger import Ledger
-from .model import DetectedVersion, ValidateOptions, ValidationReport
+from .model import ArkivdelCounts, DetectedVersion, ValidateOptions, ValidationReport
+from .report import write_findings_csv
 from .source import FILE, Member, Source, TarSource, open_source
 from .version import detect
-from .walker import Subscriptions, XmlOutcome, XmlProblem, walk
+from .walker import Frame, Subscriptions, XmlOutcome, XmlProblem, walk
 
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total): done and total in bytes (total 0 when unknown)."""
@@ -105,7 +113,11 @@ def validate(options: ValidateOptions, progress: Progress | None = None) -> Vali
         run.progress("Comparing", 0, 0)
         for family in run.families:
             family.finish(run)
-        return run.report(started, time.monotonic() - clock)
+        report = run.report(started, time.monotonic() - clock)
+        if options.findings_csv is not None:
+            run.progress("Writing the findings", 0, 0)
+            run.write_findings(options.findings_csv)
+        return report
 
 
 class Run:
@@ -120,10 +132,19 @@ class Run:
         self.inventory = Ledger(self.scratch / "inventory.sqlite")
         self.ledger = Ledger(self.scratch / "ledger.sqlite")
         self.families = families()
-        self._findings = {c.id: Findings(c) for family in self.families for c in family.checks}
+        self.findings_ledger: Ledger | None = None
+        if options.findings_csv is not None:
+            self.findings_ledger = Ledger(self.scratch / "findings.sqlite")
+            self.findings_ledger.table(FINDINGS_TABLE, FINDINGS_COLUMNS)
+        definitions = [c for family in self.families for c in family.checks]
+        self._findings = {
+            c.id: Findings(c, max_examples=options.max_examples, sink=self.findings_ledger, order=order)
+            for order, c in enumerate(definitions)
+        }
         self._subscriptions: dict[str, Subscriptions] = defaultdict(Subscriptions)
         for role, containers in CONTAINERS.items():
             self._subscriptions[role].track(containers)
+        self.arkivdeler = ArkivdelTally(self._subscriptions["arkivstruktur"])
         self.outcomes: dict[str, XmlOutcome] = {}
         self.schemas_used: dict[str, str] = {}
         self.package_root: str | None = None
@@ -148,6 +169,8 @@ class Run:
     def __exit__(self, *exc) -> None:
         self.inventory.close()
         self.ledger.close()
+        if self.findings_ledger is not None:
+            self.findings_ledger.close()
         self._scratch.cleanup()
 
     # -- for the families -----------------------------------------------------------------
@@ -396,7 +419,66 @@ class Run:
             bytes_read=self.xml_bytes + self.hashed_bytes + self.other_bytes,
             files=self.files,
             results=results,
+            arkivdeler=self.arkivdeler.counts(),
         )
+
+    def write_findings(self, target: Path) -> int:
+        """Every finding to the CSV file `target`, grouped by file and line; returns how many."""
+        assert self.findings_ledger is not None
+        self.findings_ledger.flush()
+        arkade = {findings.check.id: findings.check.arkade for findings in self._findings.values()}
+        severity = {findings.check.id: findings.check.severity.value for findings in self._findings.values()}
+        # SQLite sorts on disk (temp_store=FILE): millions of findings never sit in memory at once
+        rows = self.findings_ledger.query(
+            f"SELECT check_id, file, line, path, message FROM {FINDINGS_TABLE} "
+            "ORDER BY file, coalesce(line, 0), check_order, rowid"
+        )
+        return write_findings_csv(
+            ((check_id, arkade[check_id], severity[check_id], file, line, path, message)
+             for check_id, file, line, path, message in rows),
+            target,
+        )
+
+
+class ArkivdelTally:
+    """Mapper, registreringer, dokumentbeskrivelser and dokumentobjekter counted per arkivdel.
+
+    Each entity is counted under the arkivdel it sits in (its nearest
+    arkivdel ancestor): a classification system shared by two arkivdeler is
+    written under each, and its folders are counted where they are written.
+    Keyed by the arkivdel's element path, as an arkivdel's systemID may be
+    missing or repeated in a faulty extract.
+    """
+
+    FIELDS = {"mappe": "mapper", "registrering": "registreringer",
+              "dokumentbeskrivelse": "dokumentbeskrivelser", "dokumentobjekt": "dokumentobjekter"}
+    LEAVES = ("systemID", "tittel", "arkivdelstatus", "arkivperiodeStartDato", "arkivperiodeSluttDato")
+
+    def __init__(self, subscriptions: Subscriptions) -> None:
+        self._arkivdeler: dict[str, ArkivdelCounts] = {}
+        self._tally: dict[str, dict[str, int]] = {}
+        subscriptions.start("arkivdel", self._start)
+        subscriptions.end("arkivdel", self._end)
+        for entity, field in self.FIELDS.items():
+            subscriptions.end(entity, partial(self._count, field))
+
+    def _start(self, frame: Frame) -> None:
+        path = frame.path()
+        self._arkivdeler[path] = ArkivdelCounts(path=path)
+        self._tally[path] = dict.fromkeys(self.FIELDS.values(), 0)
+
+    def _end(self, frame: Frame) -> None:
+        path = frame.path()
+        self._arkivdeler[path] = self._arkivdeler[path].model_copy(
+            update={leaf: frame.get(leaf) for leaf in self.LEAVES})
+
+    def _count(self, field: str, frame: Frame) -> None:
+        arkivdel = frame.ancestor("arkivdel")
+        if arkivdel is not None:
+            self._tally[arkivdel.path()][field] += 1
+
+    def counts(self) -> list[ArkivdelCounts]:
+        return [counts.model_copy(update=self._tally[path]) for path, counts in self._arkivdeler.items()]
 
 
 class _Hasher(threading.Thread):

@@ -2,19 +2,33 @@
 
 A check on a broken extract of a million registrations can have a million
 findings; the report keeps all of them counted and the first
-`MAX_EXAMPLES` as examples, so its size does not grow with the extract.
+`max_examples` (default `MAX_EXAMPLES`) as examples, so its size does not
+grow with the extract. When every finding is wanted (the CSV report), each
+is also appended to a scratch table on disk (`FINDINGS_TABLE` in a
+`Ledger`) as it is found, and read back sorted once the run is done:
+memory stays flat however many there are.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .ledger import Ledger
 from .model import MAX_EXAMPLES, CheckDef, CheckResult, Location, Severity
+from .texts import default_summary, texts
+
+FINDINGS_TABLE = "finding"
+FINDINGS_COLUMNS = "check_order INTEGER, check_id TEXT, file TEXT, line INTEGER, path TEXT, message TEXT"
 
 
 class Findings:
-    def __init__(self, check: CheckDef) -> None:
+    def __init__(self, check: CheckDef, *, max_examples: int = MAX_EXAMPLES, sink: Ledger | None = None,
+                 order: int = 0) -> None:
+        """`max_examples` 0 keeps every finding as an example; `sink` gets every finding (see module docstring)."""
         self.check = check
+        self.max_examples = max_examples
+        self.sink = sink
+        self.order = order
         self.count = 0
         self.examples: list[Location] = []
         self.summary = ""
@@ -23,8 +37,10 @@ class Findings:
 
     def add(self, message: str, *, file: str = "", line: int | None = None, path: str = "") -> None:
         self.count += 1
-        if len(self.examples) < MAX_EXAMPLES:
+        if not self.max_examples or len(self.examples) < self.max_examples:
             self.examples.append(Location(file=file, line=line, path=path, message=message))
+        if self.sink is not None:
+            self.sink.add(FINDINGS_TABLE, (self.order, self.check.id, file, line, path, message))
 
     def not_run(self, reason: str) -> None:
         """The check could not be carried out (say why); it neither passes nor fails."""
@@ -37,11 +53,11 @@ class Findings:
         elif check.severity == Severity.info:
             status, summary = "info", self.summary
         elif self.count:
-            status, summary = "failed", self.summary or f"{self.count} finding(s)"
+            status, summary = "failed", self.summary or default_summary("failed", self.count, texts("en"))
         else:
-            status, summary = "passed", self.summary or "no findings"
+            status, summary = "passed", self.summary or default_summary("passed", 0, texts("en"))
         return CheckResult(
             id=check.id, name=check.name, severity=check.severity, description=check.description,
-            family=check.family, status=status, count=self.count, summary=summary,
+            family=check.family, arkade=check.arkade, status=status, count=self.count, summary=summary,
             examples=list(self.examples), data=self.data,
         )

@@ -42,6 +42,8 @@ class CheckDef(BaseModel):
     severity: Severity
     description: str
     family: str = ""
+    arkade: tuple[str, ...] = ()
+    """The Arkade 5 Noark 5 tests this check answers ('N5.22'), so a report can be set beside Arkade's."""
 
 
 class Location(BaseModel):
@@ -66,6 +68,7 @@ class CheckResult(BaseModel):
     severity: Severity
     description: str
     family: str
+    arkade: tuple[str, ...] = ()
     status: Status
     count: int = 0
     """Number of findings (for statistics checks: 0)."""
@@ -96,6 +99,25 @@ class ValidateOptions(BaseModel):
         description="distinct document files identified (PRONOM); 0 identifies every one",
     )
     max_pdfa: int = Field(default=100, ge=0, description="PDF/A files checked for conformance indicators; 0: all")
+    max_examples: int = Field(default=MAX_EXAMPLES, ge=0, description="example locations kept per check; 0: all")
+    findings_csv: Path | None = Field(
+        default=None, description="write every finding, sorted by file and line, to this CSV file",
+    )
+
+
+class ArkivdelCounts(BaseModel):
+    """What one arkivdel of the extract holds, as a depot sets it beside the records creator's figures."""
+
+    systemID: str = ""
+    tittel: str = ""
+    arkivdelstatus: str = ""
+    arkivperiodeStartDato: str = ""
+    arkivperiodeSluttDato: str = ""
+    path: str = ""
+    mapper: int = 0
+    registreringer: int = 0
+    dokumentbeskrivelser: int = 0
+    dokumentobjekter: int = 0
 
 
 class ValidationReport(BaseModel):
@@ -112,6 +134,10 @@ class ValidationReport(BaseModel):
     bytes_read: int
     files: int
     results: list[CheckResult]
+    arkivdeler: list[ArkivdelCounts] = Field(default_factory=list)
+    """Counts per arkivdel, in the order of arkivstruktur.xml."""
+    lang: str = "en"
+    """The language of the display texts (names, descriptions, default summaries): 'en' or 'nb'."""
 
     @property
     def errors(self) -> list[CheckResult]:

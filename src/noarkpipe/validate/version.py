@@ -3,8 +3,9 @@
 All three versions use the same XML namespaces, so the namespace alone
 does not tell them apart. The evidence, strongest first:
 
-1. the schemas in the extract: arkivstruktur.xsd byte-identical to an
-   official version's (the checksum decides), else its `version` attribute;
+1. the schemas in the extract: arkivstruktur.xsd with the content of an
+   official version's (official.py: any byte form, CRLF or LF, BOM or
+   not, else the canonical XML decides), else its `version` attribute;
 2. the ADDML description: info/type/version ("5.0", "v5.0", "3.1", ...);
 3. the content: dokumentobjekt/systemID, part and arkivnotat exist only in
    v5.0, sakspart only before it.
@@ -18,19 +19,14 @@ extract carries.
 
 from __future__ import annotations
 
-import hashlib
 import re
 
-from ..schemas import NOARK5_VERSIONS, noark5_version_of, read_manifest
+from ..schemas import NOARK5_VERSIONS, noark5_version_of
 from .addml import AddmlInfo
 from .model import DetectedVersion
+from .official import recognise
 
 _VERSION_ATTRIBUTE = re.compile(rb"<(?:xs|xsd):schema\b[^>]*?\sversion=\"([^\"]+)\"", re.DOTALL)
-
-
-def official_checksums() -> dict[str, str]:
-    """sha256 -> official schema path ('noark5/v5.0/arkivstruktur.xsd', 'addml/addml-8.3.xsd', ...)."""
-    return {digest: name for name, digest in read_manifest().items()}
 
 
 def normalise(text: str) -> str | None:
@@ -48,10 +44,10 @@ def detect(
     addml: AddmlInfo | None,
     arkivstruktur_head: bytes,
 ) -> DetectedVersion:
-    checksums = official_checksums()
     votes: list[tuple[str, str]] = []
     if arkivstruktur_xsd is not None:
-        official = checksums.get(hashlib.sha256(arkivstruktur_xsd).hexdigest(), "")
+        known = recognise(arkivstruktur_xsd)
+        official = known.relative if known else ""
         if noark5_version_of(official):
             votes.append((noark5_version_of(official), f"arkivstruktur.xsd in the extract is the official {official}"))
         else:
@@ -75,7 +71,8 @@ def detect(
                  and not (reason.startswith("content:") and _compatible(version, noark))]
     addml_version = "8.3" if noark == "v5.0" else "8.2"
     if addml_xsd is not None:
-        official = checksums.get(hashlib.sha256(addml_xsd).hexdigest(), "")
+        known = recognise(addml_xsd)
+        official = known.relative if known else ""
         if official == "addml/addml-8.2.xsd":
             addml_version = "8.2"
         elif official == "addml/addml-8.3.xsd":

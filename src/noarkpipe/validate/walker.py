@@ -77,6 +77,7 @@ class Frame:
         "file",
         "index",
         "line",
+        "lists",
         "name",
         "parent",
         "type",
@@ -92,6 +93,8 @@ class Frame:
         self.file = file
         self.element = element
         self.fields: dict[str, str] = {}
+        self.lists: dict[str, list[str]] | None = None
+        """Every value of a leaf that may repeat (Subscriptions.repeat); `fields` holds only the first."""
         self.children: Counter = Counter()
         self.attrib = attrib
         self._path: str | None = None
@@ -149,6 +152,7 @@ class Subscriptions:
     on_start: dict[str, list[Handler]] = field(default_factory=dict)
     on_end: dict[str, list[Handler]] = field(default_factory=dict)
     counted: set[str] = field(default_factory=set)
+    repeated: set[str] = field(default_factory=set)
     keep_attributes: bool = False
 
     def start(self, entity: str, handler: Handler) -> None:
@@ -166,6 +170,10 @@ class Subscriptions:
     def count(self, elements: Iterable[str]) -> None:
         """Elements to count (XmlOutcome.counts) without making frames of them."""
         self.counted.update(elements)
+
+    def repeat(self, leaves: Iterable[str]) -> None:
+        """Leaves that may occur several times in an entity: every value kept in Frame.lists."""
+        self.repeated.update(leaves)
 
 
 def walk(
@@ -374,9 +382,14 @@ class _Pass:
             leaves.reverse()
         fields = frame.fields
         keep_attributes = self.subs.keep_attributes
+        repeated = self.subs.repeated
         for child in leaves:
             tag = child.tag
             name = names.get(tag) or self._local(tag)
+            if repeated and name in repeated and not len(child):
+                if frame.lists is None:
+                    frame.lists = {}
+                frame.lists.setdefault(name, []).append((child.text or "").strip())
             if name in fields or not name or len(child):
                 continue
             text = child.text

@@ -30,8 +30,10 @@ class Family:
         """Report findings; called once the XML pass and the file hashing are done."""
 
 
-def check(family: str, id: str, name: str, severity: Severity, description: str) -> CheckDef:
-    return CheckDef(id=id, name=name, severity=severity, description=description, family=family)
+def check(family: str, id: str, name: str, severity: Severity, description: str,
+          arkade: tuple[str, ...] = ()) -> CheckDef:
+    """A check definition; `arkade` names the Arkade 5 tests it answers (see validate/arkade.py)."""
+    return CheckDef(id=id, name=name, severity=severity, description=description, family=family, arkade=arkade)
 
 
 def families() -> list[Family]:
@@ -67,11 +69,38 @@ def all_checks() -> list[CheckDef]:
     return [definition for family in families() for definition in family.checks]
 
 
+def _cell(text: str) -> str:
+    # Markdown would take <UUID> for an HTML tag
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
 def checks_table() -> str:
-    """The Markdown table of every check, as the README shows it."""
-    rows = ["| id | check | severity | what it looks at |", "|---|---|---|---|"]
+    """The Markdown tables the README shows: every check, then every Arkade 5 test and what answers it."""
+    rows = ["| id | check | severity | Arkade 5 | what it looks at |", "|---|---|---|---|---|"]
     for definition in all_checks():
-        # Markdown would take <UUID> for an HTML tag
-        description = definition.description.replace("|", "\\|").replace("<", "&lt;")
-        rows.append(f"| {definition.id} | {definition.name} | {definition.severity.value} | {description} |")
+        rows.append(f"| {definition.id} | {definition.name} | {definition.severity.value} | "
+                    f"{', '.join(definition.arkade)} | {_cell(definition.description)} |")
+    return ("\n".join(rows) + "\n\nArkade 5's 54 Noark 5 tests (N5.01–N5.64, with gaps), each with the checks "
+            "that answer it and where they judge differently:\n\n" + arkade_table())
+
+
+def arkade_coverage() -> dict[str, list[str]]:
+    """Arkade test id -> the ids of our checks that answer it, for every one of Arkade's Noark 5 tests."""
+    from ..arkade import ARKADE_TESTS
+
+    covered: dict[str, list[str]] = {test: [] for test in ARKADE_TESTS}
+    for definition in all_checks():
+        for test in definition.arkade:
+            covered[test].append(definition.id)
+    return covered
+
+
+def arkade_table() -> str:
+    """Markdown: each Arkade 5 Noark 5 test, the checks that answer it, and how they differ."""
+    from ..arkade import ARKADE_TESTS
+
+    rows = ["| Arkade 5 | test | answered by | notes |", "|---|---|---|---|"]
+    for test, checks in arkade_coverage().items():
+        name, note = ARKADE_TESTS[test]
+        rows.append(f"| {test} | {name} | {', '.join(checks) or 'not covered'} | {_cell(note)} |")
     return "\n".join(rows)

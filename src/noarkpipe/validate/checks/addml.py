@@ -1,9 +1,13 @@
 """ADDML: does arkivuttrekk.xml describe the extract as it is?
 
 The description states a checksum for each XML file and schema, the number
-of occurrences of key elements, and the number of document files. All of
-them are recomputed from what was actually read (the file hashes and the
-element counts of the one streaming pass) and compared.
+of occurrences of key elements, the number of document files, and
+whether the extract holds screened information, documents to be disposed
+of and documents already disposed of. All of them are recomputed from what
+was actually read (the file hashes and the element counts of the one
+streaming pass) and compared. A statement left empty (a checksum without
+a value, no antallDokumentfiler) is a finding: the depot cannot verify
+what is not stated.
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ CHECKSUMS = "ADDML-01"
 COUNTS = "ADDML-02"
 DOCUMENT_FILES = "ADDML-03"
 COVERAGE = "ADDML-04"
+STATEMENTS = "ADDML-05"
+# additionalInfo flag -> (what in arkivstruktur.xml makes it true, how to say it)
+FLAGS = {
+    "inneholderSkjermetInformasjon": ("skjerming", "skjerming element(s)"),
+    "inneholderDokumenterSomSkalKasseres": ("kasseres", "kassasjon(er) with kassasjonsvedtak Kasseres"),
+    "omfatterDokumenterSomErKassert": ("utfoertKassasjon", "utfoertKassasjon element(s)"),
+}
 SHA256_NAMES = {"sha256", "sha-256"}
 DESCRIBED_XML = ("arkivstruktur.xml", "endringslogg.xml", "loependeJournal.xml", "offentligJournal.xml")
 
@@ -31,18 +42,29 @@ class AddmlFamily(Family):
     checks = (
         check(FAMILY, CHECKSUMS, "ADDML checksums", Severity.error,
               "Each file arkivuttrekk.xml describes (the XML files and their schemas) exists and has the stated "
-              "SHA-256 checksum."),
+              "SHA-256 checksum; a checksum stated without a value is a finding.",
+              arkade=("N5.02",)),
         check(FAMILY, COUNTS, "ADDML counts", Severity.error,
               "The numbers of occurrences arkivuttrekk.xml states (mappe, registrering, dokumentbeskrivelse, "
               "dokumentobjekt, journalregistrering, endring, ...) equal the numbers counted in the files."),
         check(FAMILY, DOCUMENT_FILES, "Number of document files", Severity.error,
-              "antallDokumentfiler in arkivuttrekk.xml equals the number of files in dokumenter/."),
+              "antallDokumentfiler in arkivuttrekk.xml is stated and equals the number of files in dokumenter/.",
+              arkade=("N5.28",)),
         check(FAMILY, COVERAGE, "ADDML covers the extract", Severity.warning,
               "arkivuttrekk.xml states the Noark 5 version and describes every XML file of the extract."),
+        check(FAMILY, STATEMENTS, "ADDML statements about the content", Severity.error,
+              "What arkivuttrekk.xml states about the content agrees with arkivstruktur.xml: "
+              "inneholderSkjermetInformasjon with the skjerming elements, inneholderDokumenterSomSkalKasseres with "
+              "kassasjon decisions Kasseres, omfatterDokumenterSomErKassert with utfoertKassasjon.",
+              arkade=("N5.42", "N5.44", "N5.45")),
     )
+
+    def __init__(self) -> None:
+        self.kasseres = 0
 
     def prepare(self, run: Run) -> None:
         """Count, in each described file, the elements the description states numbers for."""
+        run.subscribe("arkivstruktur").end("kassasjon", self._kassasjon)
         for described in (run.addml.objects if run.addml else ()):
             if described.file is None or not described.file.name.endswith(".xml"):
                 continue
@@ -51,10 +73,14 @@ class AddmlFamily(Family):
                      for element, path, _, _ in described.occurrences]
             run.subscribe(role).count(name for name in names if name)
 
+    def _kassasjon(self, frame) -> None:
+        if frame.get("kassasjonsvedtak").lower().startswith("kasser"):
+            self.kasseres += 1
+
     def finish(self, run: Run) -> None:
         info = run.addml
         if info is None:
-            for check_id in (CHECKSUMS, COUNTS, DOCUMENT_FILES, COVERAGE):
+            for check_id in (CHECKSUMS, COUNTS, DOCUMENT_FILES, COVERAGE, STATEMENTS):
                 run.findings(check_id).not_run("arkivuttrekk.xml is missing or not well-formed (see STR-01, STR-02)")
             return
         addml_file = run.content_path("arkivuttrekk.xml")
@@ -62,7 +88,33 @@ class AddmlFamily(Family):
         self._counts(run, info, addml_file)
         self._document_files(run, info, addml_file)
         self._coverage(run, info, addml_file)
+        self._statements(run, info, addml_file)
 
+    def _statements(self, run: Run, info, addml_file: str) -> None:
+        found = run.findings(STATEMENTS)
+        outcome = run.outcomes.get("arkivstruktur")
+        if outcome is None:
+            found.not_run("arkivstruktur.xml was not read")
+            return
+        present = {"skjerming": outcome.counts.get("skjerming", 0), "kasseres": self.kasseres,
+                   "utfoertKassasjon": outcome.counts.get("utfoertKassasjon", 0)}
+        compared = {}
+        for flag, (what, label) in FLAGS.items():
+            if flag not in info.flags:
+                continue
+            value, line = info.flags[flag]
+            stated = value in ("true", "1", "ja")
+            compared[flag] = {"stated": value, "found": present[what]}
+            if stated and not present[what]:
+                found.add(f"{flag} is {value!r}, but arkivstruktur.xml holds no {label}", file=addml_file, line=line)
+            elif not stated and present[what]:
+                found.add(f"{flag} is {value!r}, but arkivstruktur.xml holds {present[what]} {label}",
+                          file=addml_file, line=line)
+        found.data = {"compared": compared}
+        if not compared:
+            found.not_run("arkivuttrekk.xml states none of " + ", ".join(FLAGS))
+        elif not found.count:
+            found.summary = f"{len(compared)} statement(s) agree with the content"
     def _checksums(self, run: Run, info, addml_file: str) -> None:
         found = run.findings(CHECKSUMS)
         checked = 0
@@ -75,7 +127,8 @@ class AddmlFamily(Family):
                 if row is None:
                     found.add(f"describes {item.name}, which is not in the extract", file=addml_file, line=item.line)
                     continue
-                if not item.checksum:
+                if not item.checksum.strip():
+                    found.add(f"states no checksum value for {item.name}", file=addml_file, line=item.line)
                     continue
                 if item.algorithm.lower().replace(" ", "") not in SHA256_NAMES:
                     found.add(f"checksum of {item.name} given as {item.algorithm!r}: only SHA-256 can be verified",
@@ -124,7 +177,8 @@ class AddmlFamily(Family):
         )
         found.data = {"stated": info.document_files, "counted": counted}
         if info.document_files is None:
-            found.not_run("arkivuttrekk.xml does not state antallDokumentfiler")
+            found.add(f"antallDokumentfiler is not stated (or not a number); dokumenter/ holds {counted} file(s)",
+                      file=addml_file, line=info.document_files_line)
         elif info.document_files != counted:
             found.add(f"states {info.document_files} document file(s), dokumenter/ holds {counted}",
                       file=addml_file, line=info.document_files_line)

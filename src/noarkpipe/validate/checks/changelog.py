@@ -5,6 +5,15 @@ the entity changed (referanseArkivenhet). An entry pointing at nothing
 means the log and the structure come from different exports, or entities
 were dropped from the extract after being changed. Resolved against the
 systemIDs the identifiers family collected from arkivstruktur.xml.
+
+Some entities carry no systemID in arkivstruktur.xml: an arkivskaper is
+known by its arkivskaperID in every version, and before v5.0 a
+dokumentobjekt has none either. A change to one of them refers to an
+identifier of the system that made the extract, which the extract cannot
+resolve. Which kind an entry is about shows in referanseMetadata (the
+field changed): an unresolved entry about a field only such an entity
+has is a warning that says why (LOG-02); every other unresolved entry is
+an error (LOG-01).
 """
 
 from __future__ import annotations
@@ -21,6 +30,22 @@ if TYPE_CHECKING:
 
 FAMILY = "changelog"
 REFERENCES = "LOG-01"
+UNRESOLVABLE = "LOG-02"
+ARKIVSKAPER_FIELDS = frozenset({"arkivskaperID", "arkivskaperNavn"})
+DOKUMENTOBJEKT_FIELDS = frozenset({
+    "versjonsnummer", "variantformat", "format", "formatDetaljer", "referanseDokumentfil", "sjekksum",
+    "sjekksumAlgoritme", "filstoerrelse",
+})
+
+
+def without_system_id(field: str, version: str) -> str | None:
+    """The kind of entity a change to `field` is about when that kind has no systemID in `version`'s
+    arkivstruktur.xml ('arkivskaper', 'dokumentobjekt'); None when it does carry one."""
+    if field in ARKIVSKAPER_FIELDS:
+        return "arkivskaper"
+    if field in DOKUMENTOBJEKT_FIELDS and version != "v5.0":
+        return "dokumentobjekt"
+    return None
 
 
 class ChangelogFamily(Family):
@@ -28,7 +53,11 @@ class ChangelogFamily(Family):
     title = "Change log"
     checks = (
         check(FAMILY, REFERENCES, "Change-log references", Severity.error,
-              "Every endring in endringslogg.xml refers (referanseArkivenhet) to an entity in arkivstruktur.xml."),
+              "Every endring in endringslogg.xml refers (referanseArkivenhet) to an entity in arkivstruktur.xml, "
+              "where the kind of entity changed carries a systemID.", arkade=("N5.61", "N5.62")),
+        check(FAMILY, UNRESOLVABLE, "Change-log references that cannot be resolved", Severity.warning,
+              "endring entries about an entity that has no systemID in arkivstruktur.xml (an arkivskaper; before "
+              "v5.0 a dokumentobjekt), judged by the field changed: they cannot be checked.", arkade=("N5.62",)),
     )
 
     def __init__(self) -> None:
@@ -36,31 +65,47 @@ class ChangelogFamily(Family):
 
     def prepare(self, run: Run) -> None:
         self._run = run
-        run.ledger.table("log_ref", "target TEXT, line INTEGER, path TEXT")
+        run.ledger.table("log_ref", "target TEXT, field TEXT, line INTEGER, path TEXT")
         run.subscribe("endringslogg").end("endring", self._endring)
 
     def _endring(self, frame: Frame) -> None:
-        self._run.ledger.add("log_ref", (frame.get("referanseArkivenhet"), frame.line, frame.path()))
+        self._run.ledger.add("log_ref", (frame.get("referanseArkivenhet"), frame.get("referanseMetadata"), frame.line,
+                                         frame.path()))
         self.fields[frame.get("referanseMetadata", "(none)")] += 1
 
     def finish(self, run: Run) -> None:
         found = run.findings(REFERENCES)
+        unresolvable = run.findings(UNRESOLVABLE)
         if "endringslogg" not in run.outcomes:
-            found.not_run("no readable endringslogg.xml (see STR-01, STR-02)")
+            for target in (found, unresolvable):
+                target.not_run("no readable endringslogg.xml (see STR-01, STR-02)")
             return
         if "arkivstruktur" not in run.outcomes:
-            found.not_run("arkivstruktur.xml was not read")
+            for target in (found, unresolvable):
+                target.not_run("arkivstruktur.xml was not read")
             return
         db = run.ledger
         db.flush()
         file = run.content_path("endringslogg.xml")
         total = db.scalar("SELECT count(*) FROM log_ref")
-        for target, line, path in db.query(
-            "SELECT r.target, r.line, r.path FROM log_ref r WHERE NOT EXISTS "
+        version = run.version.noark
+        for target, field, line, path in db.query(
+            "SELECT r.target, r.field, r.line, r.path FROM log_ref r WHERE NOT EXISTS "
             "(SELECT 1 FROM ids i WHERE i.system_id = r.target) ORDER BY r.rowid"
         ):
-            found.add(f"referanseArkivenhet {target!r} is not an entity of arkivstruktur.xml", file=file, line=line,
-                      path=path)
+            kind = without_system_id(field, version)
+            if kind:
+                unresolvable.add(
+                    f"referanseArkivenhet {target!r} (a change to {field}) is about a {kind}, which has no systemID "
+                    f"in a {version} arkivstruktur.xml, so the reference cannot be resolved", file=file, line=line,
+                    path=path)
+            else:
+                found.add(f"referanseArkivenhet {target!r} (a change to {field or 'an unnamed field'}) is not an "
+                          "entity of arkivstruktur.xml", file=file, line=line, path=path)
         found.data = {"changes": total, "per_field": dict(self.fields.most_common(25))}
         if not found.count:
-            found.summary = f"{total} change(s), each refers to an entity of the extract"
+            resolved = total - unresolvable.count
+            found.summary = f"{total} change(s); {resolved} refer to an entity of the extract" + (
+                f", {unresolvable.count} to entities without systemID (LOG-02)" if unresolvable.count else "")
+        if not unresolvable.count:
+            unresolvable.summary = "none"

@@ -18,13 +18,22 @@ noarkpipe.convert.verify (XMP PDF/A claim, no encryption, fonts embedded,
 pikepdf's PDF/A rule check), up to `max_pdfa` of them. This is not a full
 ISO 19005 validation (veraPDF needs Java and is not available); a depot
 running veraPDF may find more.
+
+The file name is compared too (FMT-03), for every dokumentobjekt and not
+only the sample: a declared PRONOM id whose format the depots' list gives
+other file extensions, and, for the identified sample, a file whose
+extension is not one of the identified format's. Only formats the list
+names an extension for are compared.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from datetime import date
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,12 +64,15 @@ class FormatsFamily(Family):
     checks = (
         check(FAMILY, FORMATS, "Document formats", Severity.info,
               "Formats of the document files by PRONOM id (fido signatures, from the bytes), one identification per "
-              "distinct file; an evenly spread sample when there are more distinct files than the limit."),
+              "distinct file; an evenly spread sample when there are more distinct files than the limit.",
+              arkade=("N5.29",)),
         check(FAMILY, ACCEPTED, "Accepted archival formats", Severity.error,
               "Each identified format is on the depots' list of archival formats (Riksarkivarens forskrift) for the "
               "date its dokumentobjekt was created."),
         check(FAMILY, DECLARED, "Declared formats", Severity.warning,
-              "A format declared as a PRONOM id in dokumentobjekt/format is the one identified."),
+              "A format declared as a PRONOM id in dokumentobjekt/format is the one identified, and the file's "
+              "extension is one the depots' list gives for the declared and the identified format.",
+              arkade=("N5.29",)),
         check(FAMILY, PDFA, "PDF/A conformance indicators", Severity.error,
               "Files identified or declared as PDF/A claim PDF/A in their XMP metadata, are not encrypted, embed "
               "their fonts and pass pikepdf's PDF/A rule check (not a full ISO 19005 validation)."),
@@ -95,12 +107,21 @@ class FormatsFamily(Family):
             "JOIN docref d ON d.rowid = r.first ORDER BY r.turn, r.ext LIMIT ?", (limit,)
         ))
         structure = run.content_path("arkivstruktur.xml")
+        extensions = format_extensions()
+        declared_found = run.findings(DECLARED)
+        for ref, declared, ext, line, path in db.query(
+            "SELECT ref, format, ext, line, path FROM docref ORDER BY rowid"
+        ):
+            puid = declared.split("|", 1)[0].strip()
+            if puid in extensions and ext not in extensions[puid]:
+                declared_found.add(f"{ref}: declared {puid}, whose files are named "
+                                   f"{' or '.join('.' + e for e in sorted(extensions[puid]))}, not .{ext or '(none)'}",
+                                   file=structure, line=line, path=path)
         per_format: dict[tuple, dict] = {}
         not_identified: list[str] = []
         pdfa_checked = 0
         pdfa_limit = run.options.max_pdfa or len(sample)
         accepted_found = run.findings(ACCEPTED)
-        declared_found = run.findings(DECLARED)
         pdfa_found = run.findings(PDFA)
         for number, (sha, refs, full, ref, declared, created, line, path) in enumerate(sample, start=1):
             run.progress("Identifying formats", number, len(sample))
@@ -129,6 +150,11 @@ class FormatsFamily(Family):
                 if _PUID.match(declared_puid) and found.puid and declared_puid != found.puid:
                     declared_found.add(f"{ref}: declared {declared_puid}, identified as {found.puid} {found.name} "
                                        f"{found.version}".rstrip(), file=structure, line=line, path=path)
+                extension = ref.rsplit("/", 1)[-1].rpartition(".")[2].lower() if "." in ref.rsplit("/", 1)[-1] else ""
+                if found.puid in extensions and extension not in extensions[found.puid]:
+                    declared_found.add(f"{ref}: identified as {found.puid} {found.name}, whose files are named "
+                                       f"{' or '.join('.' + e for e in sorted(extensions[found.puid]))}",
+                                       file=structure, line=line, path=path)
                 part = _pdfa_part(found.puid, found.version, declared)
                 if part is not None and pdfa_checked < pdfa_limit:
                     pdfa_checked += 1
@@ -146,7 +172,7 @@ class FormatsFamily(Family):
         if not accepted_found.count:
             accepted_found.summary = f"every identified format is accepted ({scope})"
         if not declared_found.count:
-            declared_found.summary = "declared PRONOM ids match"
+            declared_found.summary = "declared PRONOM ids and file names match"
         pdfa_found.data["checked"] = pdfa_checked
         if not pdfa_checked:
             pdfa_found.not_run("no PDF/A file among the identified ones")
@@ -160,6 +186,20 @@ class FormatsFamily(Family):
         failed = [f"{c.id}: {c.detail}" for c in report.checks if c.outcome == "failed"]
         if failed:
             run.findings(PDFA).add(f"{ref} (PDF/A-{part}): " + "; ".join(failed), file=structure, line=line, path=path)
+
+
+@lru_cache(maxsize=1)
+def format_extensions() -> dict[str, frozenset[str]]:
+    """PUID -> the file extensions the depots' list gives for it (lowercase, without the dot)."""
+    text = resources.files("noarkpipe.convert").joinpath("archive-file-formats.json").read_text(encoding="utf-8")
+    table: dict[str, frozenset[str]] = {}
+    for entry in json.loads(text)["file_formats"]:
+        names = entry.get("file_extension") or []
+        names = [names] if isinstance(names, str) else names
+        if names:
+            for puid in entry["puid"]:
+                table[puid] = table.get(puid, frozenset()) | {name.lower() for name in names}
+    return table
 
 
 def _day(created: str) -> date:

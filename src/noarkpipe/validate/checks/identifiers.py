@@ -1,13 +1,23 @@
 """Identifiers: unique systemIDs, and references inside arkivstruktur that must point at something.
 
 Every systemID of arkivstruktur goes to the scratch index (`ids`) with its
-kind and location; duplicates and dangling references are then one SQL
-query each, whatever the extract's size. The change-log check
+kind, location, arkivdel and a digest of its own content (its leaf values
+and type, not its child entities); duplicates and dangling references are
+then one SQL query each, whatever the extract's size. The change-log check
 (changelog.py) resolves its references against the same `ids` table.
+
+XML is a tree, so a klassifikasjonssystem shared by two arkivdeler (Noark 5
+allows it) is written under each of them, with its classes: the same
+systemID twice, with the same content. That is one entity written twice,
+not a duplicate; only a klassifikasjonssystem or klasse may be shared this
+way, once per arkivdel. The same systemID on another kind of entity, or
+with other content, stays an error. The digest is what keeps this
+stream-friendly: 16 bytes per entity, never a subtree in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from ..model import Severity
@@ -21,6 +31,8 @@ FAMILY = "identifiers"
 DUPLICATES = "ID-01"
 CROSS_REFERENCES = "ID-02"
 ARKIVDEL_REFERENCES = "ID-03"
+CLASS_REFERENCES = "ID-04"
+SHAREABLE = ("klassifikasjonssystem", "klasse")
 
 WITH_SYSTEM_ID = (
     "arkiv", "arkivdel", "klassifikasjonssystem", "klasse", "mappe", "registrering", "dokumentbeskrivelse",
@@ -38,32 +50,43 @@ class IdentifiersFamily(Family):
     title = "Identifiers and references"
     checks = (
         check(FAMILY, DUPLICATES, "Unique systemIDs", Severity.error,
-              "No systemID occurs twice in arkivstruktur.xml (across all entities), and none is empty."),
+              "No systemID occurs twice in arkivstruktur.xml (across all entities), and none is empty; a "
+              "klassifikasjonssystem shared by several arkivdeler, written under each with the same systemID and "
+              "the same content, is one entity.", arkade=("N5.47",)),
         check(FAMILY, CROSS_REFERENCES, "Cross references", Severity.error,
               "Every kryssreferanse (referanseTilKlasse, referanseTilMappe, referanseTilRegistrering) and every "
               "referanseAvskrivesAvJournalpost points at an entity of that kind in the extract."),
         check(FAMILY, ARKIVDEL_REFERENCES, "Arkivdel references", Severity.warning,
               "Every referanseArkivdel of a folder, registration or document description points at an arkivdel in "
-              "the extract."),
+              "the extract.", arkade=("N5.48",)),
+        check(FAMILY, CLASS_REFERENCES, "Secondary class references", Severity.error,
+              "Every referanseSekundaerKlassifikasjon of a case folder points at a klasse in the extract.",
+              arkade=("N5.51",)),
     )
 
     def prepare(self, run: Run) -> None:
         self._run = run
-        run.ledger.table("ids", "system_id TEXT, kind TEXT, line INTEGER, path TEXT")
+        run.ledger.table("ids", "system_id TEXT, kind TEXT, line INTEGER, path TEXT, digest BLOB, arkivdel TEXT")
         run.ledger.table("id_refs", "kind TEXT, target TEXT, field TEXT, line INTEGER, path TEXT")
         subs = run.subscribe("arkivstruktur")
         for name in WITH_SYSTEM_ID:
             subs.end(name, self._entity)
         subs.end("kryssreferanse", self._cross_reference)
         subs.end("avskrivning", self._avskrivning)
+        subs.repeat(["referanseSekundaerKlassifikasjon"])
 
     def _entity(self, frame: Frame) -> None:
         ledger = self._run.ledger
         if "systemID" in frame.fields:
-            ledger.add("ids", (frame.get("systemID"), frame.name, frame.line, frame.path()))
+            arkivdel = frame.ancestor("arkivdel")
+            ledger.add("ids", (frame.get("systemID"), frame.name, frame.line, frame.path(), content_digest(frame),
+                               arkivdel.get("systemID") or arkivdel.path() if arkivdel is not None else ""))
         target = frame.get("referanseArkivdel")
         if target and frame.name in ("mappe", "registrering", "dokumentbeskrivelse"):
             ledger.add("id_refs", ("arkivdel", target, "referanseArkivdel", frame.line, frame.path()))
+        if frame.lists and frame.name == "mappe":
+            for target in frame.lists.get("referanseSekundaerKlassifikasjon", ()):
+                ledger.add("id_refs", ("klasse", target, "referanseSekundaerKlassifikasjon", frame.line, frame.path()))
 
     def _cross_reference(self, frame: Frame) -> None:
         for field, kind in CROSS_REFERENCE_KINDS.items():
@@ -90,40 +113,59 @@ class IdentifiersFamily(Family):
         total = db.scalar("SELECT count(*) FROM ids")
         for kind, line, path in db.query("SELECT kind, line, path FROM ids WHERE system_id = '' ORDER BY line"):
             found.add(f"{kind} without a systemID", file=file, line=line, path=path)
-        duplicated = 0
-        for system_id, count, kinds in db.query(
-            "SELECT system_id, count(*), group_concat(DISTINCT kind) FROM ids WHERE system_id != '' "
+        duplicated = shared = 0
+        for system_id, count, kinds, contents, arkivdeler in db.query(
+            "SELECT system_id, count(*), group_concat(DISTINCT kind), count(DISTINCT digest), "
+            "count(DISTINCT arkivdel) FROM ids WHERE system_id != '' "
             "GROUP BY system_id HAVING count(*) > 1 ORDER BY min(rowid)"
         ):
+            if kinds in SHAREABLE and contents == 1 and arkivdeler == count:
+                shared += 1
+                continue
             duplicated += 1
             lines = [row for row in db.query(
                 "SELECT line, path FROM ids WHERE system_id = ? ORDER BY rowid LIMIT 3", (system_id,))]
             where = ", ".join(f"line {line}" for line, _ in lines) + (" …" if count > 3 else "")
-            found.add(f"systemID {system_id} used {count} times ({kinds}; {where})", file=file, line=lines[0][0],
-                      path=lines[-1][1])
-        found.data = {"system_ids": total, "duplicated": duplicated}
+            why = ("" if "," in kinds or kinds not in SHAREABLE else
+                   "; with different content" if contents > 1 else "; twice in one arkivdel")
+            found.add(f"systemID {system_id} used {count} times ({kinds}; {where}){why}", file=file,
+                      line=lines[0][0], path=lines[-1][1])
+        found.data = {"system_ids": total, "duplicated": duplicated, "shared": shared}
         if not found.count:
-            found.summary = f"{total} systemIDs, all unique"
+            found.summary = f"{total} systemIDs, all unique" + (
+                f" ({shared} classification entities shared by several arkivdeler, each written under every one "
+                "of them with the same content)" if shared else "")
         self._references(run, file)
 
     def _references(self, run: Run, file: str) -> None:
         db = run.ledger
         cross = run.findings(CROSS_REFERENCES)
         arkivdel = run.findings(ARKIVDEL_REFERENCES)
-        counts = {"cross": 0, "arkivdel": 0}
+        secondary = run.findings(CLASS_REFERENCES)
+        by_field = {"referanseArkivdel": arkivdel, "referanseSekundaerKlassifikasjon": secondary}
+        counts = {id(cross): 0, id(arkivdel): 0, id(secondary): 0}
         for kind, target, field, line, path, found_kinds in db.query(
             "SELECT r.kind, r.target, r.field, r.line, r.path, "
             "(SELECT group_concat(DISTINCT i.kind) FROM ids i WHERE i.system_id = r.target) "
             "FROM id_refs r ORDER BY r.rowid"
         ):
-            target_found = run.findings(ARKIVDEL_REFERENCES) if field == "referanseArkivdel" else cross
-            counts["arkivdel" if field == "referanseArkivdel" else "cross"] += 1
+            target_found = by_field.get(field, cross)
+            counts[id(target_found)] += 1
             if not found_kinds:
                 target_found.add(f"{field} {target} points at nothing in the extract", file=file, line=line, path=path)
             elif kind not in found_kinds.split(","):
                 target_found.add(f"{field} {target} points at a {found_kinds}, not a {kind}", file=file, line=line,
                                  path=path)
-        if not cross.count:
-            cross.summary = f"{counts['cross']} reference(s), all resolved"
-        if not arkivdel.count:
-            arkivdel.summary = f"{counts['arkivdel']} reference(s), all resolved"
+        for found in (cross, arkivdel, secondary):
+            found.data["references"] = counts[id(found)]
+            if not found.count:
+                found.summary = f"{counts[id(found)]} reference(s), all resolved"
+
+
+def content_digest(frame: Frame) -> bytes:
+    """16 bytes that differ when an entity's own content (type and leaf values) differs."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{frame.name}\0{frame.type or ''}".encode())
+    for name, value in sorted(frame.fields.items()):
+        digest.update(f"\0{name}\0{value.strip()}".encode())
+    return digest.digest()

@@ -9,6 +9,17 @@ antallJournalposter must equal the entries; and every journalpost whose
 journaldato falls in the running journal's period should be in it.
 
 Both sides go to the scratch index and are compared by systemID.
+
+The public journal of an extract holds the same journalposter as the
+running journal, with screened information left out (Noark 5 v5.0 on
+offentligJournal.xml in an extract; Arkade 5's N5.59 reports an error when
+the two journals state different numbers). With a sharp period separation
+(arkivuttrekk.xml: inngaaendeSkille and utgaaendeSkille "skarpt") the
+extract's journalposter are exactly the journals' entries, so all three
+numbers must agree (JRN-06), and no journalpost may be dated outside the
+journals' common period (JRN-07). With a soft separation cases move in
+from the previous period with their journalposter, so only the two
+journals are compared with each other.
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ RUNNING_MATCHES = "JRN-02"
 PUBLIC = "JRN-03"
 HEADER = "JRN-04"
 COMPLETE = "JRN-05"
+COUNTS = "JRN-06"
+PERIODS = "JRN-07"
 JOURNALS = ("loependeJournal", "offentligJournal")
 KEYS = ("journalaar", "journalsekvensnummer", "journalpostnummer", "journaldato")
 
@@ -48,6 +61,14 @@ class JournalFamily(Family):
         check(FAMILY, COMPLETE, "Running journal complete", Severity.warning,
               "Every journalpost in arkivstruktur.xml dated within the running journal's period "
               "(journalStartDato–journalSluttDato) is in loependeJournal.xml."),
+        check(FAMILY, COUNTS, "Journalposter in the journals and the structure", Severity.error,
+              "offentligJournal.xml and loependeJournal.xml state the same antallJournalposter; with a sharp "
+              "period separation (arkivuttrekk.xml) that is also the number of journalposter in arkivstruktur.xml.",
+              arkade=("N5.59",)),
+        check(FAMILY, PERIODS, "Journal periods", Severity.error,
+              "Both journals state the same journalStartDato and journalSluttDato; with a sharp period separation no "
+              "journalpost of arkivstruktur.xml is dated outside that period. First and last registration dates "
+              "are reported.", arkade=("N5.60",)),
     )
 
     def __init__(self) -> None:
@@ -122,6 +143,67 @@ class JournalFamily(Family):
         else:
             run.findings(PUBLIC).not_run("no readable offentligJournal.xml (see STR-01, STR-02)")
         self._headers(run)
+        self._counts(run)
+        self._periods(run)
+
+    def _separation(self, run: Run) -> tuple[bool | None, str]:
+        sharp = run.addml.sharp if run.addml is not None else None
+        if sharp is None:
+            return None, "period separation not stated in arkivuttrekk.xml"
+        return sharp, "sharp period separation" if sharp else "soft period separation"
+
+    def _counts(self, run: Run) -> None:
+        found = run.findings(COUNTS)
+        headers = {journal: self.headers.get(journal) for journal in JOURNALS if journal in run.outcomes}
+        if len([h for h in headers.values() if h]) < 2:
+            found.not_run("both journals are needed (see STR-01, STR-02)")
+            return
+        sharp, separation = self._separation(run)
+        structure = run.ledger.scalar("SELECT count(*) FROM jrn_post WHERE kind = 'journalpost'")
+        running = headers["loependeJournal"]["stated"]
+        public = headers["offentligJournal"]["stated"]
+        found.data = {"arkivstruktur": structure, "loependeJournal": running, "offentligJournal": public,
+                      "sharp": sharp}
+        if running != public:
+            found.add(f"offentligJournal.xml states {public} journalposter, loependeJournal.xml {running}: the public "
+                      "journal of an extract holds every journalpost of the running journal, screened",
+                      file=run.content_path("offentligJournal.xml"), line=headers["offentligJournal"]["line"])
+        if sharp and (str(structure) != running or str(structure) != public):
+            found.add(f"arkivstruktur.xml holds {structure} journalposter, loependeJournal.xml states {running} and "
+                      f"offentligJournal.xml {public}; with a sharp period separation they must agree",
+                      file=run.content_path("arkivstruktur.xml"))
+        found.summary = (f"{structure} journalposter in arkivstruktur.xml, {running} in loependeJournal.xml, "
+                         f"{public} in offentligJournal.xml ({separation})")
+
+    def _periods(self, run: Run) -> None:
+        found = run.findings(PERIODS)
+        headers = {journal: self.headers.get(journal) for journal in JOURNALS if journal in run.outcomes}
+        first, last = run.ledger.db.execute(
+            "SELECT min(substr(journaldato, 1, 10)), max(substr(journaldato, 1, 10)) FROM jrn_post "
+            "WHERE kind = 'journalpost' AND journaldato != ''").fetchone()
+        found.data = {"journalposter": [first, last], **{
+            journal: [header["start"], header["end"]] for journal, header in headers.items() if header}}
+        if len([h for h in headers.values() if h]) < 2:
+            found.not_run("both journals are needed (see STR-01, STR-02)")
+            return
+        running, public = headers["loependeJournal"], headers["offentligJournal"]
+        if (running["start"], running["end"]) != (public["start"], public["end"]):
+            found.add(f"offentligJournal.xml covers {public['start']} – {public['end']}, loependeJournal.xml "
+                      f"{running['start']} – {running['end']}", file=run.content_path("offentligJournal.xml"),
+                      line=public["line"])
+        sharp, separation = self._separation(run)
+        if sharp and running["start"] and running["end"]:
+            structure = run.content_path("arkivstruktur.xml")
+            for system_id, number, sequence, day, line, path in run.ledger.query(
+                "SELECT system_id, journalaar, journalsekvensnummer, journaldato, line, path FROM jrn_post "
+                "WHERE kind = 'journalpost' AND journaldato != '' AND substr(journaldato, 1, 10) NOT BETWEEN ? AND ? "
+                "ORDER BY rowid", (running["start"], running["end"])
+            ):
+                found.add(f"journalpost {number}/{sequence} ({system_id}) is dated {day[:10]}, outside the journals' "
+                          f"period {running['start']} – {running['end']} (sharp period separation)",
+                          file=structure, line=line, path=path)
+        found.summary = (f"journals {running['start']} – {running['end']}; journalposter {first or '…'} – "
+                         f"{last or '…'} ({separation})")
 
     def _compare(self, run: Run, journal: str, exists, matches) -> None:
         file = run.content_path(f"{journal}.xml")

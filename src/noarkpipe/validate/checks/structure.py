@@ -3,8 +3,10 @@
 Validation is always against the official schemas shipped with noarkpipe
 for the detected version, never against the copies in the package: a
 package whose arkivstruktur.xsd was loosened would otherwise pass its own
-test. The copies are compared with the official ones by checksum instead
-(STR-04), which is what depots do.
+test. The copies are compared with the official ones instead (STR-04): by
+checksum against every byte form an unchanged copy can have (CRLF or LF,
+with or without a BOM), else by content (official.py), so only a copy
+whose content differs is reported, naming the first element that differs.
 
 Well-formedness, schema and DOCTYPE findings are reported by the streaming
 pass itself (engine.py, walker.py) into the checks declared here.
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ...schemas import noark5_revisions
 from ..model import Severity
-from ..version import official_checksums
+from ..official import first_difference, recognise
 from . import Family, check
 
 if TYPE_CHECKING:
@@ -29,6 +31,14 @@ SCHEMA_VALID = "STR-03"
 OFFICIAL_SCHEMAS = "STR-04"
 VERSION = "STR-05"
 UNSAFE_XML = "STR-06"
+EMPTY_VALUES = "STR-07"
+ENTITIES = (
+    "arkiv", "arkivskaper", "arkivdel", "klassifikasjonssystem", "klasse", "mappe", "registrering",
+    "dokumentbeskrivelse", "dokumentobjekt", "korrespondansepart", "part", "sakspart", "merknad", "kryssreferanse",
+    "skjerming", "kassasjon", "utfoertKassasjon", "sletting", "gradering", "konvertering", "presedens",
+    "avskrivning", "elektroniskSignatur", "dokumentflyt", "moetedeltaker",
+)
+"""The entities of arkivstruktur.xml whose leaf elements STR-07 looks at."""
 
 REQUIRED_FILES = (
     "arkivstruktur.xml", "arkivuttrekk.xml", "endringslogg.xml", "loependeJournal.xml", "offentligJournal.xml",
@@ -36,6 +46,7 @@ REQUIRED_FILES = (
     "addml.xsd",
 )
 NOARK_SCHEMAS = ("arkivstruktur", "metadatakatalog", "endringslogg", "loependeJournal", "offentligJournal")
+MAX_SCHEMA_BYTES = 4 * 1024 * 1024
 PACKAGE_SCHEMAS = {
     "dias-mets.xsd": "dias/dias-mets.xsd",
     "administrative_metadata/dias-premis.xsd": "dias/dias-premis.xsd",
@@ -49,29 +60,54 @@ class StructureFamily(Family):
         check(FAMILY, REQUIRED, "Required files", Severity.error,
               "The extract holds arkivstruktur.xml, arkivuttrekk.xml, endringslogg.xml, loependeJournal.xml and "
               "offentligJournal.xml with their schemas (arkivstruktur.xsd, metadatakatalog.xsd, endringslogg.xsd, "
-              "loependeJournal.xsd, offentligJournal.xsd, addml.xsd)."),
+              "loependeJournal.xsd, offentligJournal.xsd, addml.xsd).",
+              arkade=("N5.01",)),
         check(FAMILY, WELL_FORMED, "Well-formed XML", Severity.error,
-              "Every XML file of the extract, the package and the submission description parses as XML."),
+              "Every XML file of the extract, the package and the submission description parses as XML.",
+              arkade=("N5.03",)),
         check(FAMILY, SCHEMA_VALID, "Valid against the official schemas", Severity.error,
               "Every XML file is valid against the official schema of its version shipped with noarkpipe (not the "
               "copy in the package): Noark 5 v5.0/v4.0/v3.1, ADDML 8.3/8.2, DIAS METS and PREMIS, submission "
-              "description or info.xml."),
+              "description or info.xml.",
+              arkade=("N5.03",)),
         check(FAMILY, OFFICIAL_SCHEMAS, "Schemas are the official ones", Severity.error,
-              "Every schema (XSD) in the extract and the package is byte-identical (SHA-256) to the official schema "
-              "of the detected version."),
+              "Every schema (XSD) in the extract and the package has the content of the official schema of the "
+              "detected version: by SHA-256 of its bytes (CRLF or LF, with or without a BOM), else by canonical XML; "
+              "a copy whose content differs is reported with the first element that differs."),
         check(FAMILY, VERSION, "Noark 5 version", Severity.warning,
               "The version (v5.0, v4.0 or v3.1) is recognised from the extract's schemas, the ADDML description and "
               "the content; indications that disagree are reported."),
+        check(FAMILY, EMPTY_VALUES, "Elements with a value", Severity.error,
+              "No element of arkivstruktur.xml without child elements is empty or only whitespace: the schemas "
+              "accept an empty string where the standard wants a value.", arkade=("N5.63",)),
         check(FAMILY, UNSAFE_XML, "No DOCTYPE or entities", Severity.error,
               "No XML file carries a DOCTYPE, entity declarations or external references; they are reported and "
               "never loaded, expanded or fetched."),
     )
+
+    def prepare(self, run: Run) -> None:
+        self._run = run
+        subs = run.subscribe("arkivstruktur")
+        for name in ENTITIES:
+            subs.end(name, self._empty_values)
+
+    def _empty_values(self, frame) -> None:
+        for name, value in frame.fields.items():
+            if not value.strip():
+                self._run.findings(EMPTY_VALUES).add(
+                    f"{name} of {frame.type or frame.name} {frame.get('systemID') or ''} has no value".replace("  ", " "),
+                    file=frame.file, line=frame.line, path=f"{frame.path()}/{name}")
 
     def finish(self, run: Run) -> None:
         self._required(run)
         self._validity(run)
         self._official(run)
         self._version(run)
+        empty = run.findings(EMPTY_VALUES)
+        if "arkivstruktur" not in run.outcomes:
+            empty.not_run("arkivstruktur.xml was not read")
+        elif not empty.count:
+            empty.summary = "every leaf element of arkivstruktur.xml has a value"
         if not run.findings(UNSAFE_XML).count:
             run.findings(UNSAFE_XML).summary = f"{len(run.schemas_used)} XML file(s) read, none with a DOCTYPE"
         if not run.findings(WELL_FORMED).count:
@@ -113,8 +149,6 @@ class StructureFamily(Family):
 
     def _official(self, run: Run) -> None:
         found = run.findings(OFFICIAL_SCHEMAS)
-        official = official_checksums()
-        by_name = {name: digest for digest, name in official.items()}
         # path in the package -> the official schemas it may be (every revision of the version)
         expected = {run.content_path(f"{name}.xsd"): noark5_revisions(name, run.version.noark) for name in NOARK_SCHEMAS}
         expected[run.content_path("addml.xsd")] = (f"addml/addml-{run.version.addml}.xsd",)
@@ -123,23 +157,32 @@ class StructureFamily(Family):
                 expected[run.package_path(name)] = (relative,)
             expected[run.package_path("administrative_metadata/addml.xsd")] = (f"addml/addml-{run.version.addml}.xsd",)
         checked = 0
+        by_content = []
         for path, candidates in expected.items():
             row = run.ledger.db.execute("SELECT sha256 FROM h.file WHERE name = ?", (path,)).fetchone()
             if row is None:
                 continue
             checked += 1
-            digest = row[0]
-            if any(digest == by_name.get(relative) for relative in candidates):
+            data = run.read_bytes(path, MAX_SCHEMA_BYTES)
+            known = recognise(data, row[0]) if data is not None else None
+            if known is not None and known.relative in candidates:
+                if known.how == "content":
+                    by_content.append(path)
                 continue
             relative = " or ".join(candidates)
-            other = official.get(digest)
-            if other:
-                found.add(f"is the official {other}, but {relative} is expected for this extract", file=path)
+            if known is not None:
+                found.add(f"is the official {known.relative}, but {relative} is expected for this extract", file=path)
+            elif data is None:
+                found.add(f"larger than {MAX_SCHEMA_BYTES // 1024 ** 2} MB, so not an official {relative}", file=path)
             else:
-                found.add(f"differs from the official {relative} (SHA-256 {digest})", file=path)
+                line, element, what = first_difference(data, candidates[0])
+                found.add(f"differs in content from the official {relative} (SHA-256 {row[0]}): {what}",
+                          file=path, line=line, path=element)
         found.data["checked"] = checked
+        found.data["same_content_other_bytes"] = by_content
         if not found.count:
-            found.summary = f"{checked} schema file(s) identical to the official ones"
+            found.summary = f"{checked} schema file(s) with the official content" + (
+                f" ({len(by_content)} in other byte forms: line endings, BOM or whitespace)" if by_content else "")
 
     def _version(self, run: Run) -> None:
         found = run.findings(VERSION)
