@@ -20,7 +20,9 @@ import pytest
 
 from msgfactory import MINIMAL_PDF, Attachment, outlook_message
 from msgfactory import Message as OutlookMessage
+from noarkpipe.convert.identify import identify
 from noarkpipe.errors import InputFileError
+from noarkpipe.intake import invitation, notices
 from noarkpipe.intake.context import IntakeContext, IntakeLimits
 from noarkpipe.intake.dispatch import choose_parser
 from noarkpipe.intake.email import parse_eml
@@ -302,6 +304,76 @@ def test_a_read_receipt_is_journaled_as_a_receipt_for_our_message(tmp_path):
     assert _names(submission) == []
 
 
+def _delivery_status(*actions: str) -> EmailMessage:
+    """A message/delivery-status part with one recipient group per action."""
+    groups = "".join(
+        f"\r\nFinal-Recipient: rfc822; mottaker{n}@example.no\r\nAction: {action}\r\n"
+        f"Status: {'5.1.1' if action == 'failed' else '4.4.7' if action == 'delayed' else '2.0.0'}\r\n"
+        for n, action in enumerate(actions, start=1)
+    )
+    return BytesParser(policy=policy.default).parsebytes(
+        b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; smtp.fjellvik.kommune.no\r\n"
+        + groups.encode()
+    )
+
+
+def _dsn(*actions: str, subject: str = "Delivery Status Notification") -> EmailMessage:
+    return _multipart(
+        "report", [_text("This is an automatically generated Delivery Status Notification."),
+                   _delivery_status(*actions), _headers_part()],
+        _headers(subject, "Mail Delivery Subsystem <mailer-daemon@example.no>"),
+        report_type="delivery-status",
+    )
+
+
+def test_a_delay_notice_is_journaled_as_a_delay_not_as_a_bounce(tmp_path):
+    submission = _parse(tmp_path, _dsn("delayed", subject="Delivery Status Notification (Delay)"))
+    assert submission.subject == "Forsinket levering: Vedtak om byggetillatelse, gnr. 12 bnr. 7"
+    assert submission.documents[0].title == submission.subject
+    assert submission.refers_to_message_id == OUR_MESSAGE_ID
+    text = _main_text(submission)
+    assert "Returnert" not in text and "ikke kunne leveres" not in text
+    assert "ennå ikke er levert" in text and "fortsetter å forsøke" in text
+    assert "Action: delayed (forsinket, forsøkes igjen)" in text
+    assert _names(submission) == []
+
+
+@pytest.mark.parametrize("action", ["delivered", "relayed", "expanded"])
+def test_a_delivery_confirmation_is_journaled_as_one(tmp_path, action):
+    submission = _parse(tmp_path, _dsn(action, subject="Delivery Status Notification (Success)"))
+    assert submission.subject == "Leveringsbekreftelse: Vedtak om byggetillatelse, gnr. 12 bnr. 7"
+    assert submission.refers_to_message_id == OUR_MESSAGE_ID
+    text = _main_text(submission)
+    assert "er levert" in text and f"Action: {action} (" in text
+    assert "Returnert" not in text and "ikke er levert" not in text
+
+
+def test_a_failed_recipient_makes_a_bounce_whatever_the_others_say(tmp_path):
+    submission = _parse(tmp_path, _dsn("delivered", "failed"))
+    assert submission.subject == "Returnert e-post: Vedtak om byggetillatelse, gnr. 12 bnr. 7"
+    assert "Action: failed (kunne ikke leveres)" in _main_text(submission)
+    assert "Action: delivered (levert)" in _main_text(submission)
+
+
+@pytest.mark.parametrize(
+    ("actions", "kind"),
+    [(["failed"], "bounce"), (["delayed"], "delay"), (["delivered"], "delivery"), (["relayed"], "delivery"),
+     (["expanded"], "delivery"), (["delivered", "delayed"], "delay"), (["delayed", "failed", "delivered"], "bounce"),
+     (["Delayed "], "delay"), ([], "bounce"), (["unknown-action"], "bounce")],
+)
+def test_the_worst_recipient_action_names_the_notice(actions, kind):
+    assert notices.delivery_kind(actions) == kind
+
+
+def test_a_notice_without_the_returned_headers_is_titled_after_its_own_subject_once(tmp_path):
+    message = _multipart(
+        "report", [_text("Levering er forsinket."), _delivery_status("delayed")],
+        _headers("Forsinket levering: Oversendelse av klage", "Microsoft Outlook <postmaster@example.no>"),
+        report_type="delivery-status",
+    )
+    assert _parse(tmp_path, message).subject == "Forsinket levering: Oversendelse av klage"
+
+
 def test_an_ordinary_letter_with_a_forwarded_message_is_no_bounce(tmp_path):
     message = _multipart("mixed", [_text("Se videresendt melding."), _returned_message()], _headers("VS: vedtak"))
     submission = _parse(tmp_path, message)
@@ -408,6 +480,26 @@ def test_an_attached_msg_becomes_a_forwarded_message_with_its_own_attachments(tm
     assert "Mottatt." in submission.body_text
 
 
+@pytest.mark.parametrize(
+    "recipients", [None, []], ids=["with-recipients", "saved-without-recipients"],
+)
+def test_the_eml_written_for_an_attached_msg_is_identified_as_mime_email(tmp_path, recipients):
+    inner = OutlookMessage(subject="Søknad om dispensasjon for levegg", body="Vi søker om dispensasjon.")
+    if recipients is not None:
+        inner.recipients = recipients
+    submission = _parse(tmp_path, _with_msg(outlook_message(inner)))
+    [forwarded] = submission.documents[1:]
+    written = tmp_path / forwarded.filename
+    written.write_bytes(forwarded.content)
+    found = identify(written)
+    # PRONOM's MIME Email, as every other forwarded .eml: so it gets its archival copy.
+    assert (found.puid, found.basis) == ("fmt/950", "signature"), found
+    head = forwarded.content.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert b"\n" not in b"".join(head)  # CRLF line endings throughout the header block
+    names = [line.split(b":", 1)[0] for line in head]
+    assert {b"MIME-Version", b"Content-Type", b"Date", b"From", b"To", b"Subject"} <= set(names)
+
+
 def test_an_attached_msg_that_cannot_be_read_is_kept_with_a_note(tmp_path):
     damaged = bytes.fromhex("D0CF11E0A1B11AE1") + bytes(600)
     submission = _parse(tmp_path, _with_msg(damaged))
@@ -451,6 +543,97 @@ def test_a_forwarded_chain_two_deep_gives_every_level_its_documents_and_text(tmp
 
 
 # --- names, types and broken structure ----------------------------------------------------
+
+
+# --- calendar invitations ------------------------------------------------------------------
+
+
+def _invitation(uid: str = "befaring-7@google.com", start: str = "DTSTART;TZID=W. Europe Standard Time:20261125T130000",
+                end: str = "DTEND;TZID=W. Europe Standard Time:20261125T140000", crlf: bool = True) -> bytes:
+    lines = [
+        "BEGIN:VCALENDAR", "PRODID:-//Google Inc//Google Calendar 70.9054//EN", "VERSION:2.0", "METHOD:REQUEST",
+        "BEGIN:VEVENT", "ORGANIZER;CN=Ola Sæter:mailto:ola.sater@gmail.com",
+        "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION:mailto:postmottak@fjellvik.kommune.no",
+        "SUMMARY;LANGUAGE=nb-NO:Befaring på Sæter", start, end, f"UID:{uid}",
+        "DTSTAMP:20261117T080000Z", "LOCATION:Kommunestyresalen\\, rådhuset", "SEQUENCE:0",
+        "END:VEVENT", "END:VCALENDAR", "",
+    ]
+    return ("\r\n" if crlf else "\n").join(lines).encode("utf-8")
+
+
+def _invitation_mail(rendering: bytes, attached: bytes | None) -> EmailMessage:
+    calendar = EmailMessage()
+    calendar.set_content(rendering.decode("utf-8"), subtype="calendar", charset="utf-8", params={"method": "REQUEST"})
+    alternative = _multipart("alternative", [
+        _text("Du er invitert til befaring på Sæter."),
+        _part("text/html", "<html><body><h3>Befaring på Sæter</h3></body></html>"),
+        calendar,
+    ])
+    parts = [alternative]
+    if attached is not None:
+        attachment = EmailMessage()
+        attachment.set_content(attached, maintype="application", subtype="ics", filename="invite.ics")
+        parts.append(attachment)
+    return _multipart("mixed", parts, _headers("Invitasjon: Befaring på Sæter", "Ola Sæter <ola.sater@gmail.com>"))
+
+
+@pytest.mark.parametrize(
+    "attached",
+    [_invitation(), _invitation(crlf=False)],
+    ids=["same-bytes", "same-invitation-other-line-endings"],
+)
+def test_an_invitation_in_the_alternative_and_attached_is_one_document(tmp_path, attached):
+    submission = _parse(tmp_path, _invitation_mail(_invitation(), attached))
+    # The attachment, under the sender's name, is the document; the alternative was a rendering of it.
+    assert _names(submission) == ["invite.ics"]
+    assert submission.documents[1].content == attached
+    assert submission.body_text.count("Befaring på Sæter. Tid:") == 1
+
+
+def test_the_same_uid_and_start_is_the_same_invitation_and_another_start_is_not(tmp_path):
+    reworded = _invitation().replace(b"SEQUENCE:0", b"SEQUENCE:0\r\nDESCRIPTION:Ta med kart")
+    assert invitation.same_invitation(_invitation(), reworded)
+    moved = _invitation(start="DTSTART;TZID=W. Europe Standard Time:20261126T130000")
+    assert not invitation.same_invitation(_invitation(), moved)
+    submission = _parse(tmp_path, _invitation_mail(_invitation(), moved))
+    # Two invitations, two documents: the rendering stays when the attachment holds another one.
+    assert _names(submission) == ["vedlegg-1.ics", "invite.ics"]
+
+
+def test_the_invitation_is_said_in_the_letter_in_oslo_time(tmp_path):
+    submission = _parse(tmp_path, _invitation_mail(_invitation(), _invitation()))
+    expected = ("[Møteinnkalling: Befaring på Sæter. Tid: onsdag 25.11.2026 kl. 13:00–14:00 (norsk tid). "
+                "Sted: Kommunestyresalen, rådhuset. Arrangør: Ola Sæter <ola.sater@gmail.com>.]")
+    assert expected in submission.body_text
+    # The HTML letter is the main document here: its archival copy is rendered from it, note included.
+    main = submission.documents[0]
+    assert main.filename == "e-post.html"
+    assert "kl. 13:00–14:00 (norsk tid)" in main.content.decode("utf-8")
+    assert "Kommunestyresalen, rådhuset" in main.content.decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "shown"),
+    [
+        ("DTSTART:20261125T120000Z", "DTEND:20261125T130000Z", "onsdag 25.11.2026 kl. 13:00–14:00 (norsk tid)"),
+        ("DTSTART:20260615T080000Z", "DTEND:20260615T090000Z", "mandag 15.06.2026 kl. 10:00–11:00 (norsk tid)"),
+        ("DTSTART;TZID=Europe/London:20261125T120000", "DTEND;TZID=Europe/London:20261125T130000",
+         "onsdag 25.11.2026 kl. 13:00–14:00 (norsk tid)"),
+        ("DTSTART;VALUE=DATE:20261125", "DTEND;VALUE=DATE:20261127",
+         "onsdag 25.11.2026–torsdag 26.11.2026 (hele dagen)"),
+        ("DTSTART;TZID=Mars/Olympus:20261125T120000", "DTEND;TZID=Mars/Olympus:20261125T130000",
+         "onsdag 25.11.2026 kl. 12:00–13:00 (tidssone Mars/Olympus)"),
+    ],
+    ids=["utc-winter", "utc-summer", "iana-zone", "all-day", "unknown-zone-as-written"],
+)
+def test_invitation_times_are_shown_in_oslo_time(start, end, shown):
+    [line] = invitation.describe(invitation.read(_invitation(start=start, end=end)))
+    assert f"Tid: {shown}." in line
+
+
+def test_a_part_that_is_no_calendar_reads_as_none():
+    assert invitation.read(b"%PDF-1.4 not a calendar") is None
+    assert invitation.read(b"") is None
 
 
 def _inline_png_with_raw_name(name: str) -> bytes:

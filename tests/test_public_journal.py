@@ -363,7 +363,9 @@ def _entry(xml_path: Path, title_start: str) -> etree._Element:
 
 def test_xml_validates_against_the_official_schema(published):
     xml_path, _ = published
-    assert_valid(etree.parse(str(xml_path), safe_parser()), noark5_schema("offentligJournal", "v5.0"))
+    # Both revisions of v5.0: a municipality's publishing portal may embed either.
+    for revision in ("v5.0", "v5.0-2019"):
+        assert_valid(etree.parse(str(xml_path), safe_parser()), noark5_schema("offentligJournal", revision))
     root = etree.parse(str(xml_path), safe_parser()).getroot()
     assert root.findtext("oj:journalhode/oj:antallJournalposter", namespaces=NS) == str(len(PUBLISHED))
     assert root.findtext("oj:journalhode/oj:arkivskaper/oj:arkivskaperID", namespaces=NS) == "fjellvik"

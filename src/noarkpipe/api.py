@@ -790,6 +790,7 @@ def validate(
         max_identify=max_identify,
         max_examples=max_examples,
         findings_csv=Path(csv_path) if csv_path is not None else None,
+        lang=chosen,
     )
     report = localize(run_validation(options, progress), chosen)
     if json_path is not None and str(json_path) != "-":

@@ -5,6 +5,18 @@ then renamed into its folder (one file system, so the rename is atomic): a
 crash never leaves a half-written document under a real name, and what a
 killed writer left behind is all in one folder, where the next run removes
 it (`remove_stale_temporaries`). Storing the same bytes twice stores them once.
+
+The files of one item are stored as one batch (`DocumentStore.batch`): all
+are written first, then each is fsynced, then each is renamed into place,
+then every directory that gained an entry (the file's folder, and the
+folders above it that were made for it) is fsynced once. The order per file
+is the same as storing it alone (its bytes are durable before its name
+appears, its name is durable before the batch ends); the batch only lets
+one sync of the file system cover many files, where each sync is a journal
+commit. A caller journals the item after the batch has ended, so its
+documents are durable before the journal row that names them. A file that
+is already in place is fsynced with its folder too: a writer killed after
+renaming it, before syncing its folder, may have left it not yet durable.
 """
 
 from __future__ import annotations
@@ -14,8 +26,11 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 CHUNK = 1024 * 1024
 INCOMING = ".incoming"
@@ -47,6 +62,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: Path) -> None:
+    # Any descriptor of the file will do: fsync flushes the file, not the descriptor's writes.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class DocumentStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -55,39 +79,28 @@ class DocumentStore:
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def put_bytes(self, content: bytes) -> StoredBlob:
-        sha = hashlib.sha256(content).hexdigest()
-        target = self.path_for(sha)
-        if not target.exists():
-            self._write_atomically(target, lambda handle: handle.write(content))
-        return StoredBlob(sha, len(content), target)
+        """Store `content`; durable when this returns."""
+        with self.batch() as batch:
+            return batch.put_bytes(content)
 
     def put_file(self, source: Path, sha256: str | None = None) -> StoredBlob:
-        if sha256 is None:
-            sha256, _ = sha256_file(source)
-        target = self.path_for(sha256)
-        if not target.exists():
-            def copy(handle):
-                with open(source, "rb") as src:
-                    while chunk := src.read(CHUNK):
-                        handle.write(chunk)
-            self._write_atomically(target, copy)
-        return StoredBlob(sha256, target.stat().st_size, target)
+        """Store the file at `source` (whose SHA-256 the caller may know); durable when this returns."""
+        with self.batch() as batch:
+            return batch.put_file(source, sha256)
 
-    def _write_atomically(self, target: Path, write) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        incoming = self.root / INCOMING
-        incoming.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=incoming, prefix=f"{socket.gethostname()}.{os.getpid()}.")
+    @contextmanager
+    def batch(self) -> Iterator[StoreBatch]:
+        """Files put in the batch are in place and durable when the `with` block ends without an error.
+
+        If it ends with one, the files not yet in place are removed (a file
+        already renamed into place stays: it is complete, and named by its bytes).
+        """
+        batch = StoreBatch(self)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
-            fsync_dir(target.parent)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+            yield batch
+            batch.commit()
+        finally:
+            batch.discard()
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Delete what killed writers left in .incoming/: this host's dead processes', and old foreign ones."""
@@ -111,6 +124,89 @@ class DocumentStore:
     def verify(self, sha256: str) -> bool:
         path = self.path_for(sha256)
         return path.is_file() and sha256_file(path)[0] == sha256
+
+
+class StoreBatch:
+    """The files of one `DocumentStore.batch`: written at once, synced and renamed into place at its end."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+        self._pending: dict[str, tuple[Path, StoredBlob]] = {}
+        """By SHA-256: the temporary file and the blob it becomes."""
+        self._present: dict[str, StoredBlob] = {}
+        """By SHA-256: files already in place, synced again at the end."""
+
+    def put_bytes(self, content: bytes) -> StoredBlob:
+        sha = hashlib.sha256(content).hexdigest()
+        return self._put(sha, lambda handle: handle.write(content))
+
+    def put_file(self, source: Path, sha256: str | None = None) -> StoredBlob:
+        if sha256 is None:
+            sha256, _ = sha256_file(source)
+
+        def copy(handle: BinaryIO) -> None:
+            with open(source, "rb") as src:
+                while chunk := src.read(CHUNK):
+                    handle.write(chunk)
+
+        return self._put(sha256, copy)
+
+    def _put(self, sha256: str, write: Callable[[BinaryIO], object]) -> StoredBlob:
+        if sha256 in self._pending:
+            return self._pending[sha256][1]
+        if sha256 in self._present:
+            return self._present[sha256]
+        target = self.store.path_for(sha256)
+        if target.exists():
+            blob = StoredBlob(sha256, target.stat().st_size, target)
+            self._present[sha256] = blob
+            return blob
+        incoming = self.store.root / INCOMING
+        incoming.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=incoming, prefix=f"{socket.gethostname()}.{os.getpid()}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                size = handle.tell()
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        blob = StoredBlob(sha256, size, target)
+        self._pending[sha256] = (Path(temp), blob)
+        return blob
+
+    def commit(self) -> None:
+        """Bytes durable, then names in place, then the names durable: see the module docstring."""
+        for temp, _ in self._pending.values():
+            fsync_file(temp)
+        for blob in self._present.values():
+            fsync_file(blob.path)
+        folders: dict[Path, None] = {blob.path.parent: None for blob in self._present.values()}
+        for sha in list(self._pending):
+            temp, blob = self._pending[sha]
+            for made in _make_folders(blob.path.parent):
+                folders[made.parent] = None  # the new folder's own name is an entry of its parent
+            os.replace(temp, blob.path)
+            del self._pending[sha]
+            folders[blob.path.parent] = None
+        for folder in folders:
+            fsync_dir(folder)
+
+    def discard(self) -> None:
+        for temp, _ in self._pending.values():
+            temp.unlink(missing_ok=True)
+        self._pending.clear()
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Make `folder` and the folders above it that are missing; the ones made."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+    return missing
 
 
 def _alive(pid: int) -> bool:

@@ -63,7 +63,7 @@ from .convert import (
     previous_outcome,
 )
 from .convert.job import received_format
-from .docstore import DocumentStore, StoredBlob, sha256_file
+from .docstore import DocumentStore, StoreBatch, StoredBlob, sha256_file
 from .errors import (
     ConfigError,
     InputFileError,
@@ -547,17 +547,19 @@ class NightlyRun:
                 for document, outcome in flat:
                     if (result := _conversion_of(outcome)) is not None:
                         _check_copy(document, result)
-                stored = [
-                    [
-                        self._store(document, _conversion_of(outcome))
-                        if id(document) not in gaps
-                        else self._store_as_received(document, outcome, gaps[id(document)])
-                        for document, outcome in zip(documents, row)
+                # One batch: the item's files are synced together, and durable before it is journaled.
+                with self.documents.batch() as batch:
+                    stored = [
+                        [
+                            self._store(batch, document, _conversion_of(outcome))
+                            if id(document) not in gaps
+                            else self._store_as_received(batch, document, outcome, gaps[id(document)])
+                            for document, outcome in zip(documents, row)
+                        ]
+                        for documents, row in zip(item.documents, outcomes)
                     ]
-                    for documents, row in zip(item.documents, outcomes)
-                ]
-                for path in workarea.item_files(claimed):
-                    self.documents.put_file(path)
+                    for path in workarea.item_files(claimed):
+                        batch.put_file(path)
             with self.store.write(actor) as session:
                 session.get(tables.IntakeItem, item_id).state = ItemState.converted
         except NoarkpipeError as exc:
@@ -620,14 +622,14 @@ class NightlyRun:
                 session.get(tables.IntakeItem, item_id).state = ItemState.filed
         return results
 
-    def _store(self, document: _Document, result: ConversionResult) -> StoredDocument:
-        return store_converted(self.documents, document.job.source, document.job.source_sha256, document.document, result)
+    def _store(self, batch: StoreBatch, document: _Document, result: ConversionResult) -> StoredDocument:
+        return store_converted(batch, document.job.source, document.job.source_sha256, document.document, result)
 
     def _store_as_received(
-        self, document: _Document, outcome: TaskOutcome[ConversionOutcome], gap: str
+        self, batch: StoreBatch, document: _Document, outcome: TaskOutcome[ConversionOutcome], gap: str
     ) -> StoredDocument:
         """A document without archival copy: the original alone, described as exactly as its bytes allow."""
-        original = self.documents.put_file(document.job.source, document.job.source_sha256)
+        original = batch.put_file(document.job.source, document.job.source_sha256)
         received_as = outcome.value.received_format if outcome.value is not None else None
         received_as = received_as or received_format(document.job.source)
         return StoredDocument(
@@ -690,7 +692,11 @@ class NightlyRun:
 
 
 def store_converted(
-    documents: DocumentStore, source: Path, source_sha256: str, document: SubmissionDocument, result: ConversionResult
+    documents: DocumentStore | StoreBatch,
+    source: Path,
+    source_sha256: str,
+    document: SubmissionDocument,
+    result: ConversionResult,
 ) -> StoredDocument:
     """The original and its archival copy into the document store, described for journaling.
 

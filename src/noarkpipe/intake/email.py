@@ -14,6 +14,9 @@ Parts that are not documents are not made into documents, but said in the text:
 a detached signature (S/MIME, PGP/MIME) or inline PGP; encryption (the encrypted
 part is kept, it just cannot be read); the status parts of a bounce or read
 receipt (intake/notices.py), which is titled after the message it is about.
+A calendar invitation (intake/invitation.py) is said in the text too (what,
+when in Oslo time, where, who invites); its `text/calendar` rendering in the
+alternative and an attached .ics holding the same invitation make one document.
 The original .eml is stored whole, so nothing of what was left out is lost.
 Declared types that say nothing (application/octet-stream) are replaced by
 what the bytes show, and a name without a useful extension gets one.
@@ -45,7 +48,7 @@ from lxml import etree, html
 from dataclasses import replace
 
 from ..errors import InputFileError
-from . import archive, email_html, notices
+from . import archive, email_html, invitation, notices
 from .context import IntakeContext, IntakeLimits
 from .safety import require_size, safe_filename
 from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
@@ -289,6 +292,8 @@ class _Collector:
         self.notice_status: list[list[tuple[str, str]]] = []
         self.notice_headers: list[list[tuple[str, str]]] = []
         self._names: set[str] = set()
+        # Calendar documents so far, and whether each is the alternative's rendering of the message.
+        self._calendars: list[tuple[SubmissionDocument, bool]] = []
 
     def walk(self, part: Message, depth: int = 0, parent: str = "") -> None:
         if depth > self.limits.max_nesting:
@@ -329,6 +334,9 @@ class _Collector:
                 self.walk(child, depth, content_type)
         elif self._outlook_leftover(part, depth):
             pass
+        elif parent == "multipart/alternative" and invitation.is_calendar(content_type, None):
+            # The invitation as one rendering of the message: an attached copy of it takes its place.
+            self._attachment(part, "Vedlegg", rendering=True)
         elif disposition == "attachment" or (part.get_filename() and disposition != "inline"):
             self._attachment(part, "Vedlegg")
         elif content_type == "text/plain":
@@ -501,7 +509,8 @@ class _Collector:
             self._add(document.content, document.media_type, document.filename, document.title, document.archival_gap)
 
     def _attachment(
-        self, part: Message, title_prefix: str, fallback: str | None = None, gap: str | None = None
+        self, part: Message, title_prefix: str, fallback: str | None = None, gap: str | None = None,
+        rendering: bool = False,
     ) -> None:
         content = part.get_payload(decode=True)
         if content is None:
@@ -511,10 +520,11 @@ class _Collector:
         if not name and part.get("content-id"):
             # A Content-ID names no file type ("20592.1022586929.3@host"): the extension is added below.
             name = str(part["content-id"]).strip("<> ").split("@")[0] + ".bin"
-        self._file(content, part.get_content_type(), name or fallback, title_prefix, gap)
+        self._file(content, part.get_content_type(), name or fallback, title_prefix, gap, rendering)
 
     def _file(
-        self, content: bytes, declared: str | None, name: str | None, title_prefix: str, gap: str | None = None
+        self, content: bytes, declared: str | None, name: str | None, title_prefix: str, gap: str | None = None,
+        rendering: bool = False,
     ) -> None:
         """One attached file: its type from the bytes when the sender's says nothing, a safe unique name."""
         media_type = declared or "application/octet-stream"
@@ -525,13 +535,41 @@ class _Collector:
         stem, suffix = Path(filename).stem, Path(filename).suffix.lower()
         if suffix in _GENERIC_SUFFIXES and extension != ".bin":
             filename = f"{stem}{extension}" if suffix else f"{filename}{extension}"
-        elif suffix not in _GENERIC_SUFFIXES and suffix not in mimetypes.types_map and extension != ".bin":
+        elif (suffix not in _GENERIC_SUFFIXES and suffix != extension and suffix not in mimetypes.types_map
+              and extension != ".bin"):
             filename = f"{filename}{extension}"  # "20592.3": the dot was no extension
         if self.prefix:
             title = f"{self.prefix}: {filename}"
         else:
             title = f"{title_prefix}: {filename}" if title_prefix != "Vedlegg" else filename
+        if invitation.is_calendar(media_type, filename) and not self._new_calendar(content, rendering):
+            return
         self._add(content, media_type, filename, title, gap)
+        if invitation.is_calendar(media_type, filename):
+            self._calendars.append((self.attachments[-1], rendering))
+
+    def _new_calendar(self, content: bytes, rendering: bool) -> bool:
+        """Whether a calendar part becomes a document: not when it repeats one as a rendering.
+
+        The alternative's text/calendar is the message shown as an invitation; an
+        attachment with the same invitation (same text, or same UID and DTSTART) is
+        the document, under the sender's file name, whichever came first. Two
+        attachments stay two documents (each attachment part is kept). A new
+        invitation is said in the letter's text.
+        """
+        for document, was_rendering in self._calendars:
+            if not invitation.same_invitation(document.content, content):
+                continue
+            if rendering:
+                return False
+            if was_rendering:
+                self.attachments = [a for a in self.attachments if a is not document]
+                self._names.discard(document.filename.lower())
+                self._calendars = [(d, r) for d, r in self._calendars if d is not document]
+            return True
+        if calendar := invitation.read(content):
+            self.notes.extend(invitation.describe(calendar))
+        return True
 
     def _add(self, content: bytes, media_type: str, filename: str, title: str, gap: str | None = None) -> None:
         """One document; `gap` says why it can get no archival copy, when intake already knows."""
@@ -594,6 +632,12 @@ class _Collector:
         for document in unpacked:
             self.attachments.append(document.model_copy(update={"filename": self._unique(document.filename)}))
 
+    def remarks(self) -> list[str]:
+        """Intake's notes on the letter (signed, encrypted, an invitation, an unreadable part), shown under its text."""
+        notes = [SIGNED_NOTES[kind] for kind in dict.fromkeys(self.signed)]
+        notes += [ENCRYPTED_NOTE.format(kind=kind) for kind in dict.fromkeys(self.encrypted)]
+        return notes + self.notes
+
     def body_text(self) -> str:
         if any(text.strip() for text in self.plain):
             text = "\n\n".join(self.plain)
@@ -601,9 +645,7 @@ class _Collector:
             text = "\n\n".join(html_to_text(markup) for markup in self.html)
         else:
             text = "\n\n".join(self.outlook_text)
-        notes = [SIGNED_NOTES[kind] for kind in dict.fromkeys(self.signed)]
-        notes += [ENCRYPTED_NOTE.format(kind=kind) for kind in dict.fromkeys(self.encrypted)]
-        notes += self.notes
+        notes = self.remarks()
         if notes:
             text = f"{text.strip()}\n\n" + "\n".join(notes)
         return text.strip()
@@ -695,7 +737,7 @@ def _submission(message: EmailMessage, context: IntakeContext) -> Submission:
     kind = notices.notice_kind(
         message, subject, senders[0].email if senders else None, senders[0].name if senders else None
     )
-    collector = _Collector(context.limits, returned=kind == "bounce")
+    collector = _Collector(context.limits, returned=kind in notices.DELIVERY_KINDS)
     collector.walk(message)
     collector.unpack_zips(context)
     to, cc = _addresses(message, "to"), _addresses(message, "cc")
@@ -710,7 +752,8 @@ def _submission(message: EmailMessage, context: IntakeContext) -> Submission:
         body = f"{body}\n\n{notices.describe(notice, subject)}".strip()
     # An HTML e-mail is kept as it looked (e-post.html); body_text stays its text, for search and screening.
     html_main = None if kind is not None else email_html.main_document(
-        message, _part_text, senders, to, cc, sent, subject, collector.attachments, limits=context.limits
+        message, _part_text, senders, to, cc, sent, subject, collector.attachments, notes=collector.remarks(),
+        limits=context.limits,
     )
     if html_main is not None:
         main, collector.attachments = html_main

@@ -426,17 +426,21 @@ def as_eml(mail: _Mail) -> bytes:
     body lists their names, so the typeset copy says what came with it.
     """
     message = EmailMessage(policy=default_policy)
-    # "From" first: file-type detection knows an e-mail by its first header.
+    # The header block a mail program writes, so format identification knows the file:
+    # PRONOM's MIME Email (fmt/950) wants MIME-Version, From, To, Date and Content-Type,
+    # and libmagic knows an e-mail by its first header. A message saved without
+    # recipients (a draft, a Bcc-only mail) gets the empty group RFC 5322 has for it.
     message["From"] = _addresses([mail.sender] if mail.sender else [], "undisclosed-sender")
-    if mail.to:
-        message["To"] = _addresses(mail.to, "undisclosed-recipients")
+    message["To"] = _addresses(mail.to, "undisclosed-recipients")
     if mail.cc:
         message["Cc"] = _addresses(mail.cc, "undisclosed-recipients")
     if mail.sent:
+        # No date is made up for a message that has none; without it the file is no fmt/950.
         message["Date"] = format_datetime(mail.sent)
     message["Subject"] = mail.subject
     if mail.message_id:
         message["Message-ID"] = mail.message_id
+    message["MIME-Version"] = "1.0"
     body = mail.body
     names = [n for n in mail.attachment_names if n]
     if names:

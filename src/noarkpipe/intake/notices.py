@@ -16,6 +16,14 @@ Shapes met in practice, all read here:
 - Non-standard bounces: a `multipart/mixed` from MAILER-DAEMON or postmaster, or
   with a bounce subject, carrying the returned message as `message/rfc822`.
 
+A delivery-status notification is not always a bounce: its per-recipient
+`Action` says what happened. `failed` is a bounce ("Returnert e-post"),
+`delayed` a delay notice (the message is not delivered yet and the server
+keeps trying: it may still arrive, so nobody should resend it on this alone),
+and `delivered`, `relayed` or `expanded` a delivery confirmation. With several
+recipients the worst outcome names the notice: failed before delayed before
+delivered, so a failure is never hidden behind a confirmation.
+
 Everything here is pure: the e-mail intake hands in what it found in the MIME tree.
 """
 
@@ -26,7 +34,9 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Literal
 
-NoticeKind = Literal["bounce", "receipt"]
+NoticeKind = Literal["bounce", "delay", "delivery", "receipt"]
+DELIVERY_KINDS: frozenset[NoticeKind] = frozenset({"bounce", "delay", "delivery"})
+"""Notices from the mail system about a message we sent; the message they carry is our own, returned."""
 
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|returned mail|returned to sender|delivery (status notification|failure|has failed|failed)"
@@ -48,6 +58,22 @@ STATUS_FIELDS = (
     "Diagnostic-Code", "Remote-MTA", "Last-Attempt-Date", "Will-Retry-Until", "Disposition",
     "Original-Message-ID",
 )
+# RFC 3464 section 2.3.3 actions, by the kind of notice they make.
+_DELAY_ACTIONS = frozenset({"delayed"})
+_DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+_TITLES = {
+    "bounce": "Returnert e-post",
+    "delay": "Forsinket levering",
+    "delivery": "Leveringsbekreftelse",
+    "receipt": "Lesebekreftelse",
+}
+_WHAT_IT_SAYS = {
+    "bounce": "Melding fra e-postsystemet om at en e-post ikke kunne leveres.",
+    "delay": "Melding fra e-postsystemet om at en e-post ennå ikke er levert. Den er ikke returnert: "
+    "serveren fortsetter å forsøke å levere den, og den kan fortsatt komme fram.",
+    "delivery": "Melding fra e-postsystemet om at en e-post er levert (eller sendt videre) til mottakeren.",
+    "receipt": "Melding om at en e-post er vist eller behandlet hos mottakeren.",
+}
 _ACTIONS = {
     "failed": "kunne ikke leveres",
     "delayed": "forsinket, forsøkes igjen",
@@ -86,19 +112,54 @@ def notice_kind(
     if report_type == "disposition-notification" or "message/disposition-notification" in types:
         return "receipt"
     if report_type == "delivery-status" or "message/delivery-status" in types:
-        return "bounce"
+        return delivery_kind(_delivery_actions(message))
     returns_a_message = bool(types & {"message/rfc822", "text/rfc822-headers"})
     if returns_a_message and (is_daemon(sender, sender_name) or _BOUNCE_SUBJECT.search(subject or "")):
         return "bounce"
     return None
 
 
-def _own_part_types(message: Message):
-    """Content types of the message's own parts: not descending into attached messages."""
-    yield message.get_content_type()
+def delivery_kind(actions: list[str]) -> NoticeKind:
+    """The kind of a delivery-status notification from its recipients' `Action` values.
+
+    The worst outcome wins: one failed recipient makes a bounce, else one
+    delayed a delay notice; only when every named action is a delivery is it
+    a confirmation. No (known) action at all: a bounce, as the mail system
+    sends a report chiefly when something went wrong.
+    """
+    found = {action.strip().lower() for action in actions}
+    if "failed" in found:
+        return "bounce"
+    if found & _DELAY_ACTIONS:
+        return "delay"
+    if found & _DELIVERED_ACTIONS:
+        return "delivery"
+    return "bounce"
+
+
+def _delivery_actions(message: Message) -> list[str]:
+    """The `Action` values of the message's own delivery-status parts, one per recipient."""
+    return [
+        value
+        for part in _own_parts(message)
+        if part.get_content_type() == "message/delivery-status"
+        for group in status_groups(part)
+        for key, value in group
+        if key.lower() == "action"
+    ]
+
+
+def _own_parts(message: Message):
+    """The message and its own parts: not descending into attached messages."""
+    yield message
     if message.is_multipart() and not message.get_content_type().startswith("message/"):
         for child in message.get_payload():
-            yield from _own_part_types(child)
+            yield from _own_parts(child)
+
+
+def _own_part_types(message: Message):
+    """Content types of the message's own parts."""
+    return (part.get_content_type() for part in _own_parts(message))
 
 
 def status_groups(part: Message) -> list[list[tuple[str, str]]]:
@@ -163,22 +224,25 @@ def finish(notice: Notice) -> Notice:
 
 
 def title(notice: Notice, own_subject: str) -> str:
-    """'Returnert e-post: <subject of the undelivered message>' or 'Lesebekreftelse: <subject>'."""
-    if notice.kind == "receipt":
-        subject = notice.original_subject or _RECEIPT_PREFIX.sub("", own_subject or "").strip()
-        return f"Lesebekreftelse: {subject or '(uten emne)'}"
-    return f"Returnert e-post: {notice.original_subject or own_subject or '(uten emne)'}"
+    """'<kind>: <subject of the message it is about>': Returnert e-post, Forsinket levering,
+    Leveringsbekreftelse or Lesebekreftelse."""
+    prefix = _TITLES[notice.kind]
+    subject = notice.original_subject
+    if not subject:
+        own = own_subject or ""
+        if notice.kind == "receipt":
+            own = _RECEIPT_PREFIX.sub("", own)
+        # "Forsinket levering: X" written by the mail system: not "Forsinket levering: Forsinket levering: X".
+        subject = re.sub(rf"^\s*{re.escape(prefix)}\s*:\s*", "", own, flags=re.IGNORECASE).strip()
+    return f"{prefix}: {subject or '(uten emne)'}"
 
 
 def describe(notice: Notice, own_subject: str) -> str:
     """The notification as text for the body: what it is about, the status fields, the quoted headers."""
-    if notice.kind == "receipt":
-        lines = [f"[{title(notice, own_subject)}. Melding om at en e-post er vist eller behandlet hos mottakeren.]"]
-    else:
-        lines = [f"[{title(notice, own_subject)}. Melding fra e-postsystemet om at en e-post ikke kunne leveres.]"]
+    lines = [f"[{title(notice, own_subject)}. {_WHAT_IT_SAYS[notice.kind]}]"]
     status = [(k, v) for group in notice.status for k, v in group if k.lower() in {f.lower() for f in STATUS_FIELDS}]
     if status:
-        lines += ["", "Leveringsstatus:" if notice.kind == "bounce" else "Bekreftelse:"]
+        lines += ["", "Leveringsstatus:" if notice.kind in DELIVERY_KINDS else "Bekreftelse:"]
         for key, value in status:
             canonical = next(f for f in STATUS_FIELDS if f.lower() == key.lower())
             if canonical in ("Final-Recipient", "Original-Recipient", "Reporting-MTA", "Remote-MTA", "Reporting-UA"):

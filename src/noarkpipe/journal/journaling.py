@@ -474,26 +474,39 @@ def journal_submission(
         )
         session.add(beskrivelse)
         session.flush()
-        session.add(
-            tables.Dokumentobjekt(
-                dokumentbeskrivelse_id=beskrivelse.id,
-                versjonsnummer=1,
-                variantformat=Variantformat.produksjonsformat.value,
-                format=stored.format,
-                formatDetaljer=stored.format_details,
-                mimeType=stored.media_type,
-                filnavn=stored.document.filename,
-                sjekksum=stored.blob.sha256,
-                sjekksumAlgoritme="SHA-256",
-                filstoerrelse=stored.blob.size,
-                opprettetDato=now,
-                opprettetAv=actor,
-            )
-        )
+        add_production_variant(session, beskrivelse, stored, actor=actor, now=now)
         if stored.archival is not None:
             add_archival_variant(session, beskrivelse, stored.archival, actor=actor, now=now)
     session.flush()
     return journalpost, placement
+
+
+def add_production_variant(
+    session: Session,
+    beskrivelse: tables.Dokumentbeskrivelse,
+    stored: StoredDocument,
+    *,
+    actor: str,
+    now: datetime,
+    version: int = 1,
+) -> None:
+    """The document's Produksjonsformat object of `version`: the file as it was received."""
+    session.add(
+        tables.Dokumentobjekt(
+            dokumentbeskrivelse_id=beskrivelse.id,
+            versjonsnummer=version,
+            variantformat=Variantformat.produksjonsformat.value,
+            format=stored.format,
+            formatDetaljer=stored.format_details,
+            mimeType=stored.media_type,
+            filnavn=stored.document.filename,
+            sjekksum=stored.blob.sha256,
+            sjekksumAlgoritme="SHA-256",
+            filstoerrelse=stored.blob.size,
+            opprettetDato=now,
+            opprettetAv=actor,
+        )
+    )
 
 
 def add_archival_variant(

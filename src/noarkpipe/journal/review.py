@@ -38,7 +38,7 @@ from ..clock import utcnow
 from ..errors import ExitCode, NoarkpipeError
 from ..model.codes import Journalstatus, Saksstatus, Variantformat
 from . import numbering, tables
-from .journaling import StoredDocument, add_archival_variant
+from .journaling import StoredDocument, add_archival_variant, add_production_variant
 
 REVIEWABLE = Journalstatus.midlertidig_registrering.value
 _NUMBER = re.compile(r"^\s*(\d{2}|\d{4})\s*/\s*(\d{1,7})\s*$")
@@ -317,22 +317,7 @@ def replace_part(
     document = _document(post, dokumentnummer)
     version = max((o.versjonsnummer for o in document.dokumentobjekter), default=0) + 1
     now = utcnow()
-    session.add(
-        tables.Dokumentobjekt(
-            dokumentbeskrivelse_id=document.id,
-            versjonsnummer=version,
-            variantformat=Variantformat.produksjonsformat.value,
-            format=replacement.format,
-            formatDetaljer=replacement.format_details,
-            mimeType=replacement.media_type,
-            filnavn=replacement.document.filename,
-            sjekksum=replacement.blob.sha256,
-            sjekksumAlgoritme="SHA-256",
-            filstoerrelse=replacement.blob.size,
-            opprettetDato=now,
-            opprettetAv=actor,
-        )
-    )
+    add_production_variant(session, document, replacement, actor=actor, now=now, version=version)
     add_archival_variant(session, document, replacement.archival, actor=actor, now=now, version=version)
     _log(session, document, "dokumentobjekt", None,
          f"versjon {version}: {replacement.document.filename} (erstatning fra avsender, sha256 {replacement.blob.sha256})",

@@ -52,8 +52,10 @@ from .checks import package as package_checks
 from .checks import structure as structure_checks
 from .findings import FINDINGS_COLUMNS, FINDINGS_TABLE, Findings
 from .ledger import Ledger
+from .messages import Message, msg
 from .model import ArkivdelCounts, DetectedVersion, ValidateOptions, ValidationReport
 from .report import write_findings_csv
+from .texts import texts
 from .source import FILE, Member, Source, TarSource, open_source
 from .version import detect
 from .walker import Frame, Subscriptions, XmlOutcome, XmlProblem, walk
@@ -221,11 +223,14 @@ class Run:
             if listed % 5000 == 0:
                 self.progress("Listing the package", listed, 0)
             if member.problem:
-                what = member.problem + (f" pointing at {member.link!r}" if member.link else "")
-                unsafe.add(f"{what}; reported, not followed or read", file=member.name)
+                what = msg("{problem} pointing at {link!r}", problem=member.problem, link=member.link) if member.link \
+                    else member.problem
+                unsafe.add(msg("{what}; reported, not followed or read", what=what), file=member.name)
             if member.kind == "dir" and not member.problem:
                 continue
-            self.inventory.add("member", (member.name, member.kind, member.size, member.offset, member.raw, member.problem))
+            # the problem as encoded message, '' for a usable member (the checks' SQL asks for problem = '')
+            problem = member.problem.encode() if member.problem else ""
+            self.inventory.add("member", (member.name, member.kind, member.size, member.offset, member.raw, problem))
             if member.kind == FILE and not member.problem:
                 self.files += 1
                 self.file_bytes += member.size
@@ -373,7 +378,8 @@ class Run:
             try:
                 self._walk(role, path, lambda member=member: self.open(member))
             except OSError as exc:
-                self.findings(structure_checks.WELL_FORMED).add(f"cannot be read ({exc.strerror or exc})", file=path)
+                self.findings(structure_checks.WELL_FORMED).add(
+                    msg("cannot be read ({reason})", reason=str(exc.strerror or exc)), file=path)
         if self.submission_path is not None:
             label = self.submission_path.name
             self._walk("submission", label, partial(open, self.submission_path, "rb"))
@@ -423,18 +429,19 @@ class Run:
         )
 
     def write_findings(self, target: Path) -> int:
-        """Every finding to the CSV file `target`, grouped by file and line; returns how many."""
+        """Every finding to the CSV file `target`, grouped by file and line, in the options' language."""
         assert self.findings_ledger is not None
         self.findings_ledger.flush()
         arkade = {findings.check.id: findings.check.arkade for findings in self._findings.values()}
         severity = {findings.check.id: findings.check.severity.value for findings in self._findings.values()}
+        words = texts(self.options.lang)
         # SQLite sorts on disk (temp_store=FILE): millions of findings never sit in memory at once
         rows = self.findings_ledger.query(
             f"SELECT check_id, file, line, path, message FROM {FINDINGS_TABLE} "
             "ORDER BY file, coalesce(line, 0), check_order, rowid"
         )
         return write_findings_csv(
-            ((check_id, arkade[check_id], severity[check_id], file, line, path, message)
+            ((check_id, arkade[check_id], severity[check_id], file, line, path, words.message(Message.decode(message)))
              for check_id, file, line, path, message in rows),
             target,
         )
@@ -580,7 +587,8 @@ MEMBER_COLUMNS = "name, kind, size, offset, raw, problem"
 
 def _member(row: tuple) -> Member:
     name, kind, size, offset, raw, problem = row
-    return Member(name=name, kind=kind, size=size, offset=offset, raw=raw, problem=problem)
+    return Member(name=name, kind=kind, size=size, offset=offset, raw=raw,
+                  problem=Message.decode(problem) if problem else None)
 
 
 def _looks_like_uuid(text: str) -> bool:

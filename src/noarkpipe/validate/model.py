@@ -47,7 +47,12 @@ class CheckDef(BaseModel):
 
 
 class Location(BaseModel):
-    """Where a finding is: a file in the package, a line, the element path, and what is wrong there."""
+    """Where a finding is: a file in the package, a line, the element path, and what is wrong there.
+
+    `message` is in the report's language; `message_en` is the same in
+    English and `template` its English template with the values in
+    `params` (see messages.py), so a script reads every report the same way.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -55,6 +60,9 @@ class Location(BaseModel):
     line: int | None = None
     path: str = ""
     message: str
+    message_en: str = ""
+    template: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
 
     def text(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "")
@@ -73,6 +81,10 @@ class CheckResult(BaseModel):
     count: int = 0
     """Number of findings (for statistics checks: 0)."""
     summary: str = ""
+    """In the report's language; `summary_en`, `summary_template` and `summary_params` as for a Location."""
+    summary_en: str = ""
+    summary_template: str = ""
+    summary_params: dict[str, Any] = Field(default_factory=dict)
     examples: list[Location] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
     """Figures behind the result (counts per year, per format, ...), for machines and charts."""
@@ -102,6 +114,9 @@ class ValidateOptions(BaseModel):
     max_examples: int = Field(default=MAX_EXAMPLES, ge=0, description="example locations kept per check; 0: all")
     findings_csv: Path | None = Field(
         default=None, description="write every finding, sorted by file and line, to this CSV file",
+    )
+    lang: Literal["nb", "en"] = Field(
+        default="en", description="language of the CSV's messages (the CSV is written before the run ends)",
     )
 
 

@@ -29,15 +29,16 @@ from pathlib import Path
 from typing import BinaryIO, Self
 
 from ..errors import InputFileError
+from .messages import Message, msg
 
 FILE = "file"
 UNSAFE_KINDS = {
-    "symlink": "a symbolic link",
-    "hardlink": "a hard link",
-    "device": "a device node",
-    "fifo": "a FIFO (named pipe)",
-    "sparse": "a sparse member",
-    "other": "an unusual member type",
+    "symlink": msg("a symbolic link"),
+    "hardlink": msg("a hard link"),
+    "device": msg("a device node"),
+    "fifo": msg("a FIFO (named pipe)"),
+    "sparse": msg("a sparse member"),
+    "other": msg("an unusual member type"),
 }
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -53,8 +54,8 @@ class Member:
     link: str = ""
     raw: bytes | None = None
     """The original name's bytes, when they are not valid UTF-8."""
-    problem: str = ""
-    """Why the member is unsafe ('' for an ordinary file or folder)."""
+    problem: Message | None = None
+    """Why the member is unsafe (None for an ordinary file or folder), in words for the report."""
 
 
 def readable(name: str) -> tuple[str, bytes | None]:
@@ -67,15 +68,15 @@ def readable(name: str) -> tuple[str, bytes | None]:
         return raw.decode("utf-8", "backslashreplace"), raw
 
 
-def name_problem(name: str) -> str:
-    """Why a member name is unsafe to use as a path, or ''."""
+def name_problem(name: str) -> Message | None:
+    """Why a member name is unsafe to use as a path, or None."""
     if name.startswith(("/", "\\")) or _DRIVE.match(name):
-        return "an absolute path"
+        return msg("an absolute path")
     if any(part == ".." for part in re.split(r"[/\\]", name)):
-        return "a path that climbs out of its folder (..)"
+        return msg("a path that climbs out of its folder (..)")
     if "\x00" in name:
-        return "a name with a NUL character"
-    return ""
+        return msg("a name with a NUL character")
+    return None
 
 
 class Source:
@@ -108,7 +109,7 @@ class FolderSource(Source):
                 entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
             except OSError as exc:
                 yield Member(name=readable(prefix.rstrip("/"))[0], kind="other", size=0,
-                             problem=f"a folder that cannot be read ({exc.strerror})")
+                             problem=msg("a folder that cannot be read ({reason})", reason=exc.strerror))
                 continue
             for entry in entries:
                 relative = prefix + entry.name
@@ -116,7 +117,8 @@ class FolderSource(Source):
                 try:
                     info = entry.stat(follow_symlinks=False)
                 except OSError as exc:
-                    yield Member(name=name, kind="other", size=0, raw=raw, problem=f"unreadable ({exc.strerror})")
+                    yield Member(name=name, kind="other", size=0, raw=raw, problem=msg("unreadable ({reason})",
+                                                                                       reason=exc.strerror))
                     continue
                 mode = info.st_mode
                 if stat.S_ISDIR(mode):
@@ -175,7 +177,8 @@ class TarSource(Source):
                     info = tar.next()
                 except tarfile.ReadError as exc:
                     yield Member(name="(end of tar)", kind="other", size=0,
-                                 problem=f"a damaged tar header after the last readable member ({exc})")
+                                 problem=msg("a damaged tar header after the last readable member ({error})",
+                                             error=str(exc)))
                     return
                 if info is None:
                     return
@@ -204,7 +207,8 @@ class TarSource(Source):
         if not info.isfile():
             return Member(name=name, kind="other", size=0, raw=raw, problem=problem or UNSAFE_KINDS["other"])
         if info.offset_data + info.size > self.size:
-            problem = problem or f"cut off: its data runs past the end of the tar ({info.size} bytes stated)"
+            problem = problem or msg("cut off: its data runs past the end of the tar ({size} bytes stated)",
+                                     size=info.size)
         return Member(name=name, kind=FILE, size=info.size, offset=info.offset_data, raw=raw, problem=problem)
 
     def open(self, member: Member) -> BinaryIO:

@@ -14,22 +14,29 @@ strings and the longer explanations (`why`, `causes`). A text missing in
 the chosen language falls back to the English one, then to the
 description, so a check added without translations still reports.
 
-What stays in the language of the code: the findings' messages and the
-figures-based summaries the checks write, the statuses and severities as
+The findings' messages and the summaries the checks write are English
+templates with values (messages.py), the gettext way: nb.toml's
+`[messages]` table maps each English template to its bokmål one with the
+same placeholders, and `localize` renders them in the chosen language;
+the English text and the template stay beside it in the JSON.
+
+What stays in the language of the code: the statuses and severities as
 JSON tokens, the CSV's column names and the verdict line's tokens (see
-`verdict_line`), so scripts read every report the same way.
+`verdict_line`), so scripts read every report the same way, and what is
+not ours (libxml2's schema errors, values from the extract).
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from .model import CheckDef, CheckResult, ValidationReport
+from .messages import Message
+from .model import CheckDef, CheckResult, Location, ValidationReport
 
 LANGUAGES = ("nb", "en")
 NORWEGIAN_LOCALES = ("nb", "no", "nn")
@@ -44,6 +51,8 @@ class Texts:
     report: Mapping[str, Any]
     checks: Mapping[str, Mapping[str, str]]
     fallback: Texts | None = None
+    messages: Mapping[str, str] = field(default_factory=dict)
+    """English message template -> this language's template (empty for English)."""
 
     def __call__(self, key: str, count: int | None = None, **values: object) -> str:
         """The report string `key`, formatted; with `count`, its singular or plural form."""
@@ -74,6 +83,10 @@ class Texts:
     def causes(self, check: CheckDef | CheckResult) -> str | None:
         return self._check_text(check.id, "causes")
 
+    def message(self, message: Message) -> str:
+        """A finding's message or a check's summary in this language (English where it has no translation)."""
+        return message.render(self.messages)
+
     def status(self, status: str) -> str:
         return self(f"status_{status}")
 
@@ -102,7 +115,8 @@ def texts(lang: str) -> Texts:
         raise ValueError(f"unknown report language {lang!r}; choose one of {', '.join(LANGUAGES)}")
     data = _read(lang)
     fallback = None if lang == "en" else texts("en")
-    return Texts(lang=lang, report=data.get("report", {}), checks=data.get("checks", {}), fallback=fallback)
+    return Texts(lang=lang, report=data.get("report", {}), checks=data.get("checks", {}), fallback=fallback,
+                 messages=data.get("messages", {}))
 
 
 def choose_lang(explicit: str | None, configured: str | None, environ: Mapping[str, str]) -> str:
@@ -130,22 +144,35 @@ def default_summary(status: str, count: int, words: Texts) -> str:
 
 
 def localize(report: ValidationReport, lang: str) -> ValidationReport:
-    """The report with every check's name, description and default summary in `lang`.
+    """The report with every check's name, description, summary and findings' messages in `lang`.
 
-    Only the display texts change: ids, statuses, severities, counts and
-    the checks' own messages stay as they are, so a script reads the
-    Norwegian JSON the same way as the English one.
+    Only the display texts change: ids, statuses, severities, counts, the
+    English texts (`message_en`, `summary_en`) and the templates stay as
+    they are, so a script reads the Norwegian JSON the same way as the
+    English one.
     """
     words, english = texts(lang), texts("en")
     results = []
     for result in report.results:
-        summary = result.summary
-        if summary == default_summary(result.status, result.count, english):
+        summary_en = result.summary_en or result.summary
+        if summary_en == default_summary(result.status, result.count, english):
             summary = default_summary(result.status, result.count, words)
+        elif result.summary_template:
+            summary = words.message(Message.from_data(result.summary_template, result.summary_params))
+        else:
+            summary = summary_en
         results.append(result.model_copy(update={
             "name": words.name(result), "description": words.description(result), "summary": summary,
+            "examples": [_localized(example, words) for example in result.examples],
         }))
     return report.model_copy(update={"results": results, "lang": lang})
+
+
+def _localized(example: Location, words: Texts) -> Location:
+    if not example.template:
+        return example
+    message = words.message(Message.from_data(example.template, example.params))
+    return example.model_copy(update={"message": message, "message_en": example.message_en or example.message})
 
 
 def verdict_line(report: ValidationReport) -> str:

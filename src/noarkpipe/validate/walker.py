@@ -54,6 +54,8 @@ from typing import BinaryIO
 
 from lxml import etree
 
+from .messages import Message, joined, msg
+
 CHUNK = 64 * 1024
 MAX_SCHEMA_ERRORS = 1000
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -123,7 +125,8 @@ class XmlProblem:
     """'not_well_formed', 'schema', 'unsafe' or 'schema_capped'."""
     line: int | None
     path: str
-    message: str
+    message: Message
+    """libxml2's own words framed by ours: 'schema error: {error}' (see messages.py)."""
 
 
 @dataclass
@@ -195,8 +198,9 @@ def walk(
         report(_diagnose(open_stream))
     if not finished:
         outcome.schema_capped = True
-        report(XmlProblem("schema_capped", None, "", f"more than {MAX_SCHEMA_ERRORS} schema errors: validation "
-                          "stopped there, the rest of the file was read for the other checks"))
+        report(XmlProblem("schema_capped", None, "", msg(
+            "more than {limit} schema errors: validation stopped there, the rest of the file was read for the other "
+            "checks", limit=MAX_SCHEMA_ERRORS)))
         dispatched = state.events
         outcome.bytes = 0
         state = _Pass(file, subscriptions, report, outcome, None)
@@ -421,12 +425,15 @@ class _Pass:
             if info.internalDTD is not None:
                 for entity in info.internalDTD.iterentities():
                     external = entity.system_url or ""
-                    declared.append(f"{entity.name}" + (f" (external: {external})" if external else ""))
-            detail = f"entities declared: {', '.join(declared)}" if declared else "no entities declared"
+                    declared.append(msg("{entity} (external: {url})", entity=entity.name, url=external)
+                                    if external else entity.name)
+            detail = (msg("entities declared: {entities}", entities=joined(", ", declared)) if declared
+                      else msg("no entities declared"))
             if info.system_url:
-                detail += f"; external DTD {info.system_url}"
-            self.report(XmlProblem("unsafe", 1, "", f"DOCTYPE found ({detail}); nothing in it was loaded, "
-                                   "expanded or fetched. Noark 5 extracts must not carry a DOCTYPE"))
+                detail = msg("{detail}; external DTD {url}", detail=detail, url=info.system_url)
+            self.report(XmlProblem("unsafe", 1, "", msg(
+                "DOCTYPE found ({detail}); nothing in it was loaded, expanded or fetched. Noark 5 extracts must not "
+                "carry a DOCTYPE", detail=detail)))
 
     # -- schema errors ----------------------------------------------------------------------
 
@@ -443,7 +450,7 @@ class _Pass:
                 line = element.sourceline
                 path = self._path_of(element)
             message = entry.message.replace("{http://www.arkivverket.no/standarder/noark5/", "{…/")
-            self.report(XmlProblem("schema", line, path, message))
+            self.report(XmlProblem("schema", line, path, msg("schema error: {error}", error=message)))
 
     def _find(self, root, message: str):
         match = _ELEMENT_IN_MESSAGE.match(message)
@@ -480,11 +487,11 @@ class _Pass:
     def _not_well_formed(self, exc: etree.XMLSyntaxError | None) -> None:
         self.outcome.well_formed = False
         if exc is None:
-            self.report(XmlProblem("not_well_formed", None, "", "the file ends before its root element is closed"))
+            self.report(XmlProblem("not_well_formed", None, "", msg("the file ends before its root element is closed")))
             return
         line = exc.lineno if exc.lineno else None
         message = str(exc.msg if hasattr(exc, "msg") and exc.msg else exc)
-        self.report(XmlProblem("not_well_formed", line, "", message))
+        self.report(XmlProblem("not_well_formed", line, "", msg("XML error: {error}", error=message)))
 
 
 def _diagnose(open_stream) -> XmlProblem:
@@ -496,5 +503,6 @@ def _diagnose(open_stream) -> XmlProblem:
                 parser.feed(chunk)
         parser.close()
     except etree.XMLSyntaxError as exc:
-        return XmlProblem("not_well_formed", exc.lineno or None, "", str(exc.msg or exc))
-    return XmlProblem("not_well_formed", None, "", "the parser stopped before the end of the file")
+        return XmlProblem("not_well_formed", exc.lineno or None, "", msg("XML error: {error}",
+                                                                         error=str(exc.msg or exc)))
+    return XmlProblem("not_well_formed", None, "", msg("the parser stopped before the end of the file"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..messages import msg
 from ..model import Severity
 from . import Family, check
 
@@ -81,7 +82,8 @@ class AddmlFamily(Family):
         info = run.addml
         if info is None:
             for check_id in (CHECKSUMS, COUNTS, DOCUMENT_FILES, COVERAGE, STATEMENTS):
-                run.findings(check_id).not_run("arkivuttrekk.xml is missing or not well-formed (see STR-01, STR-02)")
+                run.findings(check_id).not_run(msg("arkivuttrekk.xml is missing or not well-formed (see STR-01, "
+                                                   "STR-02)"))
             return
         addml_file = run.content_path("arkivuttrekk.xml")
         self._checksums(run, info, addml_file)
@@ -94,7 +96,7 @@ class AddmlFamily(Family):
         found = run.findings(STATEMENTS)
         outcome = run.outcomes.get("arkivstruktur")
         if outcome is None:
-            found.not_run("arkivstruktur.xml was not read")
+            found.not_run(msg("arkivstruktur.xml was not read"))
             return
         present = {"skjerming": outcome.counts.get("skjerming", 0), "kasseres": self.kasseres,
                    "utfoertKassasjon": outcome.counts.get("utfoertKassasjon", 0)}
@@ -106,15 +108,17 @@ class AddmlFamily(Family):
             stated = value in ("true", "1", "ja")
             compared[flag] = {"stated": value, "found": present[what]}
             if stated and not present[what]:
-                found.add(f"{flag} is {value!r}, but arkivstruktur.xml holds no {label}", file=addml_file, line=line)
+                found.add(msg("{flag} is {value!r}, but arkivstruktur.xml holds no {label}",
+                              flag=flag, value=value, label=label), file=addml_file, line=line)
             elif not stated and present[what]:
-                found.add(f"{flag} is {value!r}, but arkivstruktur.xml holds {present[what]} {label}",
+                found.add(msg("{flag} is {value!r}, but arkivstruktur.xml holds {present} {label}",
+                              flag=flag, value=value, present=present[what], label=label),
                           file=addml_file, line=line)
         found.data = {"compared": compared}
         if not compared:
-            found.not_run("arkivuttrekk.xml states none of " + ", ".join(FLAGS))
+            found.not_run(msg("arkivuttrekk.xml states none of {flags}", flags=", ".join(FLAGS)))
         elif not found.count:
-            found.summary = f"{len(compared)} statement(s) agree with the content"
+            found.summary = msg("{count} statement(s) agree with the content", count=len(compared))
     def _checksums(self, run: Run, info, addml_file: str) -> None:
         found = run.findings(CHECKSUMS)
         checked = 0
@@ -125,22 +129,26 @@ class AddmlFamily(Family):
                 path = run.content_path(item.name)
                 row = run.ledger.db.execute("SELECT sha256 FROM h.file WHERE name = ?", (path,)).fetchone()
                 if row is None:
-                    found.add(f"describes {item.name}, which is not in the extract", file=addml_file, line=item.line)
+                    found.add(msg("describes {name}, which is not in the extract",
+                                  name=item.name), file=addml_file, line=item.line)
                     continue
                 if not item.checksum.strip():
-                    found.add(f"states no checksum value for {item.name}", file=addml_file, line=item.line)
+                    found.add(msg("states no checksum value for {name}",
+                                  name=item.name), file=addml_file, line=item.line)
                     continue
                 if item.algorithm.lower().replace(" ", "") not in SHA256_NAMES:
-                    found.add(f"checksum of {item.name} given as {item.algorithm!r}: only SHA-256 can be verified",
+                    found.add(msg("checksum of {name} given as {algorithm!r}: only SHA-256 can be verified",
+                                  name=item.name, algorithm=item.algorithm),
                               file=addml_file, line=item.line)
                     continue
                 checked += 1
                 if item.checksum.strip().lower() != row[0]:
-                    found.add(f"states SHA-256 {item.checksum.strip()} for {item.name}, the file has {row[0]}",
+                    found.add(msg("states SHA-256 {checksum} for {name}, the file has {actual}",
+                                  checksum=item.checksum.strip(), name=item.name, actual=row[0]),
                               file=addml_file, line=item.line)
         found.data["checked"] = checked
         if not found.count:
-            found.summary = f"{checked} checksum(s) verified"
+            found.summary = msg("{checked} checksum(s) verified", checked=checked)
 
     def _counts(self, run: Run, info, addml_file: str) -> None:
         found = run.findings(COUNTS)
@@ -160,14 +168,16 @@ class AddmlFamily(Family):
                 counted = outcome.counts.get(name, 0)
                 compared.append({"file": described.file.name, "element": name, "stated": stated, "counted": counted})
                 if stated is None:
-                    found.add(f"the number of {name} in {described.file.name} is not a number",
+                    found.add(msg("the number of {name} in {file} is not a number",
+                                  name=name, file=described.file.name),
                               file=addml_file, line=line)
                 elif stated != counted:
-                    found.add(f"states {stated} {name} in {described.file.name}, counted {counted}",
+                    found.add(msg("states {stated} {name} in {file}, counted {counted}",
+                                  stated=stated, name=name, file=described.file.name, counted=counted),
                               file=addml_file, line=line)
         found.data["compared"] = compared
         if not found.count:
-            found.summary = f"{len(compared)} stated number(s) match"
+            found.summary = msg("{count} stated number(s) match", count=len(compared))
 
     def _document_files(self, run: Run, info, addml_file: str) -> None:
         found = run.findings(DOCUMENT_FILES)
@@ -177,21 +187,24 @@ class AddmlFamily(Family):
         )
         found.data = {"stated": info.document_files, "counted": counted}
         if info.document_files is None:
-            found.add(f"antallDokumentfiler is not stated (or not a number); dokumenter/ holds {counted} file(s)",
+            found.add(msg("antallDokumentfiler is not stated (or not a number); dokumenter/ holds {counted} file(s)",
+                          counted=counted),
                       file=addml_file, line=info.document_files_line)
         elif info.document_files != counted:
-            found.add(f"states {info.document_files} document file(s), dokumenter/ holds {counted}",
+            found.add(msg("states {document_files} document file(s), dokumenter/ holds {counted}",
+                          document_files=info.document_files, counted=counted),
                       file=addml_file, line=info.document_files_line)
         else:
-            found.summary = f"{counted} document file(s), as stated"
+            found.summary = msg("{counted} document file(s), as stated", counted=counted)
 
     def _coverage(self, run: Run, info, addml_file: str) -> None:
         found = run.findings(COVERAGE)
         if not info.noark_version:
-            found.add("does not state the Noark 5 version (info/type/version)", file=addml_file)
+            found.add(msg("does not state the Noark 5 version (info/type/version)"), file=addml_file)
         described = {item.file.name for item in info.objects if item.file}
         for name in DESCRIBED_XML:
             if run.member(run.content_path(name)) is not None and name not in described:
-                found.add(f"does not describe {name}", file=addml_file)
+                found.add(msg("does not describe {name}", name=name), file=addml_file)
         if not found.count:
-            found.summary = f"describes {len(described)} file(s); version {info.noark_version}"
+            found.summary = msg("describes {count} file(s); version {noark_version}",
+                                count=len(described), noark_version=info.noark_version)

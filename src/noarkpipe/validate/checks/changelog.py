@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from ..messages import msg
 from ..model import Severity
 from ..walker import Frame
 from . import Family, check
@@ -78,11 +79,11 @@ class ChangelogFamily(Family):
         unresolvable = run.findings(UNRESOLVABLE)
         if "endringslogg" not in run.outcomes:
             for target in (found, unresolvable):
-                target.not_run("no readable endringslogg.xml (see STR-01, STR-02)")
+                target.not_run(msg("no readable endringslogg.xml (see STR-01, STR-02)"))
             return
         if "arkivstruktur" not in run.outcomes:
             for target in (found, unresolvable):
-                target.not_run("arkivstruktur.xml was not read")
+                target.not_run(msg("arkivstruktur.xml was not read"))
             return
         db = run.ledger
         db.flush()
@@ -96,16 +97,23 @@ class ChangelogFamily(Family):
             kind = without_system_id(field, version)
             if kind:
                 unresolvable.add(
-                    f"referanseArkivenhet {target!r} (a change to {field}) is about a {kind}, which has no systemID "
-                    f"in a {version} arkivstruktur.xml, so the reference cannot be resolved", file=file, line=line,
+                    msg("referanseArkivenhet {target!r} (a change to {field}) is about a {kind}, which has no "
+                        "systemID in a {version} arkivstruktur.xml, so the reference cannot be resolved",
+                        target=target, field=field, kind=kind, version=version), file=file, line=line,
                     path=path)
             else:
-                found.add(f"referanseArkivenhet {target!r} (a change to {field or 'an unnamed field'}) is not an "
-                          "entity of arkivstruktur.xml", file=file, line=line, path=path)
+                found.add(msg("referanseArkivenhet {target!r} (a change to {field}) is not an entity of "
+                              "arkivstruktur.xml",
+                              target=target, field=field or msg("an unnamed field")), file=file, line=line, path=path)
         found.data = {"changes": total, "per_field": dict(self.fields.most_common(25))}
         if not found.count:
             resolved = total - unresolvable.count
-            found.summary = f"{total} change(s); {resolved} refer to an entity of the extract" + (
-                f", {unresolvable.count} to entities without systemID (LOG-02)" if unresolvable.count else "")
+            if unresolvable.count:
+                found.summary = msg("{total} change(s); {resolved} refer to an entity of the extract, {unresolvable} to "
+                                    "entities without systemID (LOG-02)", total=total, resolved=resolved,
+                                    unresolvable=unresolvable.count)
+            else:
+                found.summary = msg("{total} change(s); {resolved} refer to an entity of the extract", total=total,
+                                    resolved=resolved)
         if not unresolvable.count:
-            unresolvable.summary = "none"
+            unresolvable.summary = msg("none")

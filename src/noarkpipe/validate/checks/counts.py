@@ -26,6 +26,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from ...model.codes import Dokumentstatus, Journalposttype, Journalstatus
+from ..messages import Joined, Message, joined, msg
 from ..model import Severity
 from ..walker import Frame
 from . import Family, check
@@ -136,7 +137,8 @@ class CountsFamily(Family):
     def _code(self, frame: Frame, field: str) -> None:
         value = frame.get(field)
         if value and value not in CODE_LISTS[field]:
-            self._run.findings(CODES).add(f"{field} {value!r} is not in the Noark 5 code list",
+            self._run.findings(CODES).add(msg("{field} {value!r} is not in the Noark 5 code list",
+                                              field=field, value=value),
                                           file=frame.file, line=frame.line, path=frame.path())
 
     def _arkivdel(self, frame: Frame) -> None:
@@ -191,7 +193,7 @@ class CountsFamily(Family):
     def finish(self, run: Run) -> None:
         if "arkivstruktur" not in run.outcomes:
             for check_id in (ARCHIVES, CLASSIFICATION, FOLDERS, REGISTRATIONS, DOCUMENTS, OTHER, CODES):
-                run.findings(check_id).not_run("arkivstruktur.xml was not read")
+                run.findings(check_id).not_run(msg("arkivstruktur.xml was not read"))
             return
         entities = self.tally["entities"]
         counted = run.outcomes["arkivstruktur"].counts
@@ -199,17 +201,19 @@ class CountsFamily(Family):
             entities[name] = counted.get(name, 0)
         t = self.tally
 
-        def put(check_id: str, summary: str, **data) -> None:
+        def put(check_id: str, summary: Message, **data) -> None:
             found = run.findings(check_id)
             found.summary = summary
             found.data = {key: dict(sorted(value.items())) if isinstance(value, Counter) else value
                           for key, value in data.items()}
 
-        put(ARCHIVES, f"{entities['arkiv']} arkiv, {entities['arkivskaper']} arkivskaper, {entities['arkivdel']} arkivdel "
-            f"({_list(t['arkivdelstatus'])})", arkiv=entities["arkiv"], arkivskaper=entities["arkivskaper"],
+        put(ARCHIVES, msg("{arkiv} arkiv, {arkivskaper} arkivskaper, {arkivdel} arkivdel ({statuses})",
+                          arkiv=entities["arkiv"], arkivskaper=entities["arkivskaper"], arkivdel=entities["arkivdel"],
+                          statuses=_list(t["arkivdelstatus"])), arkiv=entities["arkiv"], arkivskaper=entities["arkivskaper"],
             arkivdel=entities["arkivdel"], arkivdelstatus=t["arkivdelstatus"])
-        put(CLASSIFICATION, f"{entities['klassifikasjonssystem']} klassifikasjonssystem, {entities['klasse']} klasser "
-            f"(per level: {_list(t['klasse_level'])})", klassifikasjonssystem=entities["klassifikasjonssystem"],
+        put(CLASSIFICATION, msg("{systems} klassifikasjonssystem, {klasser} klasser (per level: {levels})",
+                                systems=entities["klassifikasjonssystem"], klasser=entities["klasse"],
+                                levels=_list(t["klasse_level"])), klassifikasjonssystem=entities["klassifikasjonssystem"],
             klasse=entities["klasse"], per_level=t["klasse_level"],
             per_arkivdel={key: tally["klasse"] for key, tally in self.per_arkivdel.items()})
         run.ledger.flush()
@@ -229,7 +233,8 @@ class CountsFamily(Family):
             listed = per_arkivdel_class.setdefault(arkivdel, [])
             if len(listed) < TOP_CLASSES:
                 listed.append({"klasseID": klasse_id, "mapper": count})
-        put(FOLDERS, f"{entities['mappe']} mapper ({_list(t['mappe_type'])}) in {classes_used} class(es)",
+        put(FOLDERS, msg("{mapper} mapper ({types}) in {classes} class(es)", mapper=entities["mappe"],
+                         types=_list(t["mappe_type"]), classes=classes_used),
             mappe=entities["mappe"], per_type=t["mappe_type"], per_year=t["mappe_year"],
             per_class_top=per_class, classes_with_folders=classes_used, per_arkivdel_class_top=per_arkivdel_class)
         registrations_per_class = [
@@ -241,25 +246,31 @@ class CountsFamily(Family):
         ]
         years = t["registrering_year"]
         span = sorted(year for year in years if year.isdigit())
-        put(REGISTRATIONS, f"{entities['registrering']} registreringer ({_list(t['registrering_type'])})"
-            + (f", {span[0]}–{span[-1]}" if span else ""), registrering=entities["registrering"],
+        put(REGISTRATIONS, msg("{registreringer} registreringer ({types}){years}", registreringer=entities["registrering"],
+                               types=_list(t["registrering_type"]), years=f", {span[0]}–{span[-1]}" if span else ""), registrering=entities["registrering"],
             per_type=t["registrering_type"], per_journalstatus=t["journalstatus"],
             per_journalposttype=t["journalposttype"], per_year=years, per_class_top=registrations_per_class)
-        put(DOCUMENTS, f"{entities['dokumentbeskrivelse']} dokumentbeskrivelser, {entities['dokumentobjekt']} "
-            f"dokumentobjekter ({_list(t['variantformat'])})", dokumentbeskrivelse=entities["dokumentbeskrivelse"],
+        put(DOCUMENTS, msg("{dokumentbeskrivelser} dokumentbeskrivelser, {dokumentobjekter} dokumentobjekter ({variants})",
+                           dokumentbeskrivelser=entities["dokumentbeskrivelse"],
+                           dokumentobjekter=entities["dokumentobjekt"], variants=_list(t["variantformat"])), dokumentbeskrivelse=entities["dokumentbeskrivelse"],
             dokumentobjekt=entities["dokumentobjekt"], per_tilknytning=t["tilknytning"],
             per_dokumentstatus=t["dokumentstatus"],
             per_variantformat=t["variantformat"], per_declared_format=t["format"])
         others = {name: entities[name] for name in OTHER_ENTITIES}
-        put(OTHER, ", ".join(f"{count} {name}" for name, count in others.items() if count) or "none",
+        put(OTHER, msg("{entities}",
+                       entities=joined(", ", (f"{count} {name}" for name, count in others.items() if count)))
+        if any(others.values()) else msg("none"),
             counts=others, per_korrespondanseparttype=t["korrespondanseparttype"],
             per_tilgangsrestriksjon=t["tilgangsrestriksjon"], per_kassasjonsvedtak=t["kassasjonsvedtak"],
             per_arkivdel={key: {name: tally[name] for name in PER_ARKIVDEL}
                           for key, tally in self.per_arkivdel.items()})
         codes = run.findings(CODES)
         if not codes.count:
-            codes.summary = "every journalposttype, journalstatus and dokumentstatus from the code lists"
+            codes.summary = msg("every journalposttype, journalstatus and dokumentstatus from the code lists")
 
 
-def _list(counter: Counter) -> str:
-    return ", ".join(f"{key}: {count}" for key, count in sorted(counter.items())) or "none"
+def _list(counter: Counter) -> Joined | Message:
+    """'key: count, ...' of a tally, or 'none' in the report's language."""
+    if not counter:
+        return msg("none")
+    return joined(", ", (f"{key}: {count}" for key, count in sorted(counter.items())))

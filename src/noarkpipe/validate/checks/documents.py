@@ -15,6 +15,7 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
+from ..messages import Message, msg
 from ..model import Severity
 from ..walker import Frame
 from . import Family, check
@@ -36,13 +37,13 @@ _OUTSIDE = re.compile(r"^(?:[A-Za-z]:|/)|(?:^|/)\.\.(?:/|$)")
 EXTRACT_FILES = set(REQUIRED_FILES) | {"arkivuttrekk.xml"}
 
 
-def normalise(reference: str) -> tuple[str, str]:
+def normalise(reference: str) -> tuple[str, Message | None]:
     """(path relative to the extract, problem): backslashes to slashes, './' dropped; problem for unsafe paths."""
     path = reference.strip().replace("\\", "/")
     if _OUTSIDE.search(path):
-        return "", "points outside the extract (absolute path or ..); not followed"
+        return "", msg("points outside the extract (absolute path or ..); not followed")
     path = posixpath.normpath(path) if path else path
-    return (path.removeprefix("./")), ""
+    return (path.removeprefix("./")), None
 
 
 class DocumentsFamily(Family):
@@ -85,10 +86,12 @@ class DocumentsFamily(Family):
         ref, problem = normalise(raw)
         run = self._run
         if problem:
-            run.findings(MISSING).add(f"{raw!r} {problem}", file=frame.file, line=frame.line, path=frame.path())
+            run.findings(MISSING).add(msg("{raw!r} {problem}",
+                                          raw=raw, problem=problem),
+                                      file=frame.file, line=frame.line, path=frame.path())
             return
         if "\\" in raw:
-            run.findings(REFERENCE_FORM).add(f"{raw!r} written with backslashes; read as {ref!r}",
+            run.findings(REFERENCE_FORM).add(msg("{raw!r} written with backslashes; read as {ref!r}", raw=raw, ref=ref),
                                              file=frame.file, line=frame.line, path=frame.path())
         extension = ref.rsplit(".", 1)[-1].lower() if "." in ref.rsplit("/", 1)[-1] else ""
         format_declared = frame.get("format") + ("|" + frame.get("formatDetaljer") if frame.get("formatDetaljer") else "")
@@ -100,7 +103,7 @@ class DocumentsFamily(Family):
     def finish(self, run: Run) -> None:
         if "arkivstruktur" not in run.outcomes:
             for definition in self.checks:
-                run.findings(definition.id).not_run("arkivstruktur.xml was not read")
+                run.findings(definition.id).not_run(msg("arkivstruktur.xml was not read"))
             return
         db = run.ledger
         db.flush()
@@ -116,10 +119,11 @@ class DocumentsFamily(Family):
         ):
             other = db.scalar("SELECT name FROM inv.member WHERE lower(name) = lower(?) AND kind = 'file' LIMIT 1",
                               (root + ref,))
-            hint = f"; {other} exists (the letter case differs)" if other else ""
-            missing.add(f"references {raw!r}, which is not in the extract{hint}", file=structure, line=line, path=path)
+            hint = msg("; {other} exists (the letter case differs)", other=other) if other else ""
+            missing.add(msg("references {raw!r}, which is not in the extract{hint}",
+                            raw=raw, hint=hint), file=structure, line=line, path=path)
         if not missing.count:
-            missing.summary = f"{references} reference(s), every file present"
+            missing.summary = msg("{references} reference(s), every file present", references=references)
 
         unreferenced = run.findings(UNREFERENCED)
         for (name,) in db.query(
@@ -130,23 +134,24 @@ class DocumentsFamily(Family):
             relative = name[len(root):]
             if relative in EXTRACT_FILES:
                 continue
-            unreferenced.add("no dokumentobjekt references this file", file=name)
+            unreferenced.add(msg("no dokumentobjekt references this file"), file=name)
         if not unreferenced.count:
-            unreferenced.summary = "every document file is referenced"
+            unreferenced.summary = msg("every document file is referenced")
 
         twice = run.findings(REFERENCED_TWICE)
         for ref, count, first_line in db.query(
             "SELECT ref, count(*), min(line) FROM docref GROUP BY full HAVING count(*) > 1 ORDER BY min(rowid)"
         ):
-            twice.add(f"{ref} is referenced by {count} dokumentobjekt", file=structure, line=first_line)
+            twice.add(msg("{ref} is referenced by {count} dokumentobjekt",
+                          ref=ref, count=count), file=structure, line=first_line)
         if not twice.count:
-            twice.summary = "each file referenced once"
+            twice.summary = msg("each file referenced once")
 
         empty = run.findings(EMPTY)
         for (name,) in db.query("SELECT name FROM h.file WHERE size = 0 ORDER BY rowid"):
-            empty.add("the file is empty (0 bytes)", file=name)
+            empty.add(msg("the file is empty (0 bytes)"), file=name)
         if not empty.count:
-            empty.summary = "no empty files"
+            empty.summary = msg("no empty files")
 
         checksum = run.findings(CHECKSUM)
         size = run.findings(SIZE)
@@ -156,27 +161,31 @@ class DocumentsFamily(Family):
             "JOIN h.file f ON f.name = d.full ORDER BY d.rowid"
         ):
             if algorithm.lower().replace(" ", "") not in SHA256_NAMES:
-                checksum.add(f"{ref}: sjekksumAlgoritme {algorithm!r}, not SHA-256; the checksum was not verified",
+                checksum.add(msg("{ref}: sjekksumAlgoritme {algorithm!r}, not SHA-256; the checksum was not verified",
+                                 ref=ref, algorithm=algorithm),
                              file=structure, line=line, path=path)
             elif stated != actual:
-                checksum.add(f"{ref}: sjekksum {stated}, the file's SHA-256 is {actual}",
+                checksum.add(msg("{ref}: sjekksum {stated}, the file's SHA-256 is {actual}",
+                                 ref=ref, stated=stated, actual=actual),
                              file=structure, line=line, path=path)
             else:
                 verified += 1
             try:
                 stated_bytes = int(stated_size.strip())
             except ValueError:
-                size.add(f"{ref}: filstoerrelse {stated_size!r} is not a number of bytes", file=structure, line=line,
+                size.add(msg("{ref}: filstoerrelse {stated_size!r} is not a number of bytes",
+                             ref=ref, stated_size=stated_size), file=structure, line=line,
                          path=path)
                 continue
             if stated_bytes != actual_size:
-                size.add(f"{ref}: filstoerrelse {stated_bytes}, the file has {actual_size} bytes",
+                size.add(msg("{ref}: filstoerrelse {stated_bytes}, the file has {actual_size} bytes",
+                             ref=ref, stated_bytes=stated_bytes, actual_size=actual_size),
                          file=structure, line=line, path=path)
         checksum.data["verified"] = verified
         if not checksum.count:
-            checksum.summary = f"{verified} checksum(s) verified"
+            checksum.summary = msg("{verified} checksum(s) verified", verified=verified)
         if not size.count:
-            size.summary = "every size as stated"
+            size.summary = msg("every size as stated")
         form = run.findings(REFERENCE_FORM)
         if not form.count:
-            form.summary = "every reference uses '/'"
+            form.summary = msg("every reference uses '/'")

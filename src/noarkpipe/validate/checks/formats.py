@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import NoarkpipeError
+from ..messages import Message, joined, msg
 from ..model import Severity
 from . import Family, check
 
@@ -81,21 +82,22 @@ class FormatsFamily(Family):
     def finish(self, run: Run) -> None:
         if "arkivstruktur" not in run.outcomes:
             for definition in self.checks:
-                run.findings(definition.id).not_run("arkivstruktur.xml was not read")
+                run.findings(definition.id).not_run(msg("arkivstruktur.xml was not read"))
             return
         try:
             from ...convert.identify import identifier_version, identify
             from ...convert.verify import verify_pdfa
         except ImportError as exc:
             for definition in self.checks:
-                run.findings(definition.id).not_run(f"format identification is not installed ({exc.name})")
+                run.findings(definition.id).not_run(msg("format identification is not installed ({name})",
+                                                        name=exc.name))
             return
         db = run.ledger
         distinct = db.scalar("SELECT count(DISTINCT f.sha256) FROM docref d JOIN h.file f ON f.name = d.full "
                              "WHERE f.size > 0") or 0
         if not distinct:
             for definition in self.checks:
-                run.findings(definition.id).not_run("no referenced document file to identify")
+                run.findings(definition.id).not_run(msg("no referenced document file to identify"))
             return
         limit = run.options.max_identify or distinct
         sample = list(db.query(
@@ -114,8 +116,10 @@ class FormatsFamily(Family):
         ):
             puid = declared.split("|", 1)[0].strip()
             if puid in extensions and ext not in extensions[puid]:
-                declared_found.add(f"{ref}: declared {puid}, whose files are named "
-                                   f"{' or '.join('.' + e for e in sorted(extensions[puid]))}, not .{ext or '(none)'}",
+                declared_found.add(msg("{ref}: declared {puid}, whose files are named {extensions}, not .{ext}",
+                                       ref=ref, puid=puid,
+                                       extensions=' or '.join('.' + e for e in sorted(extensions[puid])),
+                                       ext=ext or '(none)'),
                                    file=structure, line=line, path=path)
         per_format: dict[tuple, dict] = {}
         not_identified: list[str] = []
@@ -140,20 +144,24 @@ class FormatsFamily(Family):
                                                     "accepted": found.accepted, "files": 0, "references": 0})
                 entry["files"] += 1
                 entry["references"] += refs
-                others = f" (and {refs - 1} more dokumentobjekt)" if refs > 1 else ""
+                others = msg(" (and {more} more dokumentobjekt)", more=refs - 1) if refs > 1 else ""
                 if not found.accepted:
                     accepted_found.add(
-                        f"{ref}{others}: {found.puid or 'unidentified'} {found.name} {found.version}".rstrip()
-                        + f" is not an accepted archival format on {day.isoformat()}",
+                        msg("{ref}{others}: {format} is not an accepted archival format on {day}", ref=ref,
+                            others=others, format=_format_name(found.puid, found.name, found.version),
+                            day=day.isoformat()),
                         file=structure, line=line, path=path)
                 declared_puid = declared.split("|", 1)[0].strip()
                 if _PUID.match(declared_puid) and found.puid and declared_puid != found.puid:
-                    declared_found.add(f"{ref}: declared {declared_puid}, identified as {found.puid} {found.name} "
-                                       f"{found.version}".rstrip(), file=structure, line=line, path=path)
+                    declared_found.add(msg("{ref}: declared {declared}, identified as {format}", ref=ref,
+                                           declared=declared_puid,
+                                           format=_format_name(found.puid, found.name, found.version)),
+                                       file=structure, line=line, path=path)
                 extension = ref.rsplit("/", 1)[-1].rpartition(".")[2].lower() if "." in ref.rsplit("/", 1)[-1] else ""
                 if found.puid in extensions and extension not in extensions[found.puid]:
-                    declared_found.add(f"{ref}: identified as {found.puid} {found.name}, whose files are named "
-                                       f"{' or '.join('.' + e for e in sorted(extensions[found.puid]))}",
+                    declared_found.add(msg("{ref}: identified as {puid} {name}, whose files are named {extensions}",
+                                           ref=ref, puid=found.puid, name=found.name,
+                                           extensions=' or '.join('.' + e for e in sorted(extensions[found.puid]))),
                                        file=structure, line=line, path=path)
                 part = _pdfa_part(found.puid, found.version, declared)
                 if part is not None and pdfa_checked < pdfa_limit:
@@ -164,20 +172,22 @@ class FormatsFamily(Family):
             "distinct_files": distinct, "identified": len(sample) - len(not_identified), "sampled": len(sample) < distinct,
             "formats": formats, "not_identified": not_identified[:25], "identifier": identifier_version(),
         }
-        shown = ", ".join(f"{e['puid'] or 'unidentified'} {e['name']} {e['version']}".rstrip() + f": {e['files']}"
-                          for e in formats[:6])
-        scope = (f"{len(sample)} of {distinct} distinct files (sample spread over file extensions)"
-                 if len(sample) < distinct else f"all {distinct} distinct files")
-        run.findings(FORMATS).summary = f"identified {scope}: {shown}"
+        shown = joined(", ", (msg("{format}: {files}", format=_format_name(e["puid"], e["name"], e["version"]),
+                                  files=e["files"]) for e in formats[:6]))
+        scope = (msg("{sampled} of {distinct} distinct files (sample spread over file extensions)",
+                     sampled=len(sample), distinct=distinct)
+                 if len(sample) < distinct else msg("all {distinct} distinct files", distinct=distinct))
+        run.findings(FORMATS).summary = msg("identified {scope}: {shown}", scope=scope, shown=shown)
         if not accepted_found.count:
-            accepted_found.summary = f"every identified format is accepted ({scope})"
+            accepted_found.summary = msg("every identified format is accepted ({scope})", scope=scope)
         if not declared_found.count:
-            declared_found.summary = "declared PRONOM ids and file names match"
+            declared_found.summary = msg("declared PRONOM ids and file names match")
         pdfa_found.data["checked"] = pdfa_checked
         if not pdfa_checked:
-            pdfa_found.not_run("no PDF/A file among the identified ones")
+            pdfa_found.not_run(msg("no PDF/A file among the identified ones"))
         elif not pdfa_found.count:
-            pdfa_found.summary = f"{pdfa_checked} PDF/A file(s) checked, no failed indicator"
+            pdfa_found.summary = msg("{pdfa_checked} PDF/A file(s) checked, no failed indicator",
+                                     pdfa_checked=pdfa_checked)
 
     def _pdfa(self, run, verify_pdfa, local: Path, part: str, ref: str, structure: str, line, path) -> None:
         if part not in ("1", "2", "3"):
@@ -185,7 +195,16 @@ class FormatsFamily(Family):
         report = verify_pdfa(local, expected_pages=None, profile=f"{part}b")
         failed = [f"{c.id}: {c.detail}" for c in report.checks if c.outcome == "failed"]
         if failed:
-            run.findings(PDFA).add(f"{ref} (PDF/A-{part}): " + "; ".join(failed), file=structure, line=line, path=path)
+            run.findings(PDFA).add(msg("{ref} (PDF/A-{part}): {failed}",
+                                       ref=ref, part=part, failed=joined("; ", failed)),
+                                   file=structure, line=line, path=path)
+
+
+def _format_name(puid: str | None, name: str, version: str) -> str | Message:
+    """'fmt/354 PDF/A 1b', or 'unidentified ...' in the report's language when no PUID was found."""
+    if puid:
+        return f"{puid} {name} {version}".rstrip()
+    return msg("unidentified {rest}", rest=f"{name} {version}".rstrip()) if name or version else msg("unidentified")
 
 
 @lru_cache(maxsize=1)

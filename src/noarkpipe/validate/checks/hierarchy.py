@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..messages import joined, msg
 from ..model import Severity
 from ..walker import Frame
 from . import Family, check
@@ -103,7 +104,8 @@ class HierarchyFamily(Family):
             self.content[system] = self.content.get(system, 0) + content
         if subclasses and content:
             self._run.findings(MIXED_CLASS).add(
-                f"{name} has {subclasses} subclass(es) and {content} folder(s)/registration(s)",
+                msg("{name} has {subclasses} subclass(es) and {content} folder(s)/registration(s)",
+                    name=name, subclasses=subclasses, content=content),
                 file=frame.file, line=frame.line, path=frame.path())
         self._run.ledger.add("hier_class", (frame.get("systemID") or frame.path(), system,
                                             int(not subclasses and not content), name, frame.line, frame.path()))
@@ -117,12 +119,13 @@ class HierarchyFamily(Family):
             tally[status] = tally.get(status, 0) + 1
             if status not in FINAL_SAKSSTATUS:
                 self._run.findings(OPEN_CASES).add(
-                    f"saksmappe {frame.get('mappeID')} «{frame.get('tittel')}» has saksstatus {status!r}",
+                    msg("saksmappe {mappeID} «{tittel}» has saksstatus {status!r}",
+                        mappeID=frame.get('mappeID'), tittel=frame.get('tittel'), status=status),
                     file=frame.file, line=frame.line, path=frame.path())
         if not frame.children["mappe"] and not frame.children["registrering"]:
             self._run.findings(EMPTY_FOLDER).add(
-                f"mappe {frame.get('mappeID')} «{frame.get('tittel')}» (systemID {frame.get('systemID')}) "
-                "has no registrations",
+                msg("mappe {mappeID} «{tittel}» (systemID {systemID}) has no registrations",
+                    mappeID=frame.get('mappeID'), tittel=frame.get('tittel'), systemID=frame.get('systemID')),
                 file=frame.file, line=frame.line, path=frame.path())
 
     def _registrering(self, frame: Frame) -> None:
@@ -133,8 +136,8 @@ class HierarchyFamily(Family):
                 self._report_no_objects(description)
         if not left_out and not frame.children["dokumentbeskrivelse"] and not frame.children["dokumentobjekt"]:
             self._run.findings(NO_DOCUMENTS).add(
-                f"{frame.type or 'registrering'} «{frame.get('tittel')}» (systemID {frame.get('systemID')}) "
-                "has no documents",
+                msg("{kind} «{tittel}» (systemID {systemID}) has no documents",
+                    kind=frame.type or 'registrering', tittel=frame.get('tittel'), systemID=frame.get('systemID')),
                 file=frame.file, line=frame.line, path=frame.path())
         arkivdel = frame.ancestor("arkivdel")
         if arkivdel is None:
@@ -156,8 +159,9 @@ class HierarchyFamily(Family):
         if (start and when < start) or (end and when > end):
             period["outside"] += 1
             self._run.findings(PERIOD).add(
-                f"{frame.type or 'registrering'} {frame.get('systemID')} is dated {when}, outside the arkivdel's "
-                f"period {start or '…'} – {end or '…'}",
+                msg("{kind} {systemID} is dated {when}, outside the arkivdel's period {start} – {end}",
+                    kind=frame.type or 'registrering', systemID=frame.get('systemID'), when=when, start=start or '…',
+                    end=end or '…'),
                 file=frame.file, line=frame.line, path=frame.path())
 
     def _dokumentbeskrivelse(self, frame: Frame) -> None:
@@ -171,31 +175,32 @@ class HierarchyFamily(Family):
 
     def _report_no_objects(self, frame: Frame) -> None:
         self._run.findings(NO_OBJECTS).add(
-                f"dokumentbeskrivelse «{frame.get('tittel')}» (systemID {frame.get('systemID')}) has no dokumentobjekt",
+                msg("dokumentbeskrivelse «{tittel}» (systemID {systemID}) has no dokumentobjekt",
+                    tittel=frame.get('tittel'), systemID=frame.get('systemID')),
                 file=frame.file, line=frame.line, path=frame.path())
 
     def finish(self, run: Run) -> None:
         if "arkivstruktur" not in run.outcomes:
             for definition in self.checks:
-                run.findings(definition.id).not_run("arkivstruktur.xml was not read")
+                run.findings(definition.id).not_run(msg("arkivstruktur.xml was not read"))
             return
         self._empty_classes(run)
         for definition in self.checks[:5]:
             found = run.findings(definition.id)
             if not found.count:
-                found.summary = "none"
+                found.summary = msg("none")
         found = run.findings(OPEN_CASES)
         found.data["per_arkivdel"] = self.saksstatus
-        found.summary = "; ".join(f"{arkivdel or 'arkivdel'}: " + ", ".join(
-            f"{status}: {count}" for status, count in sorted(tally.items())) for arkivdel, tally in
-            self.saksstatus.items()) or "no saksmapper"
+        found.summary = msg("{per_arkivdel}", per_arkivdel=joined("; ", (
+            f"{arkivdel or 'arkivdel'}: " + ", ".join(f"{status}: {count}" for status, count in sorted(tally.items()))
+            for arkivdel, tally in self.saksstatus.items()))) if self.saksstatus else msg("no saksmapper")
         found = run.findings(PERIOD)
         found.data["arkivdeler"] = list(self.periods.values())
-        found.summary = "; ".join(
-            f"{p['arkivdel']}: registrations {p['first']} – {p['last']}, period {p['start'] or '…'} – {p['end'] or '…'}"
-            + (f", {p['outside']} outside" if p["outside"] else "")
-            for p in self.periods.values()
-        ) or "no dated registrations"
+        found.summary = msg("{per_arkivdel}", per_arkivdel=joined("; ", (
+            msg("{arkivdel}: registrations {first} – {last}, period {start} – {end}{outside}", arkivdel=p["arkivdel"],
+                first=p["first"], last=p["last"], start=p["start"] or "…", end=p["end"] or "…",
+                outside=msg(", {outside} outside", outside=p["outside"]) if p["outside"] else "")
+            for p in self.periods.values()))) if self.periods else msg("no dated registrations")
 
     def _empty_classes(self, run: Run) -> None:
         db = run.ledger
@@ -208,7 +213,8 @@ class HierarchyFamily(Family):
             f"SELECT label, min(line), min(path) FROM hier_class WHERE system IN ({marks}) GROUP BY system_id "
             "HAVING min(empty) = 1 ORDER BY min(rowid)", used
         ):
-            found.add(f"{label} is empty", file=run.content_path("arkivstruktur.xml"), line=line, path=path)
+            found.add(msg("{label} is empty",
+                          label=label), file=run.content_path("arkivstruktur.xml"), line=line, path=path)
         found.data["secondary_classification_systems"] = len(secondary)
 
 

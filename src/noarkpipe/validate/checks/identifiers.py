@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from ..messages import msg
 from ..model import Severity
 from ..walker import Frame
 from . import Family, check
@@ -103,7 +104,7 @@ class IdentifiersFamily(Family):
     def finish(self, run: Run) -> None:
         if "arkivstruktur" not in run.outcomes:
             for definition in self.checks:
-                run.findings(definition.id).not_run("arkivstruktur.xml was not read")
+                run.findings(definition.id).not_run(msg("arkivstruktur.xml was not read"))
             return
         db = run.ledger
         db.flush()
@@ -112,7 +113,7 @@ class IdentifiersFamily(Family):
         found = run.findings(DUPLICATES)
         total = db.scalar("SELECT count(*) FROM ids")
         for kind, line, path in db.query("SELECT kind, line, path FROM ids WHERE system_id = '' ORDER BY line"):
-            found.add(f"{kind} without a systemID", file=file, line=line, path=path)
+            found.add(msg("{kind} without a systemID", kind=kind), file=file, line=line, path=path)
         duplicated = shared = 0
         for system_id, count, kinds, contents, arkivdeler in db.query(
             "SELECT system_id, count(*), group_concat(DISTINCT kind), count(DISTINCT digest), "
@@ -125,16 +126,17 @@ class IdentifiersFamily(Family):
             duplicated += 1
             lines = [row for row in db.query(
                 "SELECT line, path FROM ids WHERE system_id = ? ORDER BY rowid LIMIT 3", (system_id,))]
-            where = ", ".join(f"line {line}" for line, _ in lines) + (" …" if count > 3 else "")
+            where = msg("line {lines}", lines=", ".join(str(line) for line, _ in lines) + (" …" if count > 3 else ""))
             why = ("" if "," in kinds or kinds not in SHAREABLE else
-                   "; with different content" if contents > 1 else "; twice in one arkivdel")
-            found.add(f"systemID {system_id} used {count} times ({kinds}; {where}){why}", file=file,
+                   msg("; with different content") if contents > 1 else msg("; twice in one arkivdel"))
+            found.add(msg("systemID {system_id} used {count} times ({kinds}; {where}){why}",
+                          system_id=system_id, count=count, kinds=kinds, where=where, why=why), file=file,
                       line=lines[0][0], path=lines[-1][1])
         found.data = {"system_ids": total, "duplicated": duplicated, "shared": shared}
         if not found.count:
-            found.summary = f"{total} systemIDs, all unique" + (
-                f" ({shared} classification entities shared by several arkivdeler, each written under every one "
-                "of them with the same content)" if shared else "")
+            found.summary = msg("{total} systemIDs, all unique{shared}", total=total, shared=msg(
+                " ({shared} classification entities shared by several arkivdeler, each written under every one "
+                "of them with the same content)", shared=shared) if shared else "")
         self._references(run, file)
 
     def _references(self, run: Run, file: str) -> None:
@@ -152,14 +154,17 @@ class IdentifiersFamily(Family):
             target_found = by_field.get(field, cross)
             counts[id(target_found)] += 1
             if not found_kinds:
-                target_found.add(f"{field} {target} points at nothing in the extract", file=file, line=line, path=path)
+                target_found.add(msg("{field} {target} points at nothing in the extract",
+                                     field=field, target=target), file=file, line=line, path=path)
             elif kind not in found_kinds.split(","):
-                target_found.add(f"{field} {target} points at a {found_kinds}, not a {kind}", file=file, line=line,
+                target_found.add(msg("{field} {target} points at a {found_kinds}, not a {kind}",
+                                     field=field, target=target, found_kinds=found_kinds, kind=kind),
+                                 file=file, line=line
                                  path=path)
         for found in (cross, arkivdel, secondary):
             found.data["references"] = counts[id(found)]
             if not found.count:
-                found.summary = f"{counts[id(found)]} reference(s), all resolved"
+                found.summary = msg("{counts} reference(s), all resolved", counts=counts[id(found)])
 
 
 def content_digest(frame: Frame) -> bytes:

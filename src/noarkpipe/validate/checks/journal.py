@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..messages import joined, msg
 from ..model import Severity
 from ..walker import Frame
 from . import Family, check
@@ -129,19 +130,19 @@ class JournalFamily(Family):
         read = {journal: journal in run.outcomes for journal in JOURNALS}
         if "arkivstruktur" not in run.outcomes:
             for definition in self.checks:
-                run.findings(definition.id).not_run("arkivstruktur.xml was not read")
+                run.findings(definition.id).not_run(msg("arkivstruktur.xml was not read"))
             return
         if read["loependeJournal"]:
             self._compare(run, "loependeJournal", run.findings(RUNNING_EXISTS), run.findings(RUNNING_MATCHES))
             self._complete(run)
         else:
             for check_id in (RUNNING_EXISTS, RUNNING_MATCHES, COMPLETE):
-                run.findings(check_id).not_run("no readable loependeJournal.xml (see STR-01, STR-02)")
+                run.findings(check_id).not_run(msg("no readable loependeJournal.xml (see STR-01, STR-02)"))
         if read["offentligJournal"]:
             public = run.findings(PUBLIC)
             self._compare(run, "offentligJournal", public, public)
         else:
-            run.findings(PUBLIC).not_run("no readable offentligJournal.xml (see STR-01, STR-02)")
+            run.findings(PUBLIC).not_run(msg("no readable offentligJournal.xml (see STR-01, STR-02)"))
         self._headers(run)
         self._counts(run)
         self._periods(run)
@@ -156,7 +157,7 @@ class JournalFamily(Family):
         found = run.findings(COUNTS)
         headers = {journal: self.headers.get(journal) for journal in JOURNALS if journal in run.outcomes}
         if len([h for h in headers.values() if h]) < 2:
-            found.not_run("both journals are needed (see STR-01, STR-02)")
+            found.not_run(msg("both journals are needed (see STR-01, STR-02)"))
             return
         sharp, separation = self._separation(run)
         structure = run.ledger.scalar("SELECT count(*) FROM jrn_post WHERE kind = 'journalpost'")
@@ -165,15 +166,18 @@ class JournalFamily(Family):
         found.data = {"arkivstruktur": structure, "loependeJournal": running, "offentligJournal": public,
                       "sharp": sharp}
         if running != public:
-            found.add(f"offentligJournal.xml states {public} journalposter, loependeJournal.xml {running}: the public "
-                      "journal of an extract holds every journalpost of the running journal, screened",
+            found.add(msg("offentligJournal.xml states {public} journalposter, loependeJournal.xml {running}: the "
+                          "public journal of an extract holds every journalpost of the running journal, screened",
+                          public=public, running=running),
                       file=run.content_path("offentligJournal.xml"), line=headers["offentligJournal"]["line"])
         if sharp and (str(structure) != running or str(structure) != public):
-            found.add(f"arkivstruktur.xml holds {structure} journalposter, loependeJournal.xml states {running} and "
-                      f"offentligJournal.xml {public}; with a sharp period separation they must agree",
+            found.add(msg("arkivstruktur.xml holds {structure} journalposter, loependeJournal.xml states {running} "
+                          "and offentligJournal.xml {public}; with a sharp period separation they must agree",
+                          structure=structure, running=running, public=public),
                       file=run.content_path("arkivstruktur.xml"))
-        found.summary = (f"{structure} journalposter in arkivstruktur.xml, {running} in loependeJournal.xml, "
-                         f"{public} in offentligJournal.xml ({separation})")
+        found.summary = (msg("{structure} journalposter in arkivstruktur.xml, {running} in loependeJournal.xml, "
+                             "{public} in offentligJournal.xml ({separation})",
+                             structure=structure, running=running, public=public, separation=separation))
 
     def _periods(self, run: Run) -> None:
         found = run.findings(PERIODS)
@@ -184,12 +188,14 @@ class JournalFamily(Family):
         found.data = {"journalposter": [first, last], **{
             journal: [header["start"], header["end"]] for journal, header in headers.items() if header}}
         if len([h for h in headers.values() if h]) < 2:
-            found.not_run("both journals are needed (see STR-01, STR-02)")
+            found.not_run(msg("both journals are needed (see STR-01, STR-02)"))
             return
         running, public = headers["loependeJournal"], headers["offentligJournal"]
         if (running["start"], running["end"]) != (public["start"], public["end"]):
-            found.add(f"offentligJournal.xml covers {public['start']} – {public['end']}, loependeJournal.xml "
-                      f"{running['start']} – {running['end']}", file=run.content_path("offentligJournal.xml"),
+            found.add(msg("offentligJournal.xml covers {public_start} – {public_end}, loependeJournal.xml "
+                          "{running_start} – {running_end}",
+                          public_start=public['start'], public_end=public['end'], running_start=running['start'],
+                          running_end=running['end']), file=run.content_path("offentligJournal.xml"),
                       line=public["line"])
         sharp, separation = self._separation(run)
         if sharp and running["start"] and running["end"]:
@@ -199,11 +205,15 @@ class JournalFamily(Family):
                 "WHERE kind = 'journalpost' AND journaldato != '' AND substr(journaldato, 1, 10) NOT BETWEEN ? AND ? "
                 "ORDER BY rowid", (running["start"], running["end"])
             ):
-                found.add(f"journalpost {number}/{sequence} ({system_id}) is dated {day[:10]}, outside the journals' "
-                          f"period {running['start']} – {running['end']} (sharp period separation)",
+                found.add(msg("journalpost {number}/{sequence} ({system_id}) is dated {day}, outside the journals' "
+                              "period {running_start} – {running_end} (sharp period separation)",
+                              number=number, sequence=sequence, system_id=system_id, day=day[:10],
+                              running_start=running['start'], running_end=running['end']),
                           file=structure, line=line, path=path)
-        found.summary = (f"journals {running['start']} – {running['end']}; journalposter {first or '…'} – "
-                         f"{last or '…'} ({separation})")
+        found.summary = (msg("journals {running_start} – {running_end}; journalposter {first} – {last} "
+                             "({separation})",
+                             running_start=running['start'], running_end=running['end'], first=first or '…',
+                             last=last or '…', separation=separation))
 
     def _compare(self, run: Run, journal: str, exists, matches) -> None:
         file = run.content_path(f"{journal}.xml")
@@ -221,36 +231,40 @@ class JournalFamily(Family):
             case_keys = row[15:17]
             number = f"{entry_keys[0]}/{entry_keys[1]}"
             if found_id is None:
-                exists.add(f"journal entry {number} (systemID {system_id}) is not in arkivstruktur.xml",
+                exists.add(msg("journal entry {number} (systemID {system_id}) is not in arkivstruktur.xml",
+                               number=number, system_id=system_id),
                            file=file, line=line, path=path)
                 continue
             if kind and kind != "journalpost":
-                exists.add(f"journal entry {number} (systemID {system_id}) is a {kind} in arkivstruktur.xml, "
-                           "not a journalpost", file=file, line=line, path=path)
+                exists.add(msg("journal entry {number} (systemID {system_id}) is a {kind} in arkivstruktur.xml, not "
+                               "a journalpost",
+                               number=number, system_id=system_id, kind=kind), file=file, line=line, path=path)
             differences = [
-                f"{key} {mine!r} here, {theirs!r} in arkivstruktur.xml"
+                msg("{key} {mine!r} here, {theirs!r} in arkivstruktur.xml", key=key, mine=mine, theirs=theirs)
                 for key, mine, theirs in zip(KEYS, entry_keys, post_keys)
                 if _normal(key, mine) != _normal(key, theirs)
             ]
             if case_keys[0] is not None:
                 differences += [
-                    f"{key} {mine!r} here, {theirs!r} in arkivstruktur.xml"
+                    msg("{key} {mine!r} here, {theirs!r} in arkivstruktur.xml", key=key, mine=mine, theirs=theirs)
                     for key, mine, theirs in zip(("saksaar", "sakssekvensnummer"), (saksaar, sekvens), case_keys)
                     if mine and theirs and mine != theirs
                 ]
             if differences:
-                matches.add(f"journal entry {number} (systemID {system_id}): " + "; ".join(differences),
+                matches.add(msg("journal entry {number} (systemID {system_id}): {differences}", number=number,
+                                system_id=system_id, differences=joined("; ", differences)),
                             file=file, line=line, path=path)
         for target in {id(exists): exists, id(matches): matches}.values():
             target.data["entries"] = entries
             if not target.count:
-                target.summary = f"{entries} {journal} entries, all in arkivstruktur.xml with matching key data"
+                target.summary = msg("{entries} {journal} entries, all in arkivstruktur.xml with matching key data",
+                                     entries=entries, journal=journal)
 
     def _complete(self, run: Run) -> None:
         found = run.findings(COMPLETE)
         header = self.headers.get("loependeJournal")
         if not header or not header["start"] or not header["end"]:
-            found.not_run("loependeJournal.xml states no period")
+            found.not_run(msg("loependeJournal.xml states no period"))
             return
         structure = run.content_path("arkivstruktur.xml")
         for system_id, number, sequence, day, line, path in run.ledger.query(
@@ -259,10 +273,12 @@ class JournalFamily(Family):
             "(SELECT 1 FROM jrn_entry e WHERE e.system_id = p.system_id AND e.journal = 'loependeJournal') "
             "ORDER BY p.rowid", (header["start"], header["end"])
         ):
-            found.add(f"journalpost {number}/{sequence} ({system_id}) of {day[:10]} is not in loependeJournal.xml",
+            found.add(msg("journalpost {number}/{sequence} ({system_id}) of {day} is not in loependeJournal.xml",
+                          number=number, sequence=sequence, system_id=system_id, day=day[:10]),
                       file=structure, line=line, path=path)
         if not found.count:
-            found.summary = f"every journalpost of {header['start']} – {header['end']} is in the running journal"
+            found.summary = msg("every journalpost of {header_start} – {header_end} is in the running journal",
+                                header_start=header['start'], header_end=header['end'])
 
     def _headers(self, run: Run) -> None:
         found = run.findings(HEADER)
@@ -275,12 +291,13 @@ class JournalFamily(Family):
             counted = outcome.counts.get("journalregistrering", 0)
             checked.append(journal)
             if header["stated"] != str(counted):
-                found.add(f"antallJournalposter is {header['stated']!r}, the journal has {counted} entries",
+                found.add(msg("antallJournalposter is {header_stated!r}, the journal has {counted} entries",
+                              header_stated=header['stated'], counted=counted),
                           file=run.content_path(f"{journal}.xml"), line=header["line"])
         if not checked:
-            found.not_run("no journal was read")
+            found.not_run(msg("no journal was read"))
         elif not found.count:
-            found.summary = "header counts match in " + ", ".join(checked)
+            found.summary = msg("header counts match in {journals}", journals=", ".join(checked))
 
 
 def _normal(key: str, value: str | None) -> str:

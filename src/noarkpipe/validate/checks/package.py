@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from ..messages import msg
 from ..model import Severity
 from ..walker import Frame
 from . import Family, check
@@ -123,10 +124,10 @@ class PackageFamily(Family):
     def finish(self, run: Run) -> None:
         unsafe = run.findings(UNSAFE_MEMBERS)
         if not unsafe.count:
-            unsafe.summary = f"{run.files} file(s), none unsafe"
+            unsafe.summary = msg("{files} file(s), none unsafe", files=run.files)
         if run.package_root is None or run.input_kind == "extract-folder":
             for check_id in (LAYOUT, SUBMISSION, TAR_CHECKSUM, METS_FILES, ADDML_COPY):
-                run.findings(check_id).not_run("an extract folder, not a DIAS package")
+                run.findings(check_id).not_run(msg("an extract folder, not a DIAS package"))
             return
         self._layout(run)
         self._submission(run)
@@ -138,77 +139,86 @@ class PackageFamily(Family):
         root = run.package_root or ""
         for name in REQUIRED_PACKAGE_FILES:
             if run.member(run.package_path(name)) is None:
-                found.add("missing (the DIAS layout has it)", file=run.package_path(name))
+                found.add(msg("missing (the DIAS layout has it)"), file=run.package_path(name))
         if run.content_root != root + "content/":
-            found.add(f"the extract is in {run.content_root or './'}, not in {root}content/", file=run.content_root)
+            found.add(msg("the extract is in {content_root}, not in {root}content/",
+                          content_root=run.content_root or './', root=root), file=run.content_root)
         top = root.rstrip("/")
         if run.is_tar:
             if not run.package_uuid or "/" in top:
-                found.add("the tar's top folder is not named by a package UUID", file=top or "(tar root)")
+                found.add(msg("the tar's top folder is not named by a package UUID"), file=top or "(tar root)")
             outside = run.inventory.scalar(
                 "SELECT count(*) FROM member WHERE problem = '' AND kind = 'file' AND substr(name, 1, length(?1)) != ?1",
                 (root,)
             )
             if root and outside:
-                found.add(f"{outside} file(s) outside the top folder {top}/")
+                found.add(msg("{outside} file(s) outside the top folder {top}/", outside=outside, top=top))
             expected = f"{run.package_uuid}.tar" if run.package_uuid else None
             if expected and run.options.path.name.lower() != expected:
-                found.add(f"the tar is named {run.options.path.name}, the depot expects {expected}",
+                found.add(msg("the tar is named {name}, the depot expects {expected}",
+                              name=run.options.path.name, expected=expected),
                           file=run.options.path.name)
         if self.objid and run.package_uuid and self.objid.lower() != f"uuid:{run.package_uuid}":
-            found.add(f"dias-mets.xml has OBJID {self.objid!r}, the top folder says UUID:{run.package_uuid}",
+            found.add(msg("dias-mets.xml has OBJID {objid!r}, the top folder says UUID:{package_uuid}",
+                          objid=self.objid, package_uuid=run.package_uuid),
                       file=run.package_path("dias-mets.xml"))
         if not found.count:
-            found.summary = f"DIAS layout under {top or './'}" + (f" (package {run.package_uuid})" if run.package_uuid else "")
+            found.summary = (msg("DIAS layout under {top} (package {uuid})", top=top or "./", uuid=run.package_uuid)
+                             if run.package_uuid else msg("DIAS layout under {top}", top=top or "./"))
 
     def _submission(self, run: Run) -> None:
         found = run.findings(SUBMISSION)
         checksum = run.findings(TAR_CHECKSUM)
         if run.submission_path is None:
-            reason = ("no submission description given or found beside the package "
-                      "(<UUID>.xml or info.xml; pass --submission-description)")
+            reason = msg("no submission description given or found beside the package "
+                         "(<UUID>.xml or info.xml; pass --submission-description)")
             found.not_run(reason)
             checksum.not_run(reason)
             if run.tar_sha256:
                 checksum.data["sha256"] = run.tar_sha256
-                checksum.summary = f"{reason}; the tar's SHA-256 is {run.tar_sha256}"
+                checksum.summary = msg("{reason}; the tar's SHA-256 is {tar_sha256}",
+                                       reason=reason, tar_sha256=run.tar_sha256)
             return
         label = run.submission_path.name
         if self.description_objid is None:
-            found.add("not a METS submission description or info.xml (see STR-02/STR-03)", file=label)
-            checksum.not_run("the submission description could not be read")
+            found.add(msg("not a METS submission description or info.xml (see STR-02/STR-03)"), file=label)
+            checksum.not_run(msg("the submission description could not be read"))
             return
         objid, line = self.description_objid
         if run.package_uuid and objid and not re.search(re.escape(run.package_uuid), objid, re.IGNORECASE):
-            found.add(f"names package {objid!r}, but the package is {run.package_uuid}", file=label, line=line)
+            found.add(msg("names package {objid!r}, but the package is {package_uuid}",
+                          objid=objid, package_uuid=run.package_uuid), file=label, line=line)
         tar_name = run.options.path.name
         candidates = [entry for entry in self.described if entry[0].rsplit("/", 1)[-1] == tar_name]
         if not candidates and len(self.described) == 1:
             candidates = self.described
         if not candidates:
-            found.add(f"states no checksum for {tar_name}", file=label)
-            checksum.not_run(f"the submission description states no checksum for {tar_name}")
+            found.add(msg("states no checksum for {tar_name}", tar_name=tar_name), file=label)
+            checksum.not_run(msg("the submission description states no checksum for {tar_name}", tar_name=tar_name))
             return
         _, stated, algorithm, line = candidates[0]
         if algorithm.lower().replace(" ", "") not in SHA256_NAMES:
-            found.add(f"checksum algorithm {algorithm!r}; depots require SHA-256", file=label, line=line)
+            found.add(msg("checksum algorithm {algorithm!r}; depots require SHA-256",
+                          algorithm=algorithm), file=label, line=line)
         if not found.count:
-            found.summary = f"{label} describes package {run.package_uuid or objid}"
+            found.summary = msg("{label} describes package {package_uuid}",
+                                label=label, package_uuid=run.package_uuid or objid)
         if not run.is_tar:
-            checksum.not_run("the package was given as a folder; the stated checksum is that of the tar")
+            checksum.not_run(msg("the package was given as a folder; the stated checksum is that of the tar"))
             return
         checksum.data = {"stated": stated.lower(), "actual": run.tar_sha256}
         if run.tar_sha256 and stated.strip().lower() != run.tar_sha256:
-            checksum.add(f"the tar's SHA-256 is {run.tar_sha256}, the submission description states {stated.strip()}",
+            checksum.add(msg("the tar's SHA-256 is {tar_sha256}, the submission description states {stated}",
+                             tar_sha256=run.tar_sha256, stated=stated.strip()),
                          file=label, line=line)
         else:
-            checksum.summary = f"SHA-256 {run.tar_sha256} as stated"
+            checksum.summary = msg("SHA-256 {tar_sha256} as stated", tar_sha256=run.tar_sha256)
 
     def _mets(self, run: Run) -> None:
         found = run.findings(METS_FILES)
         mets = run.package_path("dias-mets.xml")
         if mets not in run.outcomes:
-            found.not_run("no readable dias-mets.xml")
+            found.not_run(msg("no readable dias-mets.xml"))
             return
         db = run.ledger
         db.flush()
@@ -218,28 +228,32 @@ class PackageFamily(Family):
             "SELECT m.path, m.line FROM mets_file m LEFT JOIN inv.member i ON i.name = m.path "
             "WHERE i.name IS NULL OR i.kind != 'file' OR i.problem != '' ORDER BY m.line"
         ):
-            found.add(f"listed in dias-mets.xml but not in the package: {path}", file=mets, line=line)
+            found.add(msg("listed in dias-mets.xml but not in the package: {path}", path=path), file=mets, line=line)
         for (path,) in db.query(
             "SELECT i.name FROM inv.member i LEFT JOIN mets_file m ON m.path = i.name "
             "WHERE i.kind = 'file' AND i.problem = '' AND substr(i.name, 1, length(?1)) = ?1 AND i.name != ?2 "
             "AND m.path IS NULL ORDER BY i.rowid",
             (run.package_root or "", mets),
         ):
-            found.add("in the package but not listed in dias-mets.xml", file=path)
+            found.add(msg("in the package but not listed in dias-mets.xml"), file=path)
         for path, line, stated_size, size, stated, actual, algorithm in db.query(
             "SELECT m.path, m.line, m.size, h.size, m.checksum, h.sha256, m.algorithm FROM mets_file m "
             "JOIN h.file h ON h.name = m.path WHERE m.path != ? ORDER BY m.line",
             (mets,),
         ):
             if stated_size.strip() and stated_size.strip() != str(size):
-                found.add(f"{path}: SIZE {stated_size}, the file has {size} bytes", file=mets, line=line)
+                found.add(msg("{path}: SIZE {stated_size}, the file has {size} bytes",
+                              path=path, stated_size=stated_size, size=size), file=mets, line=line)
             if algorithm.lower().replace(" ", "") not in SHA256_NAMES:
-                found.add(f"{path}: CHECKSUMTYPE {algorithm!r}, only SHA-256 can be verified", file=mets, line=line)
+                found.add(msg("{path}: CHECKSUMTYPE {algorithm!r}, only SHA-256 can be verified",
+                              path=path, algorithm=algorithm), file=mets, line=line)
             elif stated != actual:
-                found.add(f"{path}: CHECKSUM {stated}, the file's SHA-256 is {actual}", file=mets, line=line)
+                found.add(msg("{path}: CHECKSUM {stated}, the file's SHA-256 is {actual}",
+                              path=path, stated=stated, actual=actual), file=mets, line=line)
         found.data["listed"] = listed
         if not found.count:
-            found.summary = f"{listed} file(s) listed, each present with the stated size and checksum"
+            found.summary = msg("{listed} file(s) listed, each present with the stated size and checksum",
+                                listed=listed)
 
     def _addml_copy(self, run: Run) -> None:
         found = run.findings(ADDML_COPY)
@@ -247,8 +261,8 @@ class PackageFamily(Family):
         original = run.content_path("arkivuttrekk.xml")
         digests = dict(run.ledger.query("SELECT name, sha256 FROM h.file WHERE name IN (?, ?)", (copy, original)))
         if copy not in digests or original not in digests:
-            found.not_run("administrative_metadata/addml.xml or content/arkivuttrekk.xml is missing (see PKG-02)")
+            found.not_run(msg("administrative_metadata/addml.xml or content/arkivuttrekk.xml is missing (see PKG-02)"))
         elif digests[copy] != digests[original]:
-            found.add(f"differs from {original}", file=copy)
+            found.add(msg("differs from {original}", original=original), file=copy)
         else:
-            found.summary = "identical to content/arkivuttrekk.xml"
+            found.summary = msg("identical to content/arkivuttrekk.xml")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...schemas import noark5_revisions
+from ..messages import joined, msg
 from ..model import Severity
 from ..official import first_difference, recognise
 from . import Family, check
@@ -95,7 +96,9 @@ class StructureFamily(Family):
         for name, value in frame.fields.items():
             if not value.strip():
                 self._run.findings(EMPTY_VALUES).add(
-                    f"{name} of {frame.type or frame.name} {frame.get('systemID') or ''} has no value".replace("  ", " "),
+                    msg("{name} of {entity} {systemID} has no value", name=name, entity=frame.type or frame.name,
+                        systemID=frame.get("systemID")) if frame.get("systemID") else
+                    msg("{name} of {entity} has no value", name=name, entity=frame.type or frame.name),
                     file=frame.file, line=frame.line, path=f"{frame.path()}/{name}")
 
     def finish(self, run: Run) -> None:
@@ -105,13 +108,14 @@ class StructureFamily(Family):
         self._version(run)
         empty = run.findings(EMPTY_VALUES)
         if "arkivstruktur" not in run.outcomes:
-            empty.not_run("arkivstruktur.xml was not read")
+            empty.not_run(msg("arkivstruktur.xml was not read"))
         elif not empty.count:
-            empty.summary = "every leaf element of arkivstruktur.xml has a value"
+            empty.summary = msg("every leaf element of arkivstruktur.xml has a value")
         if not run.findings(UNSAFE_XML).count:
-            run.findings(UNSAFE_XML).summary = f"{len(run.schemas_used)} XML file(s) read, none with a DOCTYPE"
+            run.findings(UNSAFE_XML).summary = msg("{count} XML file(s) read, none with a DOCTYPE",
+                                                   count=len(run.schemas_used))
         if not run.findings(WELL_FORMED).count:
-            run.findings(WELL_FORMED).summary = f"{len(run.schemas_used)} XML file(s) parse"
+            run.findings(WELL_FORMED).summary = msg("{count} XML file(s) parse", count=len(run.schemas_used))
 
     def _required(self, run: Run) -> None:
         found = run.findings(REQUIRED)
@@ -119,11 +123,12 @@ class StructureFamily(Family):
             path = run.content_path(name)
             member = run.member(path)
             if member is None:
-                found.add("missing", file=path)
+                found.add(msg("missing"), file=path)
             elif member.problem:
-                found.add(f"present but unusable: {member.problem}", file=path)
+                found.add(msg("present but unusable: {problem}", problem=member.problem), file=path)
         if not found.count:
-            found.summary = f"all {len(REQUIRED_FILES)} files present in {run.content_root or './'}"
+            found.summary = msg("all {count} files present in {content_root}",
+                                count=len(REQUIRED_FILES), content_root=run.content_root or './')
 
     def _validity(self, run: Run) -> None:
         found = run.findings(SCHEMA_VALID)
@@ -135,17 +140,20 @@ class StructureFamily(Family):
                      "well_formed": outcome.well_formed if outcome else None}
             files.append(entry)
             if not schema:
-                found.add("no official schema for this kind of file (root namespace not recognised); not validated",
+                found.add(msg("no official schema for this kind of file (root namespace not recognised); not "
+                              "validated"),
                           file=label)
         found.data["files"] = files
         validated = [entry for entry in files if entry["schema"]]
         invalid = [entry for entry in validated if entry["errors"]]
         capped = [label for label, outcome in run.outcomes.items() if outcome.schema_capped and label in run.schemas_used]
         if invalid:
-            found.summary = (f"{found.count} schema error(s) in {len(invalid)} of {len(validated)} file(s)"
-                             + (f"; counting stopped in {', '.join(capped)}" if capped else ""))
+            found.summary = msg("{errors} schema error(s) in {invalid} of {validated} file(s){capped}",
+                                errors=found.count, invalid=len(invalid), validated=len(validated),
+                                capped=msg("; counting stopped in {files}", files=", ".join(capped)) if capped else "")
         elif not found.count:
-            found.summary = f"{len(validated)} file(s) valid against the official schemas (Noark 5 {run.version.noark})"
+            found.summary = msg("{count} file(s) valid against the official schemas (Noark 5 {noark})",
+                                count=len(validated), noark=run.version.noark)
 
     def _official(self, run: Run) -> None:
         found = run.findings(OFFICIAL_SCHEMAS)
@@ -171,23 +179,28 @@ class StructureFamily(Family):
                 continue
             relative = " or ".join(candidates)
             if known is not None:
-                found.add(f"is the official {known.relative}, but {relative} is expected for this extract", file=path)
+                found.add(msg("is the official {relative}, but {expected} is expected for this extract",
+                              relative=known.relative, expected=relative), file=path)
             elif data is None:
-                found.add(f"larger than {MAX_SCHEMA_BYTES // 1024 ** 2} MB, so not an official {relative}", file=path)
+                found.add(msg("larger than {megabytes} MB, so not an official {relative}",
+                              megabytes=MAX_SCHEMA_BYTES // 1024 ** 2, relative=relative), file=path)
             else:
                 line, element, what = first_difference(data, candidates[0])
-                found.add(f"differs in content from the official {relative} (SHA-256 {row[0]}): {what}",
+                found.add(msg("differs in content from the official {relative} (SHA-256 {digest}): {what}",
+                              relative=relative, digest=row[0], what=what),
                           file=path, line=line, path=element)
         found.data["checked"] = checked
         found.data["same_content_other_bytes"] = by_content
         if not found.count:
-            found.summary = f"{checked} schema file(s) with the official content" + (
-                f" ({len(by_content)} in other byte forms: line endings, BOM or whitespace)" if by_content else "")
+            found.summary = msg("{checked} schema file(s) with the official content{other_forms}", checked=checked,
+                                other_forms=msg(" ({count} in other byte forms: line endings, BOM or whitespace)",
+                                                count=len(by_content)) if by_content else "")
 
     def _version(self, run: Run) -> None:
         found = run.findings(VERSION)
         version = run.version
         for conflict in version.conflicts:
-            found.add(f"indicates another version than {version.noark}: {conflict}")
+            found.add(msg("indicates another version than {noark}: {conflict}", noark=version.noark, conflict=conflict))
         found.data = {"noark": version.noark, "addml": version.addml, "evidence": version.evidence}
-        found.summary = f"Noark 5 {version.noark} (ADDML {version.addml}): " + "; ".join(version.evidence)
+        found.summary = msg("Noark 5 {noark} (ADDML {addml}): {evidence}", noark=version.noark, addml=version.addml,
+                            evidence=joined("; ", version.evidence))
