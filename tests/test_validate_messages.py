@@ -38,7 +38,7 @@ def _templates() -> dict[str, str]:
 
 def _wordless(template: str) -> bool:
     """'{entities}' or '{raw!r} {problem}': only placeholders and punctuation, nothing to translate."""
-    return not re.sub(r"\{[^}]*\}", "", template).strip(" ;,:()")
+    return not re.sub(r"\{[^}]*\}", "", template).strip(" ;,:()…")
 
 
 def test_every_template_has_a_norwegian_entry_with_the_same_placeholders():

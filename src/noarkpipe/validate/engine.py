@@ -55,8 +55,8 @@ from .ledger import Ledger
 from .messages import Message, msg
 from .model import ArkivdelCounts, DetectedVersion, ValidateOptions, ValidationReport
 from .report import write_findings_csv
-from .texts import texts
 from .source import FILE, Member, Source, TarSource, open_source
+from .texts import texts
 from .version import detect
 from .walker import Frame, Subscriptions, XmlOutcome, XmlProblem, walk
 

@@ -75,13 +75,13 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Joined:
-    """Values (texts or messages) shown one after the other with `separator`: the parts of a list in a message."""
+    """Values (texts or messages) shown one after the other with `separator` (a text or a message: ' or ')."""
 
-    separator: str
+    separator: str | Message
     items: tuple[Any, ...]
 
 
-def joined(separator: str, items) -> Joined:
+def joined(separator: str | Message, items) -> Joined:
     return Joined(separator, tuple(items))
 
 
@@ -104,7 +104,7 @@ def _render(value: Any, catalogue: Mapping[str, str] | None) -> Any:
     if isinstance(value, Message):
         return value.render(catalogue)
     if isinstance(value, Joined):
-        return value.separator.join(str(_render(item, catalogue)) for item in value.items)
+        return str(_render(value.separator, catalogue)).join(str(_render(item, catalogue)) for item in value.items)
     return value
 
 
@@ -112,13 +112,15 @@ def _value_data(value: Any) -> Any:
     if isinstance(value, Message):
         return {MESSAGE_KEY: value.template, "params": value.data()}
     if isinstance(value, Joined):
-        return {JOIN_KEY: value.separator, "items": [_value_data(item) for item in value.items]}
-    return value
+        return {JOIN_KEY: _value_data(value.separator), "items": [_value_data(item) for item in value.items]}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)  # a path or a date: kept as the text it shows
 
 
 def _value_from(value: Any) -> Any:
     if isinstance(value, Mapping) and MESSAGE_KEY in value:
         return Message.from_data(value[MESSAGE_KEY], value.get("params", {}))
     if isinstance(value, Mapping) and JOIN_KEY in value:
-        return Joined(value[JOIN_KEY], tuple(_value_from(item) for item in value.get("items", ())))
+        return Joined(_value_from(value[JOIN_KEY]), tuple(_value_from(item) for item in value.get("items", ())))
     return value

@@ -30,6 +30,7 @@ from functools import lru_cache
 from lxml import etree
 
 from ..schemas import read_manifest, safe_parser, schema_path
+from .messages import Message, msg
 
 BOM = b"\xef\xbb\xbf"
 _LINE_END_SPACE = re.compile(r"[ \t\r]+(?=\n)")
@@ -112,12 +113,12 @@ def recognise(data: bytes, digest: str | None = None) -> Recognised | None:
     return None
 
 
-def first_difference(data: bytes, relative: str) -> tuple[int | None, str, str]:
+def first_difference(data: bytes, relative: str) -> tuple[int | None, str, Message | str]:
     """(line in `data`, element path, what differs) at the first element whose content differs from the
     shipped `relative`; the line is None when the copy does not parse."""
     theirs = _parse(data)
     if theirs is None:
-        return None, "", "is not well-formed XML"
+        return None, "", msg("is not well-formed XML")
     ours = _parse(schema_path(relative).read_bytes())
     return _compare(theirs, ours, "")
 
@@ -130,29 +131,33 @@ def _describe(element) -> str:
     return f"{name}[@name='{label}']" if label else name
 
 
-def _compare(theirs, ours, parent: str) -> tuple[int | None, str, str]:
+def _compare(theirs, ours, parent: str) -> tuple[int | None, str, Message | str]:
+    """(line, element path, what differs) at the first difference; what is '' when there is none."""
     path = f"{parent}/{_describe(theirs)}"
     if theirs.tag != ours.tag:
-        return theirs.sourceline, path, f"is {_describe(theirs)} here, {_describe(ours)} in the official schema"
+        return theirs.sourceline, path, msg("is {theirs} here, {ours} in the official schema",
+                                            theirs=_describe(theirs), ours=_describe(ours))
     if isinstance(theirs.tag, str) and dict(theirs.attrib) != dict(ours.attrib):
         keys = sorted(set(theirs.attrib) | set(ours.attrib))
         key = next(k for k in keys if theirs.get(k) != ours.get(k))
         return (theirs.sourceline, path,
-                f"attribute {etree.QName(key).localname}={theirs.get(key)!r} here, {ours.get(key)!r} in the official schema")
+                msg("attribute {name}={theirs!r} here, {ours!r} in the official schema",
+                    name=etree.QName(key).localname, theirs=theirs.get(key), ours=ours.get(key)))
     if (theirs.text or "").strip() != (ours.text or "").strip():
-        return theirs.sourceline, path, "its text differs from the official schema"
+        return theirs.sourceline, path, msg("its text differs from the official schema")
     mine, official = list(theirs), list(ours)
     for index, (a, b) in enumerate(zip(mine, official)):
         found = _compare(a, b, path)
         if found[2]:
             return found
         if (a.tail or "").strip() != (b.tail or "").strip():
-            return a.sourceline, f"{path}/{_describe(a)}", "the text after it differs from the official schema"
+            return a.sourceline, f"{path}/{_describe(a)}", msg("the text after it differs from the official schema")
     if len(mine) > len(official):
         extra = mine[len(official)]
-        return extra.sourceline, f"{path}/{_describe(extra)}", "is not in the official schema"
+        return extra.sourceline, f"{path}/{_describe(extra)}", msg("is not in the official schema")
     if len(mine) < len(official):
         gone = official[len(mine)]
         return (mine[-1].sourceline if mine else theirs.sourceline, path,
-                f"lacks {_describe(gone)} (line {gone.sourceline} of the official schema)")
+                msg("lacks {element} (line {line} of the official schema)", element=_describe(gone),
+                    line=gone.sourceline))
     return None, "", ""

@@ -8,8 +8,8 @@ ids and its severity. It is written from an iterator (the engine reads
 the findings back from disk, sorted by SQLite), so its size costs no
 memory. The column names and the severity tokens are fixed English
 words, the same whatever the report language, so a script or a
-spreadsheet formula reads every CSV the same way; the messages are the
-checks' own. UTF-8 with a byte-order mark, so that a spreadsheet opened
+spreadsheet formula reads every CSV the same way; the messages are in
+the report's language (`ValidateOptions.lang`, see messages.py). UTF-8 with a byte-order mark, so that a spreadsheet opened
 by double-click shows æ, ø and å rightly.
 """
 

@@ -109,9 +109,9 @@ class ChangelogFamily(Family):
         if not found.count:
             resolved = total - unresolvable.count
             if unresolvable.count:
-                found.summary = msg("{total} change(s); {resolved} refer to an entity of the extract, {unresolvable} to "
-                                    "entities without systemID (LOG-02)", total=total, resolved=resolved,
-                                    unresolvable=unresolvable.count)
+                found.summary = msg("{total} change(s); {resolved} refer to an entity of the extract, "
+                                    "{unresolvable} to entities without systemID (LOG-02)", total=total,
+                                    resolved=resolved, unresolvable=unresolvable.count)
             else:
                 found.summary = msg("{total} change(s); {resolved} refer to an entity of the extract", total=total,
                                     resolved=resolved)

@@ -209,12 +209,14 @@ class CountsFamily(Family):
 
         put(ARCHIVES, msg("{arkiv} arkiv, {arkivskaper} arkivskaper, {arkivdel} arkivdel ({statuses})",
                           arkiv=entities["arkiv"], arkivskaper=entities["arkivskaper"], arkivdel=entities["arkivdel"],
-                          statuses=_list(t["arkivdelstatus"])), arkiv=entities["arkiv"], arkivskaper=entities["arkivskaper"],
-            arkivdel=entities["arkivdel"], arkivdelstatus=t["arkivdelstatus"])
+                          statuses=_list(t["arkivdelstatus"])),
+            arkiv=entities["arkiv"], arkivskaper=entities["arkivskaper"], arkivdel=entities["arkivdel"],
+            arkivdelstatus=t["arkivdelstatus"])
         put(CLASSIFICATION, msg("{systems} klassifikasjonssystem, {klasser} klasser (per level: {levels})",
                                 systems=entities["klassifikasjonssystem"], klasser=entities["klasse"],
-                                levels=_list(t["klasse_level"])), klassifikasjonssystem=entities["klassifikasjonssystem"],
-            klasse=entities["klasse"], per_level=t["klasse_level"],
+                                levels=_list(t["klasse_level"])),
+            klassifikasjonssystem=entities["klassifikasjonssystem"], klasse=entities["klasse"],
+            per_level=t["klasse_level"],
             per_arkivdel={key: tally["klasse"] for key, tally in self.per_arkivdel.items()})
         run.ledger.flush()
         per_class = [
@@ -246,14 +248,17 @@ class CountsFamily(Family):
         ]
         years = t["registrering_year"]
         span = sorted(year for year in years if year.isdigit())
-        put(REGISTRATIONS, msg("{registreringer} registreringer ({types}){years}", registreringer=entities["registrering"],
-                               types=_list(t["registrering_type"]), years=f", {span[0]}–{span[-1]}" if span else ""), registrering=entities["registrering"],
-            per_type=t["registrering_type"], per_journalstatus=t["journalstatus"],
+        put(REGISTRATIONS, msg("{registreringer} registreringer ({types}){years}",
+                               registreringer=entities["registrering"], types=_list(t["registrering_type"]),
+                               years=f", {span[0]}–{span[-1]}" if span else ""),
+            registrering=entities["registrering"], per_type=t["registrering_type"],
+            per_journalstatus=t["journalstatus"],
             per_journalposttype=t["journalposttype"], per_year=years, per_class_top=registrations_per_class)
-        put(DOCUMENTS, msg("{dokumentbeskrivelser} dokumentbeskrivelser, {dokumentobjekter} dokumentobjekter ({variants})",
-                           dokumentbeskrivelser=entities["dokumentbeskrivelse"],
-                           dokumentobjekter=entities["dokumentobjekt"], variants=_list(t["variantformat"])), dokumentbeskrivelse=entities["dokumentbeskrivelse"],
-            dokumentobjekt=entities["dokumentobjekt"], per_tilknytning=t["tilknytning"],
+        put(DOCUMENTS, msg("{dokumentbeskrivelser} dokumentbeskrivelser, {dokumentobjekter} dokumentobjekter "
+                           "({variants})", dokumentbeskrivelser=entities["dokumentbeskrivelse"],
+                           dokumentobjekter=entities["dokumentobjekt"], variants=_list(t["variantformat"])),
+            dokumentbeskrivelse=entities["dokumentbeskrivelse"], dokumentobjekt=entities["dokumentobjekt"],
+            per_tilknytning=t["tilknytning"],
             per_dokumentstatus=t["dokumentstatus"],
             per_variantformat=t["variantformat"], per_declared_format=t["format"])
         others = {name: entities[name] for name in OTHER_ENTITIES}

@@ -118,8 +118,8 @@ class FormatsFamily(Family):
             if puid in extensions and ext not in extensions[puid]:
                 declared_found.add(msg("{ref}: declared {puid}, whose files are named {extensions}, not .{ext}",
                                        ref=ref, puid=puid,
-                                       extensions=' or '.join('.' + e for e in sorted(extensions[puid])),
-                                       ext=ext or '(none)'),
+                                       extensions=joined(msg(" or "), ('.' + e for e in sorted(extensions[puid]))),
+                                       ext=ext or msg("(none)")),
                                    file=structure, line=line, path=path)
         per_format: dict[tuple, dict] = {}
         not_identified: list[str] = []
@@ -160,8 +160,8 @@ class FormatsFamily(Family):
                 extension = ref.rsplit("/", 1)[-1].rpartition(".")[2].lower() if "." in ref.rsplit("/", 1)[-1] else ""
                 if found.puid in extensions and extension not in extensions[found.puid]:
                     declared_found.add(msg("{ref}: identified as {puid} {name}, whose files are named {extensions}",
-                                           ref=ref, puid=found.puid, name=found.name,
-                                           extensions=' or '.join('.' + e for e in sorted(extensions[found.puid]))),
+                                           ref=ref, puid=found.puid, name=found.name, extensions=joined(
+                                               msg(" or "), ('.' + e for e in sorted(extensions[found.puid])))),
                                        file=structure, line=line, path=path)
                 part = _pdfa_part(found.puid, found.version, declared)
                 if part is not None and pdfa_checked < pdfa_limit:

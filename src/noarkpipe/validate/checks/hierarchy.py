@@ -197,8 +197,9 @@ class HierarchyFamily(Family):
         found = run.findings(PERIOD)
         found.data["arkivdeler"] = list(self.periods.values())
         found.summary = msg("{per_arkivdel}", per_arkivdel=joined("; ", (
-            msg("{arkivdel}: registrations {first} – {last}, period {start} – {end}{outside}", arkivdel=p["arkivdel"],
-                first=p["first"], last=p["last"], start=p["start"] or "…", end=p["end"] or "…",
+            msg("{arkivdel}: registrations {first} – {last}, period {start} – {end}{outside}",
+                arkivdel=p["arkivdel"], first=p["first"], last=p["last"], start=p["start"] or "…",
+                end=p["end"] or "…",
                 outside=msg(", {outside} outside", outside=p["outside"]) if p["outside"] else "")
             for p in self.periods.values()))) if self.periods else msg("no dated registrations")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from ..messages import msg
+from ..messages import joined, msg
 from ..model import Severity
 from ..walker import Frame
 from . import Family, check
@@ -126,7 +126,9 @@ class IdentifiersFamily(Family):
             duplicated += 1
             lines = [row for row in db.query(
                 "SELECT line, path FROM ids WHERE system_id = ? ORDER BY rowid LIMIT 3", (system_id,))]
-            where = msg("line {lines}", lines=", ".join(str(line) for line, _ in lines) + (" …" if count > 3 else ""))
+            where = joined(", ", (msg("line {line}", line=line) for line, _ in lines))
+            if count > 3:
+                where = msg("{lines} …", lines=where)
             why = ("" if "," in kinds or kinds not in SHAREABLE else
                    msg("; with different content") if contents > 1 else msg("; twice in one arkivdel"))
             found.add(msg("systemID {system_id} used {count} times ({kinds}; {where}){why}",
@@ -159,8 +161,7 @@ class IdentifiersFamily(Family):
             elif kind not in found_kinds.split(","):
                 target_found.add(msg("{field} {target} points at a {found_kinds}, not a {kind}",
                                      field=field, target=target, found_kinds=found_kinds, kind=kind),
-                                 file=file, line=line
-                                 path=path)
+                                 file=file, line=line, path=path)
         for found in (cross, arkivdel, secondary):
             found.data["references"] = counts[id(found)]
             if not found.count:

@@ -177,7 +177,7 @@ class StructureFamily(Family):
                 if known.how == "content":
                     by_content.append(path)
                 continue
-            relative = " or ".join(candidates)
+            relative = joined(msg(" or "), candidates)
             if known is not None:
                 found.add(msg("is the official {relative}, but {expected} is expected for this extract",
                               relative=known.relative, expected=relative), file=path)
