@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date, datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -45,6 +46,12 @@ def make_eml(
         maintype, subtype = mime.split("/")
         message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     return message.as_bytes()
+
+
+def oslo_today() -> date:
+    """Today where the archive is: journal dates are Oslo dates, and from 23:00 UTC (22:00 in summer) on they
+    are tomorrow's UTC date, so a test comparing them with date.today() on a UTC machine would fail at night."""
+    return datetime.now(ZoneInfo("Europe/Oslo")).date()
 
 
 def drop(settings, kode: str, name: str, content: bytes) -> Path:

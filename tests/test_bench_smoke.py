@@ -30,7 +30,7 @@ NUMBER = r"(\d+(?:\.\d+)?)"
 def _figures_nightly(out: str, _: Path) -> dict[str, float]:
     found = {}
     for key, label in (("noarkpipe", r"noarkpipe run, \d+ worker\(s\)"), ("baseline", r"baseline: parse\+hash\+write"),
-                       ("baseline tools", r"baseline: \+ fpdf2 body, pikepdf")):
+                       ("baseline tools", r"baseline: \+ fpdf2, PDF/A, fsync")):
         match = re.search(rf"^{label}\s+{NUMBER}\s+{NUMBER}", out, re.MULTILINE)
         assert match, (label, out)
         found[key] = float(match.group(2))  # items per second

@@ -17,10 +17,10 @@ import subprocess
 import sys
 import tarfile
 from collections import Counter
-from datetime import date, datetime
+from datetime import datetime
 
 import pytest
-from conftest import SAMPLE_INBOX, drop, make_eml
+from conftest import SAMPLE_INBOX, drop, make_eml, oslo_today
 from lxml import etree
 from test_journal_screening import _fnr
 
@@ -84,7 +84,7 @@ def delivered(tmp_path_factory):
         api.review_decide(settings, "approve", item.journalnummer, kode="fjellvik", by="kari")
     closing = _cli("period", "close-cases", "--all", "-c", config, "-a", "fjellvik", "--by", "kari")
     assert closing.returncode == 0, closing.stderr
-    ended = _cli("period", "close", "-c", config, "-a", "fjellvik", "--end", date.today().isoformat(), "--by", "kari")
+    ended = _cli("period", "close", "-c", config, "-a", "fjellvik", "--end", oslo_today().isoformat(), "--by", "kari")
     assert ended.returncode == 0, ended.stderr
     first = _cli("export", "-c", config, "-a", "fjellvik", "--out", root / "out", "--timestamp", TIMESTAMP,
                  "--info-xml", "--json")
@@ -288,7 +288,7 @@ def test_the_closed_period_holds_closed_cases_and_points_at_its_successor(delive
     [arkivdel] = structure.findall("a:arkivdel", NS)
     assert arkivdel.findtext("a:arkivdelstatus", namespaces=NS) == "Avsluttet periode"
     assert arkivdel.findtext("a:referanseArvtaker", namespaces=NS)
-    assert arkivdel.findtext("a:arkivperiodeSluttDato", namespaces=NS) == date.today().isoformat()
+    assert arkivdel.findtext("a:arkivperiodeSluttDato", namespaces=NS) == oslo_today().isoformat()
     statuses = {m.findtext("a:saksstatus", namespaces=NS) for m in structure.iterfind(".//a:mappe", NS)}
     assert statuses <= {"Avsluttet", "Utgår"} and statuses
     changes = _parse(_file(members, uuid, "content/endringslogg.xml"))

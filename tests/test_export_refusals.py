@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from conftest import oslo_today
 from exportfactory import corrupt_one_document, generate
 from lxml import etree
 from sqlalchemy import select, update
@@ -215,14 +216,14 @@ def test_hostile_text_in_the_store_still_gives_valid_xml(closed, tmp_path):
 
 def test_an_empty_closed_period_is_refused(installation, tmp_path):
     api.run(installation)  # creates the archive structure from the config, journals nothing
-    done = api.period_close(installation, date.today(), kode="fjellvik", by="kari")
+    done = api.period_close(installation, oslo_today(), kode="fjellvik", by="kari")
     with pytest.raises(ExportRefusedError, match="holds no journalposter"):
         api.export(installation, tmp_path / "out", kode="fjellvik", arkivdeler=(done.closed.systemID,))
 
 
 def test_two_closed_periods_in_one_package_point_at_each_other(active, tmp_path):
     first = api.period_close(active, date(2025, 6, 30), kode="fjellvik", by="kari")
-    second = api.period_close(active, date.today(), kode="fjellvik", by="kari")
+    second = api.period_close(active, oslo_today(), kode="fjellvik", by="kari")
     assert second.closed.tittel == "Sakarkiv Fjellvik kommune 01.07.2025-", "a successor's title is its own"
     result = api.export(active, tmp_path / "out", kode="fjellvik", timestamp=WHEN,
                         arkivdeler=(second.closed.tittel, first.closed.systemID))

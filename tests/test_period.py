@@ -7,7 +7,7 @@ import sys
 from datetime import date, timedelta
 
 import pytest
-from conftest import drop, make_eml
+from conftest import drop, make_eml, oslo_today
 from exportfactory import generate
 from sqlalchemy import func, inspect, select
 
@@ -115,7 +115,7 @@ def test_a_soft_cut_keeps_open_cases_until_the_overlap_is_finished(open_period):
     assert done.closed.arkivdelstatus == "Overlappingsperiode" and done.closed.avsluttetDato is None
     assert done.left_open, "open cases stay to be finished in their own period"
     assert all(c.saksdato > CUT for c in _cases(open_period, done.successor.systemID))
-    again = _cli("period", "close", "-c", open_period.config_path, "-a", "fjellvik", "--end", date.today().isoformat())
+    again = _cli("period", "close", "-c", open_period.config_path, "-a", "fjellvik", "--end", oslo_today().isoformat())
     assert again.returncode == 13 and "overlap" in again.stderr
     finished = api.period_finish(open_period, kode="fjellvik", by="kari")
     assert finished.closed.arkivdelstatus == "Avsluttet periode" and finished.closed.open_saksmapper == 0
@@ -139,7 +139,7 @@ def test_close_cases_leaves_cases_with_unchecked_registrations_open(open_period)
 
 
 def test_closing_refuses_a_future_end_an_end_before_the_start_and_changes_nothing(open_period):
-    tomorrow = date.today() + timedelta(days=1)
+    tomorrow = oslo_today() + timedelta(days=1)
     future = _cli("period", "close", "-c", open_period.config_path, "-a", "fjellvik", "--end", tomorrow.isoformat())
     assert future.returncode == 13 and "in the future" in future.stderr
     early = _cli("period", "close", "-c", open_period.config_path, "-a", "fjellvik", "--end", "2023-06-30")
@@ -158,7 +158,7 @@ def test_close_cases_needs_numbers_or_all(open_period):
 def test_new_mail_after_a_sharp_cut_is_journaled_in_the_successor(installation):
     drop(installation, "fjellvik", "1.eml", make_eml(subject="Søknad om ferdigattest, Åsveien 3"))
     api.run(installation)
-    done = api.period_close(installation, date.today(), kode="fjellvik", by="kari")
+    done = api.period_close(installation, oslo_today(), kode="fjellvik", by="kari")
     assert done.moved, "the new, still open case moves on"
     drop(installation, "fjellvik", "2.eml", make_eml(subject="Klage på brøyting i Øvre Bjørkelia"))
     api.run(installation)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
 
+from conftest import drop, make_eml, oslo_today
 from lxml import etree
+from test_journal_screening import _fnr
 
 from noarkpipe import api, schemas
-
-from conftest import drop, make_eml
-from test_journal_screening import _fnr
 
 
 def _cli(*args):
@@ -28,7 +26,7 @@ def test_publish_writes_valid_xml_and_html_without_screened_data_or_the_review_q
     items = {i.origin_name: i for i in api.run(installation).items}
     api.review_decide(installation, "approve", items["1.eml"].journalpost, kode="fjellvik", by="kari")
     # 3.eml stays in the review queue: it must not be published.
-    today = date.today().isoformat()
+    today = oslo_today().isoformat()
     done = _cli("journal", "publish", "-c", installation.config_path, "-a", "fjellvik",
                 "--from", "2026-01-01", "--to", today, "--out", tmp_path / "postliste")
     assert done.returncode == 0, done.stderr

@@ -46,6 +46,8 @@ external programs are stopped when it passes.
 
 from __future__ import annotations
 
+import copy
+import io
 import logging
 import os
 import re
@@ -56,7 +58,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -65,6 +67,7 @@ import img2pdf
 import pikepdf
 import pikepdf.pdfa
 from fontTools.ttLib import TTFont
+from fpdf.fonts import SubsetMap, TTFFont
 from pydantic import BaseModel, ConfigDict
 from pypdf import PageObject, PdfReader
 from pypdf.errors import PyPdfError
@@ -91,6 +94,7 @@ from .verify import (
 )
 
 FONT_PACKAGE = "fonts-dejavu-core"
+_FONT_FAMILY = "DejaVu"
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 _UTF8_CHARSETS = frozenset({"utf-8", "us-ascii"})
 _CONTAINER_PUIDS = frozenset({"x-fmt/263", "x-fmt/265"})
@@ -421,10 +425,11 @@ def _pdf_to_pdfa(
         prepared = _embed_fonts(prepared, work, deadline, tools, warnings, because=because)
     if options.ocr_mode == "skip" and all(_has_letters(text) for text in source_texts):
         # Every page has text, so OCRmyPDF would OCR none: only the PDF/A remains to be made.
-        refusal = _pikepdf_pdfa(prepared, output, options.pdfa_profile)
-        if refusal is None:
+        written, refusal = _pikepdf_pdfa(prepared, output, options.pdfa_profile)
+        if written is not None:
             tools.append(ToolVersion(name="pikepdf", version=pikepdf.__version__))
-            return tuple(tools), _verified(output, expected_pages or pages, options, source_texts), tuple(warnings)
+            report = _verified(output, expected_pages or pages, options, source_texts, written_by_pikepdf=written)
+            return tuple(tools), report, tuple(warnings)
         warnings.append(f"pikepdf could not make it PDF/A ({refusal}), so OCRmyPDF did")
     if missing_fonts:
         outcome = _ocrmypdf_after_embedding(prepared, output, sidecar, options, deadline)
@@ -444,31 +449,36 @@ def _pdf_to_pdfa(
     return tuple(tools), report, tuple(warnings)
 
 
-def _verified(output: Path, pages: int, options: ConversionOptions, texts: list[str]) -> VerificationReport:
-    report = verify_pdfa(output, expected_pages=pages, profile=options.pdfa_profile, expected_text=texts)
+def _verified(
+    output: Path, pages: int, options: ConversionOptions, texts: list[str],
+    written_by_pikepdf: pikepdf.pdfa.Report | None = None,
+) -> VerificationReport:
+    report = verify_pdfa(
+        output, expected_pages=pages, profile=options.pdfa_profile, expected_text=texts,
+        written_by_pikepdf=written_by_pikepdf,
+    )
     if not report.passed:
         failed = "; ".join(f"{check.id}: {check.detail}" for check in report.failures)
         raise ConversionError(f"the PDF/A copy fails verification ({failed})", report=report)
     return report
 
 
-def _pikepdf_pdfa(source: Path, output: Path, profile: PdfaProfile) -> str | None:
-    """Make `source` PDF/A with pikepdf alone (output intent, XMP, repairs); None if done, else why not.
+def _pikepdf_pdfa(source: Path, output: Path, profile: PdfaProfile) -> tuple[pikepdf.pdfa.Report | None, str | None]:
+    """Make `source` PDF/A with pikepdf alone (output intent, XMP, repairs): its validator's report, or why not.
 
-    pikepdf writes the file only once its own validator approves it
-    ('pass', never 'not checked'); what OCRmyPDF's internal PDF/A backend
-    does, without the process and the page analysis OCR needs.
+    pikepdf writes the file only once its own validator approves the bytes
+    written ('pass', never 'not checked'); what OCRmyPDF's internal PDF/A
+    backend does, without the process and the page analysis OCR needs.
     """
     try:
         with pikepdf.open(source) as pdf:
-            pikepdf.pdfa.save(pdf, output, profile)
+            return pikepdf.pdfa.save(pdf, output, profile), None
     except pikepdf.pdfa.PdfaError as refusal:
         output.unlink(missing_ok=True)
-        return _findings(str(refusal))
+        return None, _findings(str(refusal))
     except pikepdf.PdfError as exc:
         output.unlink(missing_ok=True)
-        return str(exc)
-    return None
+        return None, str(exc)
 
 
 def _embed_fonts(
@@ -616,7 +626,7 @@ def _image_to_pdfa(
 class _EmailPdf(fpdf.FPDF):
     def footer(self) -> None:
         self.set_y(-12)
-        self.set_font("DejaVu", size=8)
+        self.set_font(_FONT_FAMILY, size=8)
         self.set_text_color(110)
         self.cell(0, 5, f"Side {self.page_no()} av {{nb}}", align="R")
 
@@ -625,8 +635,8 @@ def render_email(text: str, target: Path) -> Path:
     """The e-mail text from intake typeset on A4: header block bold, body wrapped, attachment list."""
     header, body, attachments = split_email_text(text)
     pdf = _EmailPdf(format="A4", unit="mm")
-    pdf.add_font("DejaVu", "", str(_font_file("DejaVuSans.ttf")))
-    pdf.add_font("DejaVu", "B", str(_font_file("DejaVuSans-Bold.ttf")))
+    _add_dejavu(pdf, "", "DejaVuSans.ttf")
+    _add_dejavu(pdf, "B", "DejaVuSans-Bold.ttf")
     pdf.set_margins(20, 18, 20)
     pdf.set_auto_page_break(True, margin=18)
     pdf.set_lang("no")
@@ -635,7 +645,7 @@ def render_email(text: str, target: Path) -> Path:
         pdf.set_title(subject)
     pdf.add_page()
     label_width = 18
-    pdf.set_font("DejaVu", "B", 10)
+    pdf.set_font(_FONT_FAMILY, "B", 10)
     for label, value in header:
         pdf.cell(label_width, 5.5, f"{label}:")
         pdf.multi_cell(0, 5.5, value, align="L", new_x="LMARGIN", new_y="NEXT")
@@ -643,19 +653,62 @@ def render_email(text: str, target: Path) -> Path:
         pdf.ln(2)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
         pdf.ln(4)
-    pdf.set_font("DejaVu", "", 10)
+    pdf.set_font(_FONT_FAMILY, "", 10)
     if body:
         # Ragged right, as mail programs show it; justified lines stretch plain text oddly.
         pdf.multi_cell(0, 5, body, align="L", new_x="LMARGIN", new_y="NEXT")
     if attachments:
         pdf.ln(4)
-        pdf.set_font("DejaVu", "B", 10)
+        pdf.set_font(_FONT_FAMILY, "B", 10)
         pdf.cell(0, 5.5, "Vedlegg:", new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("DejaVu", "", 10)
+        pdf.set_font(_FONT_FAMILY, "", 10)
         for attachment in attachments:
             pdf.multi_cell(0, 5, f"• {attachment}", align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.output(str(target))
     return target
+
+
+def _add_dejavu(pdf: fpdf.FPDF, style: str, filename: str) -> None:
+    """DejaVu Sans in `style` for `pdf`, from a font parsed once per process.
+
+    fpdf2's `add_font` parses the font file for every document, though what
+    it reads (metrics, character map, descriptor) is the same each time. So
+    it is read once, and each document gets a copy of that font with the
+    state that is its own: the glyphs it uses, and a font object of its own
+    for fpdf2 to cut the embedded subset from (subsetting changes the object
+    it is given), loaded lazily from the file's bytes kept in memory. A font
+    this cannot be done for exactly (one fpdf2 would change while reading it)
+    is added by fpdf2 as usual.
+    """
+    parsed = _parsed_font(style, filename)
+    if parsed is None:
+        pdf.add_font(_FONT_FAMILY, style, str(_font_file(filename)))
+        return
+    template, data = parsed
+    font = copy.copy(template)
+    font.i = len(pdf.fonts) + 1
+    font.ttfont = TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+    font.cw = template.cw.copy()
+    font.missing_glyphs = []
+    font.biggest_size_pt = 0
+    font.subset = SubsetMap(font)
+    pdf.fonts[template.fontkey] = font
+
+
+@cache
+def _parsed_font(style: str, filename: str) -> tuple[TTFFont, bytes] | None:
+    path = _font_file(filename)
+    data = path.read_bytes()
+    host = fpdf.FPDF()
+    host.add_font(_FONT_FAMILY, style, str(path))
+    template = host.fonts[f"{_FONT_FAMILY.lower()}{style}"]
+    with TTFont(io.BytesIO(data), lazy=True) as font:
+        # fpdf2 draws a .notdef glyph into a font that lacks one; a fresh load would not have it.
+        has_notdef = ".notdef" in font.getGlyphOrder()
+    if not isinstance(template, TTFFont) or not has_notdef or template.is_compressed or template.is_cff \
+            or template.color_font is not None:
+        return None
+    return template, data
 
 
 def split_email_text(text: str) -> tuple[list[tuple[str, str]], str, list[str]]:
