@@ -37,6 +37,8 @@ from fpdf import FPDF
 from msoffcrypto.format.ooxml import OOXMLFile
 from PIL import Image, ImageDraw
 
+from noarkpipe.execution import LocalExecutor
+
 LETTER_PAGES = (
     (
         "Søknad om midlertidig brukstillatelse for bolig i Bjørkeveien 7",
@@ -310,3 +312,19 @@ def corrupt_docx(source: Path, path: Path) -> Path:
                 data = data[:200] + bytes(range(256)) * 4
             damaged.writestr(member, data)
     return path
+
+
+class CountingExecutor:
+    """A LocalExecutor that remembers what it was asked to convert."""
+
+    def __init__(self) -> None:
+        self.inner = LocalExecutor(2, preload=("noarkpipe.convert",))
+        self.workers = self.inner.workers
+        self.jobs = []
+
+    def submit(self, function, job):
+        self.jobs.append(job)
+        return self.inner.submit(function, job)
+
+    def close(self, *, cancel: bool = False) -> None:
+        self.inner.close(cancel=cancel)

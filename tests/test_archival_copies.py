@@ -384,22 +384,6 @@ def _running(pid: int) -> bool:
 # --- Durable state: conversions are not done twice ---------------------------------------------
 
 
-class CountingExecutor:
-    """A LocalExecutor that remembers what it was asked to convert."""
-
-    def __init__(self) -> None:
-        self.inner = LocalExecutor(2, preload=("noarkpipe.convert",))
-        self.workers = self.inner.workers
-        self.jobs = []
-
-    def submit(self, function, job):
-        self.jobs.append(job)
-        return self.inner.submit(function, job)
-
-    def close(self, *, cancel: bool = False) -> None:
-        self.inner.close(cancel=cancel)
-
-
 def test_a_run_killed_after_converting_does_not_convert_again(installation, monkeypatch, tmp_path):
     drop(installation, "fjellvik", "brev.eml", make_eml(subject="Klage på eiendomsskatt", attachments=[
         ("Klage.rtf", factory.RTF.encode("ascii"), "application/rtf"),
@@ -411,7 +395,7 @@ def test_a_run_killed_after_converting_does_not_convert_again(installation, monk
         raise StoreError("the database server went away")
 
     store = Store.open(installation.store_url)
-    first = CountingExecutor()
+    first = factory.CountingExecutor()
     with monkeypatch.context() as patch:
         patch.setattr("noarkpipe.nightly.journal_submission", store_gone)
         with pytest.raises(StoreError):
@@ -429,7 +413,7 @@ def test_a_run_killed_after_converting_does_not_convert_again(installation, monk
         # The run stopped at the first item; the second was converted too, but never reached.
         assert set(session.scalars(select(tables.IntakeItem.state))) <= {ItemState.converted, ItemState.claimed}
 
-    second = CountingExecutor()
+    second = factory.CountingExecutor()
     summary = NightlyRun(installation, store, executor=second).run()
     second.close()
     assert second.jobs == []

@@ -35,7 +35,6 @@ from noarkpipe.clock import utcnow
 from noarkpipe.config import DEFAULT_CONFIG_NAME, load_settings
 from noarkpipe.docstore import DocumentStore
 from noarkpipe.errors import ExitCode
-from noarkpipe.execution import LocalExecutor
 from noarkpipe.export.documents import StoredObject, selected
 from noarkpipe.intake.submission import Party, Source, Submission
 from noarkpipe.journal import tables
@@ -277,22 +276,6 @@ def test_a_gap_approved_as_it_is_is_logged_and_exported_as_a_merknad(installatio
 # --- Parts with the same bytes or the same names --------------------------------------------------
 
 
-class CountingExecutor:
-    """A LocalExecutor that remembers what it was asked to convert."""
-
-    def __init__(self) -> None:
-        self.inner = LocalExecutor(2, preload=("noarkpipe.convert",))
-        self.workers = self.inner.workers
-        self.jobs = []
-
-    def submit(self, function, job):
-        self.jobs.append(job)
-        return self.inner.submit(function, job)
-
-    def close(self, *, cancel: bool = False) -> None:
-        self.inner.close(cancel=cancel)
-
-
 def _png(image: Image.Image, path: Path) -> bytes:
     image.save(path, format="PNG")
     return path.read_bytes()
@@ -330,7 +313,7 @@ def test_parts_with_the_same_bytes_or_names_each_get_their_own_stable_copy(insta
     ]
     drop(installation, "fjellvik", "befaring.eml", _inline_mail(parts))
     store = Store.open(installation.store_url)
-    executor = CountingExecutor()
+    executor = factory.CountingExecutor()
     try:
         summary = NightlyRun(installation, store, executor=executor).run()
     finally:

@@ -57,16 +57,11 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def fsync_path(path: Path) -> None:
+    """Make a file's content, or a folder's entries, durable.
 
-
-def fsync_file(path: Path) -> None:
-    # Any descriptor of the file will do: fsync flushes the file, not the descriptor's writes.
+    Any read-only descriptor will do: fsync flushes the file or folder, not the descriptor's writes.
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -181,7 +176,7 @@ class StoreBatch:
     def commit(self) -> None:
         """Bytes durable, then names in place, then the names durable: see the module docstring."""
         files = [temp for temp, _ in self._pending.values()] + [blob.path for blob in self._present.values()]
-        _sync_all(fsync_file, files)
+        _sync_all(fsync_path, files)
         folders: dict[Path, None] = {blob.path.parent: None for blob in self._present.values()}
         for sha in list(self._pending):
             temp, blob = self._pending[sha]
@@ -190,7 +185,7 @@ class StoreBatch:
             os.replace(temp, blob.path)
             del self._pending[sha]
             folders[blob.path.parent] = None
-        _sync_all(fsync_dir, list(folders))
+        _sync_all(fsync_path, list(folders))
 
     def discard(self) -> None:
         for temp, _ in self._pending.values():

@@ -57,7 +57,7 @@ from sqlalchemy import func, select
 from .. import __version__
 from ..classify.screening import ScreeningRuleSet
 from ..config import DeponeringSettings, DepotSettings
-from ..docstore import fsync_dir
+from ..docstore import fsync_path
 from ..errors import ExportRefusedError, InvalidOutputError
 from ..journal import tables
 from ..model.codes import Arkivdelstatus
@@ -305,7 +305,7 @@ class _Exporter:
                 if options.info_xml:
                     _deliver(partial_info, targets[2])
                 _deliver(partial_xml, targets[1])
-                fsync_dir(out)
+                fsync_path(out)
         return ExportResult(
             uuid=package_id,
             tar=targets[0],
