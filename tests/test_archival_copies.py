@@ -305,6 +305,10 @@ def failures(tmp_path_factory):
     pids = root / "soffice.pids"
     (fake_bin / "soffice").write_text(FAKE_SOFFICE.format(pids=pids))
     (fake_bin / "soffice").chmod(0o755)
+    # The fake writes its pids to a file of the test's, which the converters' sandbox (a private /tmp,
+    # a pid namespace of its own) would hide; test_convert stops a real LibreOffice in the sandbox.
+    config = settings.config_path
+    config.write_text(config.read_text(encoding="utf-8").replace('sandbox = "bwrap"', 'sandbox = "off"'))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
         started = time.monotonic()

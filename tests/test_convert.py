@@ -200,6 +200,18 @@ def test_identification_gives_mime_types_and_charsets(samples):
     assert identify(samples["office_docx"]).basis == "container"
 
 
+def test_text_that_mentions_a_pdf_header_is_text_and_a_pdf_after_junk_is_a_pdf(tmp_path, samples):
+    # libmagic calls a file a PDF when '%PDF-' stands anywhere in its first kilobyte.
+    letter = tmp_path / "e-post.txt"
+    letter.write_bytes(b"Emne: Vedlegget er %PDF-1.7\nFra: ola@example.no\n\nHei, se vedlagt.\n")
+    assert identify(letter).puid == "x-fmt/111"
+    assert identify(letter).mime.startswith("text/plain")
+    # A writer's junk before the header is allowed by the PDF specification: never taken for text.
+    junk_first = tmp_path / "med-rusk.pdf"
+    junk_first.write_bytes(b"junk before the header\n" + samples["text_pdf"].read_bytes())
+    assert not identify(junk_first).mime.startswith("text/")
+
+
 def test_empty_and_unknown_files_are_not_accepted(tmp_path):
     empty = tmp_path / "tom.pdf"
     empty.write_bytes(b"")
@@ -246,7 +258,7 @@ def fmt(puid: str | None, mime: str, accepted: bool = False, name: str = "format
         (fmt(None, "application/octet-stream"), False, Route.reject),
         (fmt("fmt/950", "message/rfc822"), False, Route.message),
         (fmt("fmt/388", "text/calendar; charset=utf-8"), False, Route.text_document),
-        (fmt("fmt/96", "text/html; charset=utf-8", True), False, Route.keep),
+        (fmt("fmt/96", "text/html; charset=utf-8", True), False, Route.html_document),  # rendered: never kept live
         (fmt("fmt/111", "application/encrypted"), False, Route.reject),
     ],
 )

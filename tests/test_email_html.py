@@ -401,11 +401,11 @@ def test_an_html_mail_longer_than_max_pages_is_refused_after_layout(tmp_path):
     assert outcome.failure_kind == "refused" and "more than the 2 allowed" in outcome.failure
 
 
-def test_plan_renders_only_the_mails_own_html_main_document():
+def test_plan_renders_the_mails_own_html_as_the_email_and_other_html_cleaned():
     html = FormatId(puid="fmt/471", name="Hypertext Markup Language", mime="text/html; charset=utf-8",
                     accepted=True, basis="signature")
     assert plan(html, email_body=True).route is Route.email_html
-    assert plan(html, email_body=False).route is Route.keep
+    assert plan(html, email_body=False).route is Route.html_document  # cleaned first (tests/test_html_documents.py)
     assert is_email_body(DocumentRole.main, "e-post.html") and not is_email_body(DocumentRole.attachment, "e-post.html")
 
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+from conftest import drop, make_eml
 from sqlalchemy import select
 
 from noarkpipe import api
-from noarkpipe.classify.references import find_case_references
+from noarkpipe.classify.references import (
+    CaseParty,
+    find_case_references,
+    is_party_of_case,
+)
+from noarkpipe.config import load_settings
+from noarkpipe.intake.submission import Party
 from noarkpipe.journal import tables
 from noarkpipe.model.codes import Journalstatus
+from noarkpipe.nightly import ItemResult
 
-from conftest import drop, make_eml
+MIDLERTIDIG = Journalstatus.midlertidig_registrering.value
 
 
 @pytest.mark.parametrize(
@@ -145,3 +156,100 @@ def test_a_letter_quoting_a_closed_case_goes_to_review_instead_of_reopening_it(i
             assert f"quotes case {quoted}" in post.classification_note and "Avsluttet" in post.classification_note
     finally:
         store.dispose()
+
+
+# --- A quoted case number from an unknown sender -------------------------------------------------
+
+
+def _opened_case(installation) -> str:
+    """Åse Ødegård's question opens a case; the archivist journals it (M → J)."""
+    drop(installation, "fjellvik", "1-sporsmal.eml", make_eml(subject="Spørsmål om åpningstider"))
+    [item] = api.run(installation).items
+    assert item.journalstatus == MIDLERTIDIG  # no rule matches: a new case awaiting review
+    api.review_decide(installation, "approve", item.journalpost, kode="fjellvik", by="arkivar")
+    return item.saksmappe.rsplit("-", 1)[0]
+
+
+def _quote(installation, name: str, case: str, sender: str) -> ItemResult:
+    drop(installation, "fjellvik", name, make_eml(
+        subject=f"Innspill til saken, Deres ref. {case}-1", body=f"Hei,\nse vedlagt ({name}).", sender=sender,
+    ))
+    [item] = api.run(installation).items
+    return item
+
+
+def test_an_unknown_sender_quoting_an_existing_case_is_placed_in_it_for_review(installation):
+    case = _opened_case(installation)
+    item = _quote(installation, "2-anonym.eml", case, "Ukjent <tips1234@example.com>")
+    assert item.journalstatus == Journalstatus.midlertidig_registrering.value
+    assert item.saksmappe.rsplit("-", 1)[0] == case  # in the quoted case, not a new one
+    assert "the sender tips1234@example.com is no party of that case" in item.reason
+    shown = subprocess.run(
+        [sys.executable, "-m", "noarkpipe.cli", "review", "show", "-c", str(installation.config_path),
+         "-a", "fjellvik", item.journalpost],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "is no party of that case" in shown.stdout and "quoted_case_unknown_sender" in shown.stdout
+    # Its first letter, still awaiting review, does not make it a party: the second waits as well.
+    again = _quote(installation, "3-anonym-igjen.eml", case, "Ukjent <tips1234@example.com>")
+    assert again.journalstatus == Journalstatus.midlertidig_registrering.value
+
+
+def test_a_letter_without_sender_quoting_a_case_waits_for_review(installation):
+    case = _opened_case(installation)
+    drop(installation, "fjellvik", "2-uten-avsender.eml",
+         f"Subject: Tips, Deres ref. {case}-1\r\nMIME-Version: 1.0\r\n\r\nDet bygges ulovlig.\r\n".encode())
+    [item] = api.run(installation).items
+    assert item.journalstatus == Journalstatus.midlertidig_registrering.value
+    assert "a sender without e-mail address or organisasjonsnummer is no party" in item.reason
+
+
+def test_the_cases_own_party_quoting_it_is_journaled_as_before(installation):
+    case = _opened_case(installation)
+    # The same address as the application's, written in other letters and with another name.
+    item = _quote(installation, "2-ettersending.eml", case, "Å. Ødegård <ASE.ODEGARD@example.no>")
+    assert item.journalstatus == Journalstatus.journalfoert.value
+    assert item.saksmappe.rsplit("-", 1)[0] == case
+    assert "no party" not in item.reason
+    # A newcomer whose letter the archivist journaled in the case is a party from then on.
+    newcomer = _quote(installation, "3-nabo.eml", case, "Nabo <nabo@example.no>")
+    assert newcomer.journalstatus == Journalstatus.midlertidig_registrering.value
+    api.review_decide(installation, "approve", newcomer.journalpost, kode="fjellvik", by="arkivar")
+    assert _quote(installation, "4-nabo-igjen.eml", case, "Nabo <nabo@example.no>").journalstatus == (
+        Journalstatus.journalfoert.value
+    )
+
+
+def test_with_the_setting_journal_an_unknown_sender_joins_the_quoted_case_as_before(installation):
+    config = installation.config_path
+    text = config.read_text(encoding="utf-8")
+    assert text.count('quoted_case_unknown_sender = "review"') >= 1
+    config.write_text(text.replace('quoted_case_unknown_sender = "review"', 'quoted_case_unknown_sender = "journal"'),
+                      encoding="utf-8")
+    installation = load_settings(config)
+    assert installation.creator("fjellvik").klassifikasjonssystem.quoted_case_unknown_sender == "journal"
+    case = _opened_case(installation)
+    item = _quote(installation, "2-anonym.eml", case, "Ukjent <tips1234@example.com>")
+    assert item.journalstatus == Journalstatus.journalfoert.value
+    assert item.saksmappe.rsplit("-", 1)[0] == case
+    assert "quotes existing case" in item.reason and "no party" not in item.reason
+
+
+@pytest.mark.parametrize(
+    ("sender", "parties", "known"),
+    [
+        (Party(email="Ase@Example.no"), [CaseParty("ase@example.no", None, "Journalført", False)], True),
+        (Party(organisasjonsnummer="974 760 673"), [CaseParty(None, "974760673", "Journalført", False)], True),
+        (Party(email="ase@example.no"), [CaseParty("ase@example.no", None, MIDLERTIDIG, True)], True),
+        (Party(email="ase@example.no"), [CaseParty("ase@example.no", None, MIDLERTIDIG, False)], False),
+        (Party(email="ase@example.no"), [CaseParty("ase@example.no", None, "Utgår", True)], False),
+        (Party(name="Åse Ødegård"), [CaseParty("ase@example.no", None, "Journalført", True)], False),
+        (None, [CaseParty("ase@example.no", None, "Journalført", True)], False),
+        (Party(email="ase@example.no"), [], False),
+    ],
+    ids=["same-address", "same-orgnr", "opened-the-case", "only-awaiting-review", "rejected", "name-only",
+         "no-sender", "no-parties"],
+)
+def test_who_is_a_party_of_a_case(sender, parties, known):
+    assert is_party_of_case(sender, parties) is known

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import stat
+
+import pytest
 
 from noarkpipe import api, workarea
+from noarkpipe.errors import InputFileError
 from noarkpipe.nightly import Outcome
 
 from conftest import drop, make_eml
@@ -62,3 +66,78 @@ def test_a_file_named_in_an_odd_encoding_is_taken_in_and_reported_readably(insta
     ]
     quarantined = [p.name for p in installation.creator("fjellvik").quarantine.iterdir()]
     assert sorted(quarantined) == ["tom-\ufffd.eml", "tom-\ufffd.eml.reason.txt"]
+
+
+def test_links_and_fifos_are_items_of_their_own_and_no_linked_folder_is_entered(tmp_path):
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    (inbox / "skjema").mkdir(parents=True), outside.mkdir()
+    (outside / "S-7.pdf").write_bytes(b"%PDF-1.4 outside")
+    (outside / "inni.eml").write_bytes(b"From: x")
+    (inbox / "skjema" / "S-7.json").write_text("{}")
+    (inbox / "skjema" / "S-7.pdf").symlink_to(outside / "S-7.pdf")  # would complete the bundle if followed
+    (inbox / "lenke").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(inbox / "pipe.eml")
+    (inbox / "brev.eml").write_bytes(b"From: y")
+    items = [tuple(p.relative_to(inbox).as_posix() for p in item) for item in workarea.inbox_items(inbox)]
+    assert items == [("brev.eml",), ("skjema/S-7.json",), ("lenke",), ("pipe.eml",), ("skjema/S-7.pdf",)]
+    assert [p.name for p in workarea.inbox_files(inbox)] == ["brev.eml", "S-7.json"]
+
+
+def test_a_claimed_link_or_fifo_is_refused_by_lstat_and_by_the_digest_without_being_opened(tmp_path):
+    inbox, work = tmp_path / "inbox", tmp_path / "work"
+    inbox.mkdir(), work.mkdir()
+    (inbox / "passord.eml").symlink_to("/etc/passwd")
+    os.mkfifo(inbox / "pipe.eml")
+    (inbox / "brev.eml").write_bytes(b"From: y")
+    claimed = {workarea.origin_of(c): c for c in (workarea.claim(i, inbox, work) for i in workarea.inbox_items(inbox))}
+    assert workarea.not_regular(claimed["brev.eml"]) is None
+    assert workarea.not_regular(claimed["passord.eml"]) == (
+        "not a regular file: a symbolic link (to /etc/passwd); noarkpipe never follows links out of the inbox"
+    )
+    assert workarea.not_regular(claimed["pipe.eml"]).startswith("not a regular file: a FIFO (named pipe)")
+    for name in ("passord.eml", "pipe.eml"):  # the second wall: returns at once, reads nothing
+        with pytest.raises(InputFileError, match="not a regular file"):
+            workarea.item_digest(claimed[name])
+    target = workarea.quarantine_item(claimed["pipe.eml"], tmp_path / "q", "pipe.eml", "a FIFO", None)
+    assert stat.S_ISFIFO(target.lstat().st_mode)
+    assert "sha256: none (not opened)" in target.with_name("pipe.eml.reason.txt").read_text()
+
+
+def test_a_quarantined_file_keeps_its_whole_name_and_its_reason_file_one_line_per_field(tmp_path):
+    inbox, work, quarantine = tmp_path / "inbox", tmp_path / "work", tmp_path / "q"
+    inbox.mkdir(), work.mkdir()
+    for name in ("a + b.xyz", "ny\nreason: godkjent.xyz", "faktura\u202etxt.exe"):
+        (inbox / name).write_bytes(b"\x00")
+    kept = []
+    for item in workarea.inbox_items(inbox):
+        claimed = workarea.claim(item, inbox, work)
+        origin = workarea.origin_of(claimed)
+        kept.append(workarea.quarantine_item(claimed, quarantine, origin, f"bad: {item[0].name}\n  hint: fix", "0" * 64))
+    assert sorted(p.name for p in kept) == ["a + b.xyz", "faktura_txt.exe", "ny_reason_ godkjent.xyz"]
+    lines = (quarantine / "ny_reason_ godkjent.xyz.reason.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "file: ny\\nreason: godkjent.xyz"
+    assert [line.split(":")[0] for line in lines] == ["file", "sha256", "quarantined", "reason", "  reason", "  hint"]
+
+
+def test_a_device_file_is_refused_without_being_opened(tmp_path):
+    device = tmp_path / "null.eml"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # what /dev/null is
+    except PermissionError:
+        pytest.skip("creating a device file needs CAP_MKNOD")
+    assert workarea.not_regular(device) == "not a regular file: a character device; noarkpipe reads only regular files"
+    with pytest.raises(InputFileError, match="a character device"):
+        workarea.item_digest(device)
+
+
+def test_items_left_in_the_work_area_come_back_in_the_order_they_were_claimed(tmp_path):
+    # A killed run's leftovers are journaled first by the next run: in claim order, so that
+    # numbers, and which case a quoted case number names, come out as in an uninterrupted run.
+    inbox, work = tmp_path / "inbox", tmp_path / "work"
+    inbox.mkdir(), work.mkdir()
+    names = [f"{n:02d}-brev.eml" for n in range(40)]
+    for name in names:
+        (inbox / name).write_bytes(name.encode())
+    for sources in workarea.inbox_items(inbox):
+        workarea.claim(sources, inbox, work)
+    assert [workarea.origin_of(p) for p in workarea.pending_items(work)] == names

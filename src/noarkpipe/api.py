@@ -461,6 +461,7 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
         context = IntakeContext(
             origin_name=path.name, received=utcnow(), scratch=Path(scratch),
             limits=settings.intake.limits, ocr_languages=settings.intake.ocr_languages,
+            sandbox=settings.convert.sandbox,
         )
         submissions = parse(path, context)
         previews = [

@@ -1,4 +1,13 @@
-"""The `noarkpipe` command: argument parsing and presentation only; the work is in api.py."""
+"""The `noarkpipe` command: argument parsing and presentation only; the work is in api.py.
+
+Whatever it prints for a person may quote a sender's text (a Subject, a file
+name, a mail server's answer), so every such string passes through
+`printable` on its way to the terminal (`_echo`, `_cell`, `_line`) and the
+stderr log uses `PrintableFormatter`: an ESC, a newline or a bidi override
+shows as an escape and cannot rewrite the archivist's terminal or forge a
+line. Table cells are `Text`, never markup, so `[link=...]` in a Subject is
+text too. JSON output is printed as it is: JSON escapes by itself.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +30,7 @@ from . import __version__, api
 from .errors import ExitCode, NoarkpipeError
 from .journal.review import ReviewError
 from .nightly import Outcome, RunSummary
+from .printable import PrintableFormatter, printable, printable_block
 
 log = logging.getLogger("noarkpipe")
 
@@ -34,6 +44,20 @@ CONFIG_OPTION = click.option(
     envvar="NOARKPIPE_CONFIG",
     help="The config file (or set NOARKPIPE_CONFIG).",
 )
+
+
+def _echo(text: object, *, err: bool = False) -> None:
+    """One line of human-facing text, with anything a terminal would act on escaped."""
+    click.echo(printable(text), err=err)
+
+
+def _cell(value: object) -> Text:
+    """A table cell: printable, and plain text, so brackets in a Subject are not taken as rich markup."""
+    return Text(printable("" if value is None else value))
+
+
+def _line(text: object, style: str = "") -> Text:
+    return Text(printable(text), style=style)
 
 
 def _console() -> Console:
@@ -55,11 +79,9 @@ def cli(verbose: bool) -> None:
 
     Exit codes are listed in the README ("Exit codes").
     """
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
 @cli.command()
@@ -72,8 +94,8 @@ def init(directory: Path, force: bool) -> None:
     noarkpipe.toml to match yours, then check it with 'noarkpipe check-config'.
     """
     config_path = api.init(directory, force=force)
-    click.echo(f"Wrote {config_path}")
-    click.echo(f"Next: edit it, drop files into the inbox folders, then: noarkpipe run -c {config_path}")
+    _echo(f"Wrote {config_path}")
+    _echo(f"Next: edit it, drop files into the inbox folders, then: noarkpipe run -c {config_path}")
 
 
 @cli.command("check-config")
@@ -81,25 +103,25 @@ def init(directory: Path, force: bool) -> None:
 def check_config(config_path: Path) -> None:
     """Validate the config file and show what it resolves to."""
     settings = api.check_config(config_path)
-    click.echo(f"{settings.config_path}: OK")
-    click.echo(f"  data_dir:  {settings.data_dir}")
-    click.echo(f"  store_url: {settings.store_url}")
+    _echo(f"{settings.config_path}: OK")
+    _echo(f"  data_dir:  {settings.data_dir}")
+    _echo(f"  store_url: {settings.store_url}")
     for creator in settings.arkivskaper:
         system = creator.klassifikasjonssystem
-        click.echo(
+        _echo(
             f"  arkivskaper {creator.kode} ({creator.navn}): inbox {creator.inbox}, "
             f"quarantine {creator.quarantine}, {len(system.klasser)} classes, default {system.default_klasse}"
         )
         if creator.imap is not None:
             imap = creator.imap
-            click.echo(
+            _echo(
                 f"    imap: {imap.username}@{imap.host}:{imap.effective_port} ({imap.tls}), folder {imap.folder}, "
                 f"then {'move to ' + imap.move_to if imap.after_fetch == 'move' else 'flag as seen'}"
             )
         if creator.maildir is not None:
-            click.echo(f"    maildir: {creator.maildir}")
+            _echo(f"    maildir: {creator.maildir}")
     for warning in api.config_warnings(settings):
-        click.echo(f"  warning: {warning}", err=True)
+        _echo(f"  warning: {warning}", err=True)
 
 
 @cli.command()
@@ -143,7 +165,7 @@ def run(config_path: Path, quiet: bool, as_json: bool, verbose: bool, scheduler:
             task = bar.add_task("Journaling", total=None)
 
             def progress(_event, item):
-                bar.update(task, advance=1, description=f"{item.arkivskaper}: {item.origin_name[:40]}")
+                bar.update(task, advance=1, description=escape(printable(f"{item.arkivskaper}: {item.origin_name[:40]}")))
 
             summary = api.run(config_path, progress=progress, stop=stop, scheduler=scheduler)
     else:
@@ -154,9 +176,9 @@ def run(config_path: Path, quiet: bool, as_json: bool, verbose: bool, scheduler:
     elif not quiet and (verbose or sys.stdout.isatty()):
         _print_summary(summary)
     for problem in summary.unavailable_sources:
-        click.echo(f"noarkpipe: mailbox not read: {problem}", err=True)
+        _echo(f"noarkpipe: mailbox not read: {problem}", err=True)
     for note in summary.notes:
-        click.echo(f"noarkpipe: {note}", err=True)
+        _echo(f"noarkpipe: {note}", err=True)
     if summary.stopped_early:
         click.echo(
             f"noarkpipe: run {summary.run_id} stopped early (SIGTERM or Ctrl-C) after finishing the current item; "
@@ -176,12 +198,8 @@ def _print_summary(summary: RunSummary) -> None:
             item.outcome, ""
         )
         table.add_row(
-            item.arkivskaper,
-            item.origin_name,
-            item.outcome.value,
-            item.journalpost or "",
-            item.saksmappe or "",
-            item.reason or "",
+            *map(_cell, (item.arkivskaper, item.origin_name, item.outcome.value, item.journalpost,
+                         item.saksmappe, item.reason)),
             style=style,
         )
     if summary.items:
@@ -199,7 +217,7 @@ def _print_summary(summary: RunSummary) -> None:
         )
     for item in summary.items:
         for gap in item.archival_gaps:
-            console.print(escape(f"  {item.journalpost} {gap.document}: no archival copy: {gap.reason}"), style="yellow")
+            console.print(_line(f"  {item.journalpost} {gap.document}: no archival copy: {gap.reason}", "yellow"))
 
 
 def _max_age(_ctx, _param, value: str | None):
@@ -243,7 +261,7 @@ def status(config_path: Path, as_json: bool, max_age, quiet: bool) -> None:
         table.add_column(column, justify="right" if column != "arkivskaper" else "left")
     for c in report.creators:
         table.add_row(
-            f"{c.kode} ({c.navn})",
+            _cell(f"{c.kode} ({c.navn})"),
             str(c.saksmapper),
             str(c.journalposter),
             str(c.review_queue),
@@ -255,21 +273,21 @@ def status(config_path: Path, as_json: bool, max_age, quiet: bool) -> None:
     if last is None:
         console.print("No run yet.")
     else:
-        console.print(
+        console.print(_line(
             f"Last run {last.run_id}: {last.outcome}, started {last.started_at:%Y-%m-%d %H:%M:%S %Z}, "
             f"journaled {last.journaled}, needs review {last.needs_review}, "
             f"quarantined {last.quarantined}, duplicates {last.duplicates}"
-        )
-    console.print(f"Store: {report.store_url} (schema revision {report.schema_revision})")
+        ))
+    console.print(_line(f"Store: {report.store_url} (schema revision {report.schema_revision})"))
     if report.altered_schemas:
-        console.print(f"[red]Shipped schemas altered: {', '.join(report.altered_schemas)}[/red]")
+        console.print(_line(f"Shipped schemas altered: {', '.join(report.altered_schemas)}", "red"))
     health = report.health
     if health is not None:
         console.print("Health: " + ("[green]OK[/green]" if health.healthy else "[red]NOT OK[/red]"), highlight=False)
         for problem in health.problems:
-            console.print(f"  [red]problem:[/red] {escape(problem)}")
+            console.print(f"  [red]problem:[/red] {escape(printable(problem))}")
         for note in health.notes:
-            console.print(f"  note: {escape(note)}")
+            console.print(f"  note: {escape(printable(note))}")
     if unhealthy:
         sys.exit(ExitCode.unhealthy)
 
@@ -327,8 +345,8 @@ def review_list(config_path: Path, kode: str | None, as_json: bool) -> None:
     for column in ("journalnr.", "dato", "tittel", "avsender", "klasse", "skjermet", "why"):
         table.add_column(column, overflow="fold")
     for i in items:
-        table.add_row(i.journalnummer, f"{i.journaldato:%d.%m.%Y}", i.tittel, i.avsender or "", i.klasse,
-                      "ja" if i.skjermet else "", i.note or "")
+        table.add_row(*map(_cell, (i.journalnummer, f"{i.journaldato:%d.%m.%Y}", i.tittel, i.avsender, i.klasse,
+                                   "ja" if i.skjermet else "", i.note)))
     _console().print(table)
 
 
@@ -354,11 +372,12 @@ def review_show(config_path: Path, kode: str | None, number: str) -> None:
         lines += ["  Uten arkivformat (no archival copy):", *[f"    {line}" for line in d.archival_gaps]]
     if d.endringer:
         lines += ["  Endringer:", *[f"    {line}" for line in d.endringer]]
-    click.echo("\n".join(lines))
+    # Line by line: a newline in a Subject shows as \n and cannot add a line of its own.
+    click.echo("\n".join(map(printable, lines)))
 
 
 def _decided(item) -> None:
-    click.echo(f"{item.journalnummer} ({item.registreringsID}): {item.journalstatus}, klasse {item.klasse}")
+    _echo(f"{item.journalnummer} ({item.registreringsID}): {item.journalstatus}, klasse {item.klasse}")
 
 
 @review.command("approve")
@@ -380,7 +399,7 @@ def review_approve(config_path: Path, kode: str | None, by: str, accept_gap: boo
         try:
             _decided(api.review_decide(config_path, "approve", number, kode=kode, by=by, accept_gap=accept_gap))
         except ReviewError as exc:
-            click.echo(f"noarkpipe: {exc}", err=True)
+            click.echo(printable_block(f"noarkpipe: {exc}"), err=True)
             refused = exc
     if refused is not None:
         sys.exit(int(refused.exit_code))
@@ -427,7 +446,7 @@ def review_drop_part(config_path: Path, kode: str | None, by: str, number: str, 
     """
     item, kept = api.review_drop_part(config_path, number, dokumentnummer, reason=reason, kode=kode, by=by)
     _decided(item)
-    click.echo(f"document {dokumentnummer} kept in quarantine: {kept}")
+    _echo(f"document {dokumentnummer} kept in quarantine: {kept}")
 
 
 @review.command("replace-part")
@@ -444,7 +463,8 @@ def review_replace_part(config_path: Path, kode: str | None, by: str, number: st
     closes the document's gap. The version received first is kept. The
     journalpost stays in review: approve it when it is complete.
     """
-    _decided(api.review_replace_part(config_path, number, dokumentnummer, file, kode=kode, by=by))
+    # The operator's own argument may be a link (intake never follows one, so it is resolved here).
+    _decided(api.review_replace_part(config_path, number, dokumentnummer, file.resolve(), kode=kode, by=by))
 
 
 @review.command("reject")
@@ -475,7 +495,10 @@ def classify(ctx: click.Context, config_path: Path, kode: str | None, explain: P
         if explain is None:
             click.echo(ctx.get_help())
             return
-        click.echo(api.classify_explain(config_path, explain, kode))
+        # The operator's own argument may be a link (intake never follows one, so it is resolved here).
+        explained = api.classify_explain(config_path, explain.resolve(), kode)
+        # A block of lines put together by classify; the Subject and names quoted in it are escaped here.
+        click.echo(printable(explained, keep_newlines=True))
 
 
 @cli.group()
@@ -498,9 +521,9 @@ def journal_publish(config_path: Path, kode: str | None, date_from, date_to, out
     are checked for leaks and against the official schema before they are kept.
     """
     published = api.publish_journal(config_path, date_from.date(), date_to.date(), output, kode)
-    click.echo(f"{published.arkivskaper}: {published.entries} journalposter, {published.screened} skjermet")
-    click.echo(f"  {published.html}")
-    click.echo(f"  {published.xml}" if published.xml else "  (no offentligJournal.xml: no journalposter in the period)")
+    _echo(f"{published.arkivskaper}: {published.entries} journalposter, {published.screened} skjermet")
+    _echo(f"  {published.html}")
+    _echo(f"  {published.xml}" if published.xml else "  (no offentligJournal.xml: no journalposter in the period)")
 
 
 @classify.command("train")
@@ -525,7 +548,7 @@ def classify_train(config_path: Path, kode: str | None, as_json: bool) -> None:
     if report.excluded_classes:
         click.echo("  too few examples to learn (never suggested): "
                    + ", ".join(f"{k} ({n})" for k, n in sorted(report.excluded_classes.items())))
-    click.echo(f"Saved {path}")
+    _echo(f"Saved {path}")
 
 
 @cli.command("validate")
@@ -617,7 +640,7 @@ def _print_validation(report, json_path: Path | None, html_path: Path | None, cs
     words = texts(report.lang)
     console = _console()
     version = report.version
-    console.print(Text(f"{report.input} ({report.input_kind}, Noark 5 {version.noark}"
+    console.print(_line(f"{report.input} ({report.input_kind}, Noark 5 {version.noark}"
                        + (f", package {report.package_uuid}" if report.package_uuid else "") + ")"))
     table = Table(show_lines=False)
     for column in ("col_id", "col_arkade", "col_check", "col_severity", "col_result", "col_findings", "col_detail"):
@@ -627,7 +650,7 @@ def _print_validation(report, json_path: Path | None, html_path: Path | None, cs
         style = {"error": "red", "warning": "yellow"}.get(result.severity.value, "") if result.status == "failed" else "dim"
         detail = result.examples[0].text() if result.examples else result.summary
         # Text, not markup: paths and messages come from the package and may hold [brackets].
-        table.add_row(*(Text(cell) for cell in (
+        table.add_row(*(_cell(cell) for cell in (
             result.id, " ".join(result.arkade), result.name, words.severity(result.severity.value),
             words.status(result.status), str(result.count or ""), detail)), style=style)
     if shown:
@@ -640,7 +663,7 @@ def _print_validation(report, json_path: Path | None, html_path: Path | None, cs
             per_arkivdel.add_column(words(column), overflow="fold",
                                     justify="left" if column in ("col_arkivdel", "col_systemid") else "right")
         for arkivdel in report.arkivdeler:
-            per_arkivdel.add_row(Text(arkivdel.tittel), Text(arkivdel.systemID), words.number(arkivdel.mapper),
+            per_arkivdel.add_row(_cell(arkivdel.tittel), _cell(arkivdel.systemID), words.number(arkivdel.mapper),
                                  words.number(arkivdel.registreringer), words.number(arkivdel.dokumentobjekter))
         console.print(per_arkivdel)
     passed = sum(1 for r in report.results if r.status in ("passed", "info"))
@@ -651,7 +674,7 @@ def _print_validation(report, json_path: Path | None, html_path: Path | None, cs
         megabytes=words.decimal(report.bytes_read / 1e6), seconds=words.decimal(report.seconds))), sep="; ")
     for label, written in (("JSON", json_path), ("HTML", html_path), ("CSV", csv_path)):
         if written is not None:
-            console.print(Text(words("console_written", what=label, path=str(written))))
+            console.print(_line(words("console_written", what=label, path=str(written))))
     # last, unstyled and unwrapped: the line scripts look for
     click.echo(verdict_line(report))
 
@@ -686,7 +709,7 @@ def period_list(config_path: Path, kode: str | None, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for s in summaries:
         end = f"{s.arkivperiodeSluttDato:%d.%m.%Y}" if s.arkivperiodeSluttDato else ""
-        table.add_row(Text(s.tittel), s.arkivdelstatus, f"{s.arkivperiodeStartDato:%d.%m.%Y} – {end}",
+        table.add_row(_cell(s.tittel), s.arkivdelstatus, f"{s.arkivperiodeStartDato:%d.%m.%Y} – {end}",
                       f"{s.saksmapper} ({s.open_saksmapper})", str(s.journalposter), s.systemID)
     _console().print(table)
 
@@ -721,14 +744,14 @@ def period_finish(config_path: Path, kode: str | None, by: str) -> None:
 
 def _print_closing(done) -> None:
     closed, successor = done.closed, done.successor
-    click.echo(f"'{closed.tittel}': {closed.arkivdelstatus}, {closed.arkivperiodeStartDato} – "
-               f"{closed.arkivperiodeSluttDato}, {closed.saksmapper} saksmapper, {closed.journalposter} journalposter")
-    click.echo(f"'{successor.tittel}': {successor.arkivdelstatus} from {successor.arkivperiodeStartDato}")
+    _echo(f"'{closed.tittel}': {closed.arkivdelstatus}, {closed.arkivperiodeStartDato} – "
+          f"{closed.arkivperiodeSluttDato}, {closed.saksmapper} saksmapper, {closed.journalposter} journalposter")
+    _echo(f"'{successor.tittel}': {successor.arkivdelstatus} from {successor.arkivperiodeStartDato}")
     if done.moved:
-        click.echo(f"  moved to '{successor.tittel}': {len(done.moved)} case(s): {', '.join(done.moved[:20])}"
+        _echo(f"  moved to '{successor.tittel}': {len(done.moved)} case(s): {', '.join(done.moved[:20])}"
                    + (" ..." if len(done.moved) > 20 else ""))
     if done.left_open:
-        click.echo(f"  open in the overlap period: {len(done.left_open)} case(s); end it with 'noarkpipe period finish'")
+        _echo(f"  open in the overlap period: {len(done.left_open)} case(s); end it with 'noarkpipe period finish'")
 
 
 @period.command("close-cases")
@@ -746,9 +769,9 @@ def period_close_cases(config_path: Path, kode: str | None, by: str, saksnumre: 
     if bool(saksnumre) == close_all:
         raise click.UsageError("give case numbers (e.g. 2026/12) or --all, not both")
     done = api.period_close_cases(config_path, None if close_all else list(saksnumre), kode=kode, by=by)
-    click.echo(f"closed {len(done.closed)} case(s)" + (f": {', '.join(done.closed[:30])}" if done.closed else ""))
+    _echo(f"closed {len(done.closed)} case(s)" + (f": {', '.join(done.closed[:30])}" if done.closed else ""))
     for number, reason in done.refused.items():
-        click.echo(f"  not closed {number}: {reason}")
+        _echo(f"  not closed {number}: {reason}")
 
 
 def _interrupt(_signum, _frame) -> None:
@@ -809,17 +832,19 @@ def export(config_path: Path, kode: str | None, output: Path, arkivdeler: tuple[
         return
     if quiet:
         return
-    click.echo(f"{result.tar} ({result.tar_size / 1e6:.1f} MB, sha256 {result.tar_sha256})")
-    click.echo(f"{result.submission_description}" + (f"\n{result.info_xml}" if result.info_xml else ""))
+    _echo(f"{result.tar} ({result.tar_size / 1e6:.1f} MB, sha256 {result.tar_sha256})")
+    _echo(result.submission_description)
+    if result.info_xml:
+        _echo(result.info_xml)
     counts = result.counts
-    click.echo(f"  {', '.join(result.arkivdeler)}: {counts.get('arkivstruktur.mappe', 0)} saksmapper, "
-               f"{counts.get('arkivstruktur.registrering', 0)} journalposter, {result.documents} dokumentfiler, "
-               f"{counts.get('endringslogg.endring', 0)} endringer; {result.seconds:.1f} s")
+    _echo(f"  {', '.join(result.arkivdeler)}: {counts.get('arkivstruktur.mappe', 0)} saksmapper, "
+          f"{counts.get('arkivstruktur.registrering', 0)} journalposter, {result.documents} dokumentfiler, "
+          f"{counts.get('endringslogg.endring', 0)} endringer; {result.seconds:.1f} s")
     if result.not_accepted_formats:
         click.echo(f"  {result.not_accepted_formats} document file(s) not in an accepted archival format "
                    "(see administrative_metadata/documentfile-formatinfo.csv)")
     for warning in result.warnings:
-        click.echo(f"  warning: {warning}", err=True)
+        _echo(f"  warning: {warning}", err=True)
 
 
 @cli.command("separator-sheet")
@@ -832,7 +857,7 @@ def separator_sheet(output: Path) -> None:
     drops the sheet. A blank page separates letters too.
     """
     written = api.separator_sheet(output)
-    click.echo(f"Wrote {written}")
+    _echo(f"Wrote {written}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -846,7 +871,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(ExitCode.bad_args)
     except NoarkpipeError as exc:
-        click.echo(f"noarkpipe: error: {exc}", err=True)
+        click.echo(printable_block(f"noarkpipe: error: {exc}"), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(ExitCode.ctrl_c)

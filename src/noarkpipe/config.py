@@ -52,6 +52,11 @@ class KlassifikasjonssystemSettings(_Strict):
     model_threshold: float = Field(
         default=0.8, ge=0, le=1, description="a learned suggestion below this confidence goes to review"
     )
+    quoted_case_unknown_sender: Literal["review", "journal"] = Field(
+        default="review",
+        description="a letter quoting an existing case from a sender who is no party of it: "
+        "'review' places it in that case awaiting review (M), 'journal' journals it there (J)",
+    )
 
 
 class ImapSettings(_Strict):
@@ -163,6 +168,11 @@ class ConvertSettings(_Strict):
         default=900, gt=0, description="per document, all steps together; a hung converter is killed after it"
     )
     max_pages: int = Field(default=1000, ge=1, description="longer documents are quarantined, not converted")
+    sandbox: Literal["bwrap", "off"] = Field(
+        default="bwrap",
+        description="bwrap: converters run with no network and write only in the work area (bubblewrap); "
+        "off: unsafe, converters may fetch what documents link to",
+    )
     workers: int = Field(
         default_factory=default_workers, ge=1, le=64, description="documents converted at the same time"
     )
@@ -440,6 +450,7 @@ _HINTS = {
     "convert.pdfa_profile": "one of \"1b\", \"2b\" (what depots ask for) or \"3b\"",
     "convert.workers": "documents converted at once; one per core is a good start",
     "convert.timeout_s": "seconds per document; a scanned page takes about 1-2 s on one core",
+    "convert.sandbox": "\"bwrap\" (converters with no network; needs bubblewrap) or \"off\" (unsafe)",
 }
 
 

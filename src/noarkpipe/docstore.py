@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .intake.safety import open_regular
+
 CHUNK = 1024 * 1024
 SYNC_THREADS = 8
 INCOMING = ".incoming"
@@ -50,7 +52,8 @@ class StoredBlob:
 
 def sha256_file(path: Path) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as handle:
+    # Also the first read of a claimed inbox item: never through a link, never blocked on a FIFO.
+    with open_regular(path) as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)

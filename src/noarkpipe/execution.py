@@ -33,14 +33,21 @@ after `max_crashes` deaths, and what the dead worker had started is killed.
 Workers ignore Ctrl-C and SIGTERM: the run decides what happens to the
 work in progress (it lets running conversions finish and keeps their
 results). They stay in the run's process group, so a kill of the group (or
-of the service's cgroup) takes them too, and each dies with its parent
-should the run itself be killed.
+of the service's cgroup) takes them too. Should the run alone be killed
+(SIGKILL, the out-of-memory killer), everything goes with it: the fork
+server dies with the run (`_exec/forkserver_lifetime.py`), each worker with
+the fork server, OCRmyPDF's child with its worker, and the external
+programs with the sandbox they run in (`_exec/sandbox.py`, bwrap
+--die-with-parent). The kernel sends that signal when the thread that
+started a process ends, so the fork server is started by the thread that
+makes the executor, the run's main thread, not by the supervisor thread.
 """
 
 from __future__ import annotations
 
 import itertools
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import threading
@@ -62,6 +69,7 @@ R = TypeVar("R")
 POLL_SECONDS = 0.2
 """How often the local executor looks at start notices, time limits and broken pools."""
 _DESCENDANT_SCAN_SECONDS = 0.5
+_FORKSERVER_LIFETIME = "noarkpipe._exec.forkserver_lifetime"
 
 
 @dataclass(frozen=True)
@@ -210,8 +218,10 @@ class LocalExecutor:
         # A fork server: workers are started from a process that has threads
         # (this one's supervisor), which plain fork cannot copy safely.
         self._context = multiprocessing.get_context("forkserver")
-        if preload:
-            self._context.set_forkserver_preload(list(preload))
+        self._context.set_forkserver_preload([_FORKSERVER_LIFETIME, *preload])
+        # Now, from this thread (see the module docstring); a fork server
+        # already running (started by an earlier executor) is kept.
+        multiprocessing.forkserver.ensure_running()
         # Each worker imports the caller's main script again (multiprocessing
         # does, to find functions defined there); for the CLI that brings in
         # numpy, whose BLAS would start a thread pool in every worker. Workers

@@ -23,7 +23,10 @@ without Arkivformat, with the reason on the document, and its journalpost
 goes to the review queue (status M). In a file of several letters (a scan
 batch) the other letters go to review too, since a page may be missing
 from them. Whole-item quarantine is for what intake cannot read at all or
-refuses as hostile (`InputFileError` from a parser). A missing program or a
+refuses as hostile (`InputFileError` from a parser), and for a file whose
+reading runs past its time or memory: each item is read in a child process
+that is stopped at the [intake] limits (`isolation.py`), so no file can
+hang the run or take the machine's memory. A missing program or a
 setting the converter refuses is no fault of the document: it stops the
 run (exit 5) with the item left in work/.
 """
@@ -31,6 +34,7 @@ run (exit 5) with the item left in work/.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -47,8 +51,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from . import workarea
-from ._exec import ocrmypdf
+from . import isolation, pdfstreams, workarea
+from ._exec import ocrmypdf, sandbox
 from .classify.policy import Policy, load_policy
 from .clock import utcnow
 from .config import ArkivskaperSettings, Settings
@@ -74,7 +78,7 @@ from .errors import (
 )
 from .execution import Executor, LocalExecutor, Task, TaskOutcome
 from .intake import mailbox
-from .intake.context import IntakeContext
+from .intake.context import IntakeContext, IntakeLimits
 from .intake.dispatch import choose_parser
 from .intake.submission import Source, Submission, SubmissionDocument
 from .journal import tables
@@ -100,6 +104,20 @@ class Outcome(StrEnum):
 
 
 log = logging.getLogger(__name__)
+
+PRELOAD = (
+    "noarkpipe.convert.preload", "ocrmypdf", "noarkpipe.nightly", "noarkpipe.intake.msg", "noarkpipe.intake.tnef",
+    "click", "rich.console", "rich.progress", "rich.table", "noarkpipe.api", "noarkpipe.printable",
+)
+"""What the fork server imports once for the conversion workers and the parse children (one server, one list).
+
+Besides the parsers, what they import only when needed (the Outlook and
+TNEF readers, 30 ms), and what the CLI imports: every child runs the main
+module again (multiprocessing does, to find what it defines), which costs an
+item 40 ms unless its imports (click, rich, the API) are already in the
+server. Not `noarkpipe.cli` itself: run as `python -m noarkpipe.cli`, the
+child would find it imported already and warn on stderr, which cron mails.
+"""
 
 HARD_LIMIT_GRACE_SECONDS = 60
 """How long past [convert] timeout_s a conversion may run before its worker is killed.
@@ -242,6 +260,8 @@ class NightlyRun:
         self._own_executor = executor is None
         self._submitted: list[Task[ConversionOutcome]] = []
         self._convert_scratch = settings.work_dir / ".scratch" / "convert"
+        self._parser: isolation.IsolatedWorker | None = None
+        """The child process items are read in (`_parse_isolated`), started with the first."""
 
     def run(self) -> RunSummary:
         actor = self.settings.actor
@@ -269,6 +289,8 @@ class NightlyRun:
             outcome = "failed"
             raise
         finally:
+            if self._parser is not None:
+                self._parser.close()
             self._close_executor()
             summary.finished_at = utcnow()
             summary.stages = self.timer.totals()
@@ -317,6 +339,9 @@ class NightlyRun:
         for claimed in pending:
             if self.stop.is_set():
                 break
+            if (refused := workarea.not_regular(claimed)) is not None:  # a link, a FIFO: never opened
+                self._report([self._quarantine_unopened(claimed, creator, structure, summary.run_id, refused)], summary)
+                continue
             window.append(self._begin(claimed, creator, structure, summary.run_id))
             while window and (len(window) > ahead or window[0].ready()):
                 self._report(self._complete(window.popleft(), creator, structure, policy, summary), summary)
@@ -457,16 +482,14 @@ class NightlyRun:
                 scratch=scratch,
                 limits=self.settings.intake.limits,
                 ocr_languages=self.settings.intake.ocr_languages,
+                sandbox=self.settings.convert.sandbox,
             )
             folder = workarea.archival_folder(claimed)
             with self.timer.stage("parse"):
-                parsed = _read_parsed(folder)
-                if parsed is None:
-                    source, parse = choose_parser(claimed, origin)
-                    submissions = parse(claimed, context)
-                    if not submissions:
-                        raise InputFileError("nothing to journal was found in the file")
-                    parsed = _keep_parsed(folder, source, submissions)
+                parsed = _read_parsed(folder) or self._parse_isolated(claimed, origin, context, folder)
+            if parsed is None:
+                item.results = []  # the run is stopping: the item waits in work/ for the next run
+                return item
         except NoarkpipeError as exc:
             item.results = [self._quarantine(claimed, creator, item.item_id, sha, origin, str(exc))]
             return item
@@ -485,6 +508,31 @@ class NightlyRun:
                 for s, blobs in zip(parsed.submissions, parsed.documents, strict=True)
             ]
         return item
+
+    def _parse_isolated(self, claimed: Path, origin: str, context: IntakeContext, folder: Path) -> ParsedItem | None:
+        """The item read in a child process within the [intake] limits (`isolation.py`); None if the run is stopping.
+
+        The child writes what it read into the item's archival folder; it is
+        read back from there, checked like a description an earlier run left.
+        """
+        limits = context.limits
+        if self._parser is None:
+            self._parser = isolation.IsolatedWorker(memory_mb=limits.max_parse_memory_mb, preload=PRELOAD)
+        outcome = self._parser.call(
+            parse_item, (claimed, origin, context, folder), seconds=limits.max_parse_seconds, stop=self.stop
+        )
+        if outcome.ending is isolation.Ending.stopped:
+            return None
+        if outcome.ending is isolation.Ending.refused:
+            raise outcome.error
+        if outcome.ending is isolation.Ending.failed:  # a bug in a parser: the item's failure, as before
+            raise InputFileError(parse_failure(outcome, limits))
+        if outcome.ending is not isolation.Ending.returned:
+            raise InputFileError(parse_failure(outcome, limits), hint=_PARSE_LIMIT_HINT)
+        parsed = _read_parsed(folder)
+        if parsed is None:
+            raise InputFileError(f"what was read from the file could not be read back from {folder}")
+        return parsed
 
     def _submit(
         self, folder: Path, document: SubmissionDocument, blob: str, executor: Executor, shared: dict[str, _Document]
@@ -646,6 +694,7 @@ class NightlyRun:
         if self._executor is None:
             # What every archival copy needs, checked once before the first is asked for.
             ocrmypdf.require(self.conversion.ocr_languages)
+            sandbox.require(self.conversion.sandbox)
             if self.settings.convert.scheduler:
                 from .execution_dask import DaskExecutor
 
@@ -657,7 +706,7 @@ class NightlyRun:
             self._executor = LocalExecutor(
                 self.settings.convert.workers,
                 time_limit_s=self.conversion.timeout_s + HARD_LIMIT_GRACE_SECONDS,
-                preload=("noarkpipe.convert.preload", "ocrmypdf"),
+                preload=PRELOAD,
             )
         return self._executor
 
@@ -671,6 +720,35 @@ class NightlyRun:
                 task.outcome()
         self._submitted.clear()
         shutil.rmtree(self._convert_scratch, ignore_errors=True)
+
+    def _quarantine_unopened(
+        self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int, reason: str
+    ) -> ItemResult:
+        """An item that is not a regular file, quarantined as it is (the link or FIFO itself), without reading it.
+
+        It has no content digest: its row is keyed by a digest of its claimed
+        name, unique per claim, so it is registered like any item and a rerun
+        after a kill finds the same row.
+        """
+        origin, now = workarea.origin_of(claimed), utcnow()
+        key = hashlib.sha256(b"not a regular file\0" + os.fsencode(claimed.name)).hexdigest()
+        with self.timer.stage("quarantine"):
+            with self.store.write(self.settings.actor) as session:
+                row = session.scalar(
+                    select(tables.IntakeItem)
+                    .where(tables.IntakeItem.arkivskaper_id == structure.arkivskaper_id)
+                    .where(tables.IntakeItem.sha256 == key)
+                ) or tables.IntakeItem(
+                    arkivskaper_id=structure.arkivskaper_id, sha256=key, size=0, source="unknown",
+                    origin_name=origin, claimed_at=now,
+                )
+                row.state, row.reason, row.run_id, row.updated_at = ItemState.quarantined, reason, run_id, now
+                session.add(row)
+            target = workarea.quarantine_item(claimed, creator.quarantine, origin, reason, None)
+        return ItemResult(
+            arkivskaper=creator.kode, origin_name=origin, outcome=Outcome.quarantined, reason=reason,
+            quarantine_path=str(target),
+        )
 
     def _quarantine(
         self, claimed: Path, creator: ArkivskaperSettings, item_id: int, sha: str, origin: str, reason: str
@@ -739,6 +817,41 @@ class ParsedItem(BaseModel):
     documents: list[list[str]]
 
 
+_PARSE_LIMIT_HINT = (
+    "the file is probably hostile or damaged; if it is an ordinary file, raise the limit under [intake] "
+    "and put it back into the inbox"
+)
+
+
+def parse_item(claimed: Path, origin: str, context: IntakeContext, folder: Path) -> None:
+    """Read the claimed item and keep what was read in its archival folder: the work of the parse child."""
+    source, parse = choose_parser(claimed, origin)
+    submissions = parse(claimed, context)
+    if not submissions:
+        raise InputFileError("nothing to journal was found in the file")
+    for submission in submissions:
+        for document in submission.documents:
+            # Every channel's PDFs, before a converter renders them (a scan's pages were measured while read).
+            if document.content.startswith(b"%PDF-") and source is not Source.scan:
+                pdfstreams.require_bounded(
+                    document.content, context.limits.max_decompressed_mb, f"document '{document.filename}'"
+                )
+    _keep_parsed(folder, source, submissions)
+
+
+def parse_failure(outcome: isolation.ChildOutcome, limits: IntakeLimits) -> str:
+    """Why reading an item gave nothing, naming the [intake] setting that stopped it."""
+    if outcome.ending is isolation.Ending.timed_out:
+        return f"reading the file took longer than max_parse_seconds = {limits.max_parse_seconds} ([intake]); it was stopped"
+    memory = f"max_parse_memory_mb = {limits.max_parse_memory_mb} ([intake])"
+    if outcome.ending is isolation.Ending.out_of_memory:
+        return f"reading the file needed more memory than {memory}; it was stopped"
+    if outcome.ending is isolation.Ending.died:
+        how = f"signal {outcome.signal}" if outcome.signal else outcome.detail
+        return f"the process reading the file died ({how}): a parser crash, or more memory than {memory}"
+    return f"internal error: {outcome.detail}"
+
+
 def _keep_parsed(folder: Path, source: Source, submissions: list[Submission]) -> ParsedItem:
     """Write the documents' bytes and the item's description into its archival folder; the description, bytes left out."""
     received = folder / RECEIVED
@@ -760,7 +873,8 @@ def _keep_parsed(folder: Path, source: Source, submissions: list[Submission]) ->
     try:
         text = parsed.model_dump_json()
     except ValueError:
-        return parsed  # text a JSON file cannot hold (e.g. undecodable bytes in a name): read again next time
+        # Text UTF-8 cannot hold (undecodable bytes in a name, kept as lone surrogates): JSON escapes keep it.
+        text = json.dumps(parsed.model_dump(mode="json"), ensure_ascii=True)
     _write_atomically(folder / PARSED, text.encode("utf-8"))
     return parsed
 
@@ -768,7 +882,11 @@ def _keep_parsed(folder: Path, source: Source, submissions: list[Submission]) ->
 def _read_parsed(folder: Path) -> ParsedItem | None:
     """The item as an earlier, interrupted run read it, if its description and every document are intact."""
     try:
-        parsed = ParsedItem.model_validate_json((folder / PARSED).read_bytes())
+        text = (folder / PARSED).read_bytes()
+        try:
+            parsed = ParsedItem.model_validate_json(text)
+        except ValueError:
+            parsed = ParsedItem.model_validate(json.loads(text))  # lone surrogates, escaped (see _keep_parsed)
     except (OSError, ValueError):
         return None
     for blob in {blob for blobs in parsed.documents for blob in blobs}:

@@ -12,13 +12,25 @@ digest of the item's name, which may be in any encoding) that holds its document
 their conversion records. It goes when the item is filed or quarantined;
 while the item waits in the work area (a run was killed) it keeps the
 conversions done so far, so the next run does not make them again.
+
+Only regular files are ever opened. The inbox is walked with lstat: a
+symbolic link (to a file, to a folder, to /etc/passwd), a FIFO, a socket or a
+device file is never followed and never opened, not even to read its first
+byte (a FIFO would block the run forever). Such an entry is claimed like any
+other item, since `rename` moves the link or the FIFO itself, and
+`not_regular` gives the reason it is quarantined with. Where a claimed file
+is first read (`item_digest`), it is opened with O_NOFOLLOW and its type
+checked on the open descriptor (`intake.safety.open_regular`): a second
+wall, should anything be swapped in after the scan.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
+import stat
 import uuid
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +38,10 @@ from pathlib import Path
 from .clock import utcnow
 from .docstore import sha256_file
 from .errors import StoreError
+from .intake.safety import describe_entry, not_regular_reason, safe_filename
+from .printable import printable, printable_block
+
+log = logging.getLogger(__name__)
 
 CLAIM_SEPARATOR = "__"
 STAGING_PREFIX = ".claiming-"
@@ -51,20 +67,48 @@ def _ready(name: str) -> bool:
     return not name.startswith(".") and not name.endswith(IGNORED_SUFFIXES)
 
 
+def _walk(inbox: Path) -> tuple[list[Path], list[Path]]:
+    """Regular files ready for intake, and the other entries (links, FIFOs, sockets, devices), in name order.
+
+    Only real folders are entered: a symbolic link to a folder is an entry
+    like any other link. Each folder's entries come before its sub-folders'.
+    """
+    regular: list[Path] = []
+    other: list[Path] = []
+    folders = [inbox]
+    while folders:
+        folder = folders.pop(0)
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted((e for e in scan if _ready(e.name)), key=lambda e: e.name)
+        except OSError as exc:  # one unreadable folder must not stop the night; its files wait
+            log.warning("cannot read the inbox folder %s (%s); its files are left for a later run", folder, exc.strerror)
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                continue
+            (regular if entry.is_file(follow_symlinks=False) else other).append(Path(entry.path))
+        folders[:0] = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+    return regular, other
+
+
 def inbox_files(inbox: Path) -> list[Path]:
-    """Files ready for intake, oldest name first; hidden and partial uploads are left alone."""
+    """Regular files ready for intake, oldest name first; hidden and partial uploads are left alone."""
     if not inbox.is_dir():
         return []
-    ready = []
-    for root, dirs, files in os.walk(inbox):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        ready.extend(Path(root) / name for name in sorted(files) if _ready(name))
-    return ready
+    return _walk(inbox)[0]
 
 
 def inbox_items(inbox: Path) -> list[tuple[Path, ...]]:
-    """Ready files grouped into items: `X.json` + `X.pdf` in one folder are one bundle."""
-    files = inbox_files(inbox)
+    """Ready entries grouped into items: `X.json` + `X.pdf` in one folder are one bundle.
+
+    An entry that is not a regular file is an item of its own, never part of
+    a bundle, and comes after the regular items: it is claimed to be
+    quarantined (see `not_regular`).
+    """
+    if not inbox.is_dir():
+        return []
+    files, others = _walk(inbox)
     by_key = {(f.parent, f.stem.lower(), f.suffix.lower()): f for f in files}
     taken: set[Path] = set()
     items: list[tuple[Path, ...]] = []
@@ -80,7 +124,30 @@ def inbox_items(inbox: Path) -> list[tuple[Path, ...]]:
                     group = (data, rendering)
         taken.update(group)
         items.append(group)
-    return items
+    return items + [(other,) for other in others]
+
+
+def not_regular(claimed: Path) -> str | None:
+    """Why a claimed item is not made of regular files only, as a quarantine reason; None if it is.
+
+    Looked at with lstat only: nothing is followed or opened. A bundle is a
+    real folder of regular files; anything else in it refuses the whole item.
+    """
+    if _is_bundle(claimed):
+        return next(filter(None, map(_not_regular_file, sorted(claimed.iterdir()))), None)
+    return _not_regular_file(claimed)
+
+
+def _not_regular_file(path: Path) -> str | None:
+    mode = path.lstat().st_mode
+    if stat.S_ISREG(mode):
+        return None
+    return not_regular_reason(describe_entry(mode, os.readlink(path) if stat.S_ISLNK(mode) else None))
+
+
+def _is_bundle(claimed: Path) -> bool:
+    """A real folder in the work area (never a link to one: that is quarantined as it is)."""
+    return stat.S_ISDIR(claimed.lstat().st_mode)
 
 
 def _origin_name(source: Path, inbox: Path) -> str:
@@ -91,7 +158,9 @@ def _origin_name(source: Path, inbox: Path) -> str:
 
 def claim(sources: tuple[Path, ...], inbox: Path, work: Path) -> Path:
     """Move an item from the inbox into the work area; return its claimed path."""
-    stamp = f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    # Microseconds: items a killed run left behind sort back into the order they were
+    # claimed in, so the next run journals (and numbers) them in the same order.
+    stamp = f"{utcnow():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
     claimed = work / f"{stamp}{CLAIM_SEPARATOR}{_origin_name(sources[0], inbox)}"
     try:
         if len(sources) == 1:
@@ -132,12 +201,16 @@ def pending_items(work: Path) -> list[Path]:
 
 
 def item_files(claimed: Path) -> list[Path]:
-    return sorted(claimed.iterdir()) if claimed.is_dir() else [claimed]
+    return sorted(claimed.iterdir()) if _is_bundle(claimed) else [claimed]
 
 
 def item_digest(claimed: Path) -> tuple[str, int]:
-    """SHA-256 and size of an item: of the file, or of a bundle's (name, file digest) list."""
-    if not claimed.is_dir():
+    """SHA-256 and size of an item: of the file, or of a bundle's (name, file digest) list.
+
+    The first read of a claimed item: a file that is not regular is refused
+    here (`InputFileError`) without being followed or waited on.
+    """
+    if not _is_bundle(claimed):
         return sha256_file(claimed)
     digest, size = hashlib.sha256(), 0
     for path in item_files(claimed):
@@ -147,15 +220,24 @@ def item_digest(claimed: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def origin_of(claimed: Path) -> str:
-    """The inbox-relative name, made printable: names in odd encodings keep a readable form."""
+def _claimed_origin(claimed: Path) -> str:
+    """The inbox-relative name of the item's (first) file, decoded; it may hold any character."""
     _, _, origin = claimed.name.partition(CLAIM_SEPARATOR)
-    raw = os.fsencode((origin or claimed.name).replace("%2F", "/"))
-    name = raw.decode("utf-8", "replace")
-    if claimed.is_dir():
+    return os.fsencode((origin or claimed.name).replace("%2F", "/")).decode("utf-8", "replace")
+
+
+def origin_of(claimed: Path) -> str:
+    """The inbox-relative name, made printable: odd encodings and hidden characters show readably.
+
+    Undecodable bytes become U+FFFD; control, bidi and zero-width characters
+    show as escapes (`\\n`, `\\u202e`), so the name cannot forge a line or
+    read backwards wherever it is shown or recorded.
+    """
+    name = _claimed_origin(claimed)
+    if _is_bundle(claimed):
         others = [p.name for p in item_files(claimed) if p.name != Path(name).name]
         name += "".join(f" + {os.fsencode(o).decode('utf-8', 'replace')}" for o in others)
-    return name
+    return printable(name)
 
 
 def archival_folder(claimed: Path) -> Path:
@@ -177,24 +259,26 @@ def remove_orphaned_archival_folders(work: Path) -> list[Path]:
 
 def remove_item(claimed: Path) -> None:
     shutil.rmtree(archival_folder(claimed), ignore_errors=True)
+    bundle = _is_bundle(claimed)
     for path in item_files(claimed):
         path.unlink()
-    if claimed.is_dir():
+    if bundle:
         claimed.rmdir()
 
 
-def quarantine_item(claimed: Path, quarantine: Path, origin: str, reason: str, sha: str) -> Path:
-    """Move a claimed item into quarantine with a `.reason.txt` beside it; never overwrite."""
+def quarantine_item(claimed: Path, quarantine: Path, origin: str, reason: str, sha: str | None) -> Path:
+    """Move a claimed item into quarantine with a `.reason.txt` beside it; never overwrite.
+
+    The item keeps its own name (a bundle: its stem), made a safe file name;
+    `sha` is None for an entry that was never opened (not a regular file).
+    A link or a FIFO is moved as it is, not read.
+    """
     quarantine.mkdir(parents=True, exist_ok=True)
-    base = Path(origin.split(" + ")[0]).name or "item"
-    if claimed.is_dir():
-        base = Path(base).stem or "item"
-    target = _free_name(quarantine, base, whole=claimed.is_dir())
-    reason_file = target.with_name(target.name + ".reason.txt")
-    reason_file.write_text(
-        f"file: {origin}\nsha256: {sha}\nquarantined: {utcnow().isoformat()}\nreason: {reason}\n",
-        encoding="utf-8",
-    )
+    bundle = _is_bundle(claimed)
+    name = Path(_claimed_origin(claimed)).name
+    base = safe_filename(Path(name).stem if bundle else name, "item")
+    target = _free_name(quarantine, base, whole=bundle)
+    _write_reason(target, file=origin, sha256=sha or "none (not opened)", reason=reason)
     shutil.rmtree(archival_folder(claimed), ignore_errors=True)
     os.replace(claimed, target)
     return target
@@ -207,17 +291,28 @@ def quarantine_copy(source: Path, quarantine: Path, name: str, reason: str, sha:
     reason file is written first, so quarantine never shows a file without its reason.
     """
     quarantine.mkdir(parents=True, exist_ok=True)
-    target = _free_name(quarantine, Path(name).name or "dokument", whole=False)
-    target.with_name(target.name + ".reason.txt").write_text(
-        f"file: {name}\nfrom: {origin}\nsha256: {sha}\nquarantined: {utcnow().isoformat()}\nreason: {reason}\n",
-        encoding="utf-8",
-    )
+    target = _free_name(quarantine, safe_filename(name, "dokument"), whole=False)
+    _write_reason(target, file=name, **{"from": origin}, sha256=sha, reason=reason)
     temporary = target.with_name(f".{target.name}.part")
     shutil.copyfile(source, temporary)
     with temporary.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temporary, target)
     return target
+
+
+def _write_reason(target: Path, **fields: str) -> None:
+    """The `.reason.txt` beside a quarantined file: a `key: value` line per field, then `quarantined:` and `reason:`.
+
+    Every value is made printable and a reason's later lines (its hint) are
+    indented, so a newline in a file name or a reason cannot add a line (a
+    forged `reason:`) of its own.
+    """
+    fields = dict(fields)
+    reason = fields.pop("reason")
+    lines = [*(f"{key}: {printable(value)}" for key, value in fields.items()),
+             f"quarantined: {utcnow().isoformat()}", f"reason: {printable_block(reason)}"]
+    target.with_name(target.name + ".reason.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _free_name(quarantine: Path, base: str, *, whole: bool) -> Path:

@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Callable
 
 from ..errors import MissingDependencyError
+from . import sandbox
 
 PROBE_TIMEOUT_SECONDS = 30
 
@@ -16,7 +17,8 @@ def probe_version(
     """`program --version`, parsed; a program that will not run or says no version → MissingDependencyError."""
     try:
         completed = subprocess.run(
-            [program, "--version"], capture_output=True, timeout=PROBE_TIMEOUT_SECONDS, check=False
+            [program, "--version"], capture_output=True, timeout=PROBE_TIMEOUT_SECONDS, check=False,
+            env=sandbox.probe_environment(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise MissingDependencyError(f"could not run {program} --version: {exc}", hint=install_hint) from exc

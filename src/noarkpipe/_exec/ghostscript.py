@@ -4,7 +4,9 @@ This module is the only place that knows Ghostscript's command line. The
 conversion layer needs it for one thing: a PDF whose fonts are not embedded
 (often the standard fonts Helvetica or Times) cannot become PDF/A until the
 fonts are put into the file, and Ghostscript's pdfwrite does that with its
-metric-compatible URW replacements. Failures become noarkpipe errors: a
+metric-compatible URW replacements. It runs in the converters' sandbox
+(`sandbox.py`: no network, writes only beside its output, temporaries
+there too), and with -dSAFER. Failures become noarkpipe errors: a
 missing program is a `MissingDependencyError` naming the Debian package, a
 PDF Ghostscript cannot read or finish in time is an `InputFileError`.
 """
@@ -18,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputFileError, MissingDependencyError
-from . import probe_version
+from . import probe_version, sandbox
 
 PROGRAM = "gs"
 MIN_VERSION = (9, 54)
@@ -110,14 +112,18 @@ def require() -> tuple[str, tuple[int, ...]]:
     return program, version
 
 
-def embed_fonts(program: str, source: Path, target: Path, *, timeout: float) -> None:
-    """Rewrite the PDF `source` as `target` with every font embedded."""
+def embed_fonts(
+    program: str, source: Path, target: Path, *, timeout: float, sandbox_mode: sandbox.Mode = "bwrap"
+) -> None:
+    """Rewrite the PDF `source` as `target` with every font embedded; its temporaries go beside `target`."""
+    args, env = sandbox.confine(
+        embed_fonts_args(program, source, target), sandbox_mode,
+        home=target.parent / f".{target.name}.home", writable=(target.parent,), readable=(source,),
+    )
     try:
-        # Ghostscript is a single process, so subprocess's own kill on
-        # timeout leaves nothing running behind it.
-        completed = subprocess.run(
-            embed_fonts_args(program, source, target), capture_output=True, timeout=timeout, check=False
-        )
+        # subprocess's own kill on timeout ends bwrap, and with it the
+        # sandbox and the Ghostscript inside (--die-with-parent).
+        completed = subprocess.run(args, capture_output=True, timeout=timeout, env=env, check=False)
     except FileNotFoundError as exc:
         raise MissingDependencyError(f"Ghostscript disappeared from {program}", hint=install_hint()) from exc
     except subprocess.TimeoutExpired as exc:

@@ -9,6 +9,16 @@ thread (a worker of the nightly run's executor), or else comes from a fork
 server that has already imported OCRmyPDF; either way a conversion does
 not pay the second that importing OCRmyPDF costs.
 
+The child has no network and writes only in the work area: before OCRmyPDF
+starts, it moves into namespaces of its own (`sandbox.enter_own_namespaces`),
+which the tesseract and Ghostscript processes OCRmyPDF starts inherit.
+OCRmyPDF then runs in a process the child forks, the first of a new pid
+namespace: when it dies, whether it finished or the child was killed, the
+kernel ends every tesseract and Ghostscript below it, which would otherwise
+finish their page for nobody. Temporary folders, OCRmyPDF's and those of
+the programs it starts, go into a HOME in the caller's work folder, never
+/tmp or the user's home.
+
 The child reports back OCRmyPDF's exit code, message and warnings; nothing
 is printed. Failures become noarkpipe errors: a missing program or language
 is a `MissingDependencyError`, a document OCRmyPDF cannot read, finish in
@@ -23,6 +33,7 @@ import multiprocessing
 import os
 import re
 import signal
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -31,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError, InputFileError, MissingDependencyError
-from . import ghostscript, tesseract
+from . import ghostscript, sandbox, tesseract
 from .lifetime import die_with_parent
 
 DISTRIBUTION = "ocrmypdf"
@@ -45,6 +56,8 @@ OcrMode = Literal["skip", "redo"]
 
 # OCRmyPDF's documented exit codes (ocrmypdf.exceptions.ExitCode).
 _BAD_ARGS, _MISSING_DEPENDENCY, _ENCRYPTED, _INVALID_CONFIG, _PDFA_FAILED = 1, 3, 8, 9, 10
+_NO_SANDBOX = -2
+"""Not OCRmyPDF's: the child could not be given its namespaces (no network, a read-only view), so it did not start."""
 
 
 class PdfaNotApprovedError(InputFileError):
@@ -130,16 +143,33 @@ def require(languages: str) -> tuple[str, tuple[int, ...]]:
 
 
 def make_pdfa(
-    source: Path, target: Path, sidecar: Path, *, pdfa_part: int, languages: str, mode: OcrMode, timeout: float
+    source: Path,
+    target: Path,
+    sidecar: Path,
+    *,
+    pdfa_part: int,
+    languages: str,
+    mode: OcrMode,
+    timeout: float,
+    workdir: Path,
+    sandbox_mode: sandbox.Mode = "bwrap",
 ) -> Outcome:
-    """Write `target` as PDF/A of `pdfa_part` with OCR text, and the recognised text to `sidecar`."""
+    """Write `target` as PDF/A of `pdfa_part` with OCR text, and the recognised text to `sidecar`.
+
+    `workdir`, in the data directory's work area, takes the temporary files;
+    the caller removes it.
+    """
     version, gs_version = require(languages)
     options = ocr_options(
         source, target, sidecar, pdfa_part=pdfa_part, languages=languages, mode=mode, backend=pdfa_backend(gs_version)
     )
+    env = sandbox.private_home(workdir / ".ocrmypdf-home")
+    writable = (workdir, target.parent, sidecar.parent)
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(sender, options), name="noarkpipe-ocrmypdf", daemon=True)
+    child = context.Process(
+        target=_child, args=(sender, options, env, sandbox_mode, writable), name="noarkpipe-ocrmypdf", daemon=True
+    )
     child.start()
     sender.close()
     report = None
@@ -162,6 +192,8 @@ def make_pdfa(
             hint="the document may be too large for the memory available; check it in a viewer",
         )
     exit_code, kind, message, warnings = report
+    if exit_code == _NO_SANDBOX:
+        raise sandbox.SandboxError(message, hint=sandbox.install_hint())
     if exit_code != 0:
         raise _translate(exit_code, kind, message, languages)
     # OCRmyPDF repeats some warnings once per page.
@@ -214,10 +246,39 @@ def _single_threaded() -> bool:
         return False
 
 
-def _child(sender: Connection, options: dict[str, Any]) -> None:
-    """Runs in the child: OCRmyPDF once, then (exit code, kind, message, warnings) to the parent."""
+def _child(
+    sender: Connection, options: dict[str, Any], env: dict[str, str], sandbox_mode: sandbox.Mode,
+    writable: tuple[Path, ...],
+) -> None:
+    """Runs in the child: OCRmyPDF once in a process of its own, which reports to the parent."""
     os.setsid()
     die_with_parent()
+    # First, while this process has one thread: no network for it or anything it starts.
+    try:
+        sandbox.enter_own_namespaces(sandbox_mode, writable)
+    except sandbox.SandboxError as exc:
+        sender.send((_NO_SANDBOX, type(exc).__name__, exc.message, []))
+        sender.close()
+        return
+    converter = os.fork()
+    if converter == 0:
+        try:
+            die_with_parent()
+            _convert(sender, options, env)
+        finally:
+            os._exit(0)
+    sender.close()
+    _, status = os.waitpid(converter, 0)
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
+
+
+def _convert(sender: Connection, options: dict[str, Any], env: dict[str, str]) -> None:
+    """OCRmyPDF once, then (exit code, kind, message, warnings) to the parent."""
+    os.environ.clear()
+    os.environ.update(env)
+    # The fork server may have chosen the temporary folder already, from its own environment.
+    tempfile.tempdir = env["TMPDIR"]
     # Same reason as in the tesseract wrapper: OpenMP threads slow tesseract on small servers.
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     warnings = _WarningCollector()

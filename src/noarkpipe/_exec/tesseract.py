@@ -2,9 +2,12 @@
 
 This module is the only place that knows tesseract's command line. Pages go
 in on stdin as PNG and text comes back on stdout, so OCR leaves no files
-behind. Failures become noarkpipe errors: a missing program or language is
-a `MissingDependencyError` naming the Debian packages, a page tesseract
-cannot read or finish in time is an `InputFileError` for the file it came from.
+behind. It runs in the converters' sandbox (`sandbox.py`), with no network
+and nowhere to write but the sandbox's private /tmp; the version probes,
+which read no document, run outside it. Failures become noarkpipe errors: a
+missing program or language is a `MissingDependencyError` naming the Debian
+packages, a page tesseract cannot read or finish in time is an
+`InputFileError` for the file it came from.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import re
 import shutil
 import subprocess
 from functools import lru_cache
+from pathlib import Path
 
 from ..errors import ConfigError, InputFileError, MissingDependencyError
+from . import sandbox
 
 PROGRAM = "tesseract"
 MIN_VERSION = (4, 1)
@@ -96,22 +101,28 @@ def require(languages: str) -> str:
     return program
 
 
-def page_text(program: str, png: bytes, languages: str, dpi: int, timeout: float = PAGE_TIMEOUT_SECONDS) -> str:
+def page_text(
+    program: str,
+    png: bytes,
+    languages: str,
+    dpi: int,
+    timeout: float = PAGE_TIMEOUT_SECONDS,
+    *,
+    sandbox_mode: sandbox.Mode = "bwrap",
+) -> str:
     """The recognised text of one page image.
 
     `png` must be image bytes noarkpipe made itself: tesseract takes
     anything on stdin that is not an image for a list of file names to read.
     """
     codes = parse_languages(languages)
+    # Trained data an operator keeps elsewhere (TESSDATA_PREFIX) may lie in a folder the sandbox hides.
+    tessdata = [Path(prefix) for prefix in [os.environ.get("TESSDATA_PREFIX")] if prefix]
+    args, env = sandbox.confine(
+        ocr_args(program, codes, dpi), sandbox_mode, home=None, readable=tessdata, base=_environment()
+    )
     try:
-        completed = subprocess.run(
-            ocr_args(program, codes, dpi),
-            input=png,
-            capture_output=True,
-            timeout=timeout,
-            env=_environment(),
-            check=False,
-        )
+        completed = subprocess.run(args, input=png, capture_output=True, timeout=timeout, env=env, check=False)
     except FileNotFoundError as exc:
         raise MissingDependencyError(f"tesseract disappeared from {program}", hint=install_hint(codes)) from exc
     except subprocess.TimeoutExpired as exc:
@@ -149,7 +160,8 @@ def _probe(program: str) -> tuple[tuple[int, ...], frozenset[str]]:
 def _run_probe(args: list[str]) -> str:
     try:
         completed = subprocess.run(
-            args, capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS, env=_environment(), check=False
+            args, capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS,
+            env=sandbox.probe_environment(_environment()), check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise MissingDependencyError(f"could not run {' '.join(args)}: {exc}", hint=install_hint()) from exc

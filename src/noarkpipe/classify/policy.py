@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..config import ArkivskaperSettings, Settings
 from .rules import RuleSet, load_classification_rules, validate_against_classes
@@ -24,6 +25,8 @@ class Policy:
     model: object | None = None
     """A trained `learned.ClassModel`, or None before `noarkpipe classify train`."""
     model_threshold: float = DEFAULT_MODEL_THRESHOLD
+    quoted_case_unknown_sender: Literal["review", "journal"] = "review"
+    """What a letter quoting an existing case does when its sender is no party of that case (`references.py`)."""
 
     @classmethod
     def standard(cls) -> Policy:
@@ -48,6 +51,7 @@ def load_policy(settings: Settings, creator: ArkivskaperSettings) -> Policy:
         classification_rules=rules,
         model=_load_model(model_path(settings, creator.kode)),
         model_threshold=system.model_threshold,
+        quoted_case_unknown_sender=system.quoted_case_unknown_sender,
     )
 
 

@@ -1,4 +1,4 @@
-"""The HTML e-mail's archival copy: `e-post.html` rendered to PDF/A by WeasyPrint, with no network.
+"""HTML's archival copy: rendered to PDF/A by WeasyPrint, with no network and no scripts.
 
 Intake writes the main document of an HTML e-mail as one self-contained
 file (`intake/email_html.py`): every image it shows is a `data:` URI of the
@@ -6,6 +6,17 @@ message's own parts, every other reference is gone. This module lays it out
 on A4 pages and has WeasyPrint write the PDF/A itself (`pdf_variant`, the
 part of `ConversionOptions.pdfa_profile`), so the copy is a pure function of
 the file.
+
+Any other HTML or XHTML document (an attachment of an e-mail or of an e-form
+delivery) and any SVG image is rendered the same way,
+never kept as its own archival copy: HTML is an accepted archival format,
+but a copy that keeps `<script>`, frames and remote references is not inert,
+and shows something else each time it is opened. `clean_document` first
+runs it through the same cleaner as the e-mail (scripts, frames, objects,
+event attributes, `<link>`, `<base>`, `@import` and every URL that is not a
+`data:` URI go; a remote image becomes a visible placeholder naming its
+host), an SVG as an image of a page of its own. The original stays beside
+the copy as Produksjonsformat.
 
 No network, ever, whatever the file says: WeasyPrint gets `DataUrisOnly`
 as its URL fetcher, which serves `data:` URIs from the string itself and
@@ -39,6 +50,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
@@ -46,11 +58,14 @@ from urllib.request import Request
 
 import pikepdf
 import weasyprint
+from lxml import etree
 from PIL import Image, UnidentifiedImageError
 from weasyprint.formatting_structure.boxes import TextBox
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from ..errors import InputFileError
+from ..intake.email import decode_text
+from ..intake.email_html import HtmlBody, build_main_document
 from .images import FLATTENED, frame_changes, on_white
 from .options import PdfaProfile
 
@@ -66,6 +81,10 @@ html { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; }
 """The page and the rules PDF/A needs; user-level !important, so the sender's CSS cannot override them."""
 OPAQUE_CSS = "* { opacity: 1 !important; }"
 """Added for PDF/A-1, which forbids transparency groups."""
+SVG_MEDIA_TYPE = "image/svg+xml"
+_SVG_NAMESPACE = "http://www.w3.org/2000/svg"
+_DECLARED_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 # WeasyPrint warns about every CSS property of mail programs it does not know
 # and every URL it was refused: expected, and no news for the run log.
 logging.getLogger("weasyprint").setLevel(logging.ERROR)
@@ -143,8 +162,69 @@ class Rendered:
     refused: list[str]
 
 
-def render_pdfa(markup: str, target: Path, *, profile: PdfaProfile, max_pages: int) -> Rendered:
-    """Lay out `markup` on A4 and write it to `target` as PDF/A of `profile`; InputFileError if it cannot be."""
+@dataclass(frozen=True)
+class CleanDocument:
+    """A document made ready to render: the cleaned HTML page, and the text an SVG on it draws."""
+
+    markup: str
+    drawn_text: str = ""
+    """The text of an SVG's `<text>` elements: drawn on the page as text, but no layout box holds it."""
+
+
+def clean_document(content: bytes, media_type: str, *, title: str, svg: bool = False) -> CleanDocument:
+    """An HTML, XHTML or SVG document as one self-contained, cleaned HTML page to render.
+
+    `media_type` is the identified one; its charset is a guess from the bytes
+    (libmagic), so a byte-order mark or the document's own `<meta charset>`
+    goes first. Outside a message there are no `cid:` parts to inline, so
+    every reference but a `data:` URI becomes a placeholder or goes. An SVG
+    is the one image of its page (what it references is refused by the
+    fetcher like any URL; WeasyPrint runs none of its scripts): `svg` says
+    the document is one, whatever its media type.
+    """
+    _mime, _, parameters = media_type.partition(";")
+    drawn = ""
+    if svg:
+        uri = f"data:{SVG_MEDIA_TYPE};base64,{base64.b64encode(content).decode('ascii')}"
+        markup = f'<html><body><img src="{uri}" style="max-width: 100%; max-height: 250mm"></body></html>'
+        drawn = _svg_text(content)
+    else:
+        markup = _decoded(content, parameters)
+    built = build_main_document(HtmlBody(markup=markup, parts_by_cid={}), [], title, [], inline_budget=0)
+    return CleanDocument(markup=built.content.decode("utf-8"), drawn_text=drawn)
+
+
+def _svg_text(content: bytes) -> str:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(content, parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return ""
+    return " ".join(
+        "".join(element.itertext()) for element in root.iter(f"{{{_SVG_NAMESPACE}}}text")
+    )
+
+
+def _decoded(content: bytes, parameters: str) -> str:
+    for bom, encoding in _BOMS:
+        if content.startswith(bom):
+            return content[len(bom):].decode(encoding, "replace")
+    declared = _DECLARED_CHARSET.search(content[:4096])
+    if declared:
+        charset = declared.group(1).decode("ascii")
+    else:
+        charset = next((value.strip(' "') for key, _, value in (p.strip().partition("=") for p in parameters.split(";"))
+                        if key.lower() == "charset"), None)
+    return decode_text(content, charset)
+
+
+def render_pdfa(
+    markup: str, target: Path, *, profile: PdfaProfile, max_pages: int, what: str = "the e-mail"
+) -> Rendered:
+    """Lay out `markup` on A4 and write it to `target` as PDF/A of `profile`; InputFileError if it cannot be.
+
+    `what` names the document in those errors ('the e-mail', 'the document program.html').
+    """
     opaque = profile.startswith("1")
     fetcher = DataUrisOnly(opaque_images=opaque)
     css = ARCHIVAL_CSS + (OPAQUE_CSS if opaque else "")
@@ -155,14 +235,14 @@ def render_pdfa(markup: str, target: Path, *, profile: PdfaProfile, max_pages: i
         pages = len(document.pages)
         if pages > max_pages:
             raise InputFileError(
-                f"the e-mail lays out on {pages} pages, more than the {max_pages} allowed",
+                f"{what} lays out on {pages} pages, more than the {max_pages} allowed",
                 hint="raise [convert] max_pages if such documents are expected",
             )
         texts = [_page_text(page) for page in document.pages]
         document.write_pdf(target, pdf_variant=f"pdf/a-{profile}")
     except RecursionError as exc:
         raise InputFileError(
-            "the e-mail's HTML is nested too deeply to lay out", hint="ask the sender for the e-mail as PDF"
+            f"the HTML of {what} is nested too deeply to lay out", hint="ask the sender for it as PDF"
         ) from exc
     _tidy(target, opaque=opaque)
     return Rendered(pages=pages, page_texts=texts, refused=fetcher.refused)

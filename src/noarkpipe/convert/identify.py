@@ -38,6 +38,7 @@ from fido.versions import get_local_versions
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import InputFileError
+from ..intake.signatures import PDF_HEADER
 
 ACCEPTED_FORMATS_RESOURCE = "archive-file-formats.json"
 PLAIN_TEXT_PUID = "x-fmt/111"
@@ -167,7 +168,30 @@ def _mime(path: Path) -> str:
     # A libmagic handle must not be used by two threads at once.
     with _magic_lock:
         detected = _magic().from_file(str(path))
+    if detected.startswith("application/pdf;") and _text_mentioning_pdf(path, detected):
+        detected = "text/plain;" + detected.partition(";")[2]
     return detected.replace("; charset=binary", "")
+
+
+PDF_TRAILER = b"%%EOF"
+
+
+def _text_mentioning_pdf(path: Path, detected: str) -> bool:
+    """A text file that only mentions '%PDF-' (an e-mail whose Subject names a PDF version), not a PDF.
+
+    libmagic calls a file a PDF when '%PDF-' stands anywhere in its first
+    kilobyte. A PDF has its header at the very start, or, when a writer put
+    junk before it, still ends with its '%%EOF' trailer; text that libmagic
+    found a character set for and that has neither is text.
+    """
+    if detected.endswith("charset=binary"):
+        return False
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if handle.read(len(PDF_HEADER)) == PDF_HEADER:
+            return False
+        handle.seek(max(0, size - 2048))
+        return PDF_TRAILER not in handle.read()
 
 
 def _require_reasonable_container(path: Path) -> None:

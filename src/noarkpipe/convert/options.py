@@ -35,6 +35,11 @@ class ConversionOptions(BaseModel):
         description="per document, all steps together; a scanned page takes about 1-2 s on one core",
     )
     max_pages: int = Field(default=1000, ge=1, description="longer documents are refused, not converted")
+    sandbox: Literal["bwrap", "off"] = Field(
+        default="bwrap",
+        description="bwrap: every converter runs with no network and writes only in the work area; "
+        "off: unsafe, for machines without user namespaces",
+    )
 
     @field_validator("ocr_languages")
     @classmethod

@@ -23,6 +23,10 @@ identified from the document's bytes (`plan`):
   DejaVu Sans, header block in bold, then as PDF.
 - The HTML e-mail's main document (our `e-post.html`): rendered as it looked
   by WeasyPrint, which writes the PDF/A itself, with no network (`html.py`).
+- Any other HTML or XHTML document (an attachment of an e-mail or an
+  e-form, also written as XML) and SVG: cleaned like the e-mail (no
+  scripts, frames or remote references), then rendered like it. HTML is an accepted format, but a copy
+  with scripts and remote references is not inert, so it is never kept.
 - A forwarded e-mail kept whole as an attachment (message/rfc822): read by
   the e-mail intake, then typeset like the main document (header block,
   text, list of its attachments), or rendered like it when it is HTML.
@@ -68,6 +72,7 @@ import pikepdf
 import pikepdf.pdfa
 from fontTools.ttLib import TTFont
 from fpdf.fonts import SubsetMap, TTFFont
+from lxml import etree
 from pydantic import BaseModel, ConfigDict
 from pypdf import PageObject, PdfReader
 from pypdf.errors import PyPdfError
@@ -111,6 +116,12 @@ _OFFICE_SPREADSHEET = {
     "application/vnd.ms-excel": ".xls",
     "application/vnd.oasis.opendocument.spreadsheet": ".ods",
 }
+_MARKUP_MIMES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml"})
+"""Rendered, never kept: scripts, frames and remote references would stay live in the copy."""
+_XML_MIMES = frozenset({"application/xml", "text/xml"})
+SVG_ROOT = "{http://www.w3.org/2000/svg}svg"
+MARKUP_ROOTS = frozenset({"{http://www.w3.org/1999/xhtml}html", SVG_ROOT})
+"""XHTML and SVG written as XML with a declaration, which identification calls plain XML (fmt/101)."""
 _PDFA_PUIDS = frozenset({"fmt/95", "fmt/354", "fmt/476", "fmt/477", "fmt/478", "fmt/479", "fmt/480", "fmt/481"})
 """PDF/A-1, -2 and -3 at every conformance level, as PRONOM tells them apart."""
 # fontTools warns about the 'modified' date in the head table of every DejaVu
@@ -128,6 +139,7 @@ class Route(StrEnum):
     image = "image"
     email = "email"
     email_html = "email_html"
+    html_document = "html_document"
     message = "message"
     text_document = "text_document"
     office_text = "office_text"
@@ -178,14 +190,19 @@ class ConversionResult(BaseModel):
         return ", ".join(f"{tool.name} {tool.version}" for tool in self.tools)
 
 
-def plan(fmt: FormatId, *, email_body: bool) -> Plan:
-    """What to do with a document in format `fmt`."""
+def plan(fmt: FormatId, *, email_body: bool, xml_root: str | None = None) -> Plan:
+    """What to do with a document in format `fmt`; `xml_root` is an XML document's root element, '{ns}name'."""
     mime = fmt.mime.split(";")[0].strip().lower()
     label = f"{fmt.name} ({fmt.puid})" if fmt.puid else fmt.name
     if mime == "application/pdf":
         return Plan(Route.pdf, f"{label} is normalised to PDF/A with OCR text where pages have none")
     if email_body and mime == "text/html":
         return Plan(Route.email_html, "the HTML e-mail is rendered as it looked, as PDF/A, by WeasyPrint")
+    if mime in _MARKUP_MIMES or (mime in _XML_MIMES and xml_root in MARKUP_ROOTS):
+        return Plan(
+            Route.html_document,
+            f"{label} is cleaned (no scripts, nothing fetched) and rendered as PDF/A by WeasyPrint",
+        )
     if email_body and fmt.puid == PLAIN_TEXT_PUID:
         return Plan(Route.email, "the e-mail's text is typeset as a PDF/A document")
     if mime == "message/rfc822":
@@ -214,6 +231,22 @@ def plan(fmt: FormatId, *, email_body: bool) -> Plan:
     if fmt.accepted:
         return Plan(Route.keep, f"{label} is an accepted archival format as it is")
     return Plan(Route.reject, f"{label} is not an accepted archival format, and noarkpipe cannot convert it")
+
+
+def xml_root(path: Path) -> str | None:
+    """The root element of an XML file as '{namespace}name', read without DTDs, entities or network; None if none."""
+    try:
+        for _event, element in etree.iterparse(
+            str(path), events=("start",), resolve_entities=False, no_network=True, load_dtd=False
+        ):
+            return element.tag if isinstance(element.tag, str) else None
+    except (etree.XMLSyntaxError, OSError, ValueError):
+        return None
+    return None
+
+
+def _is_xml(fmt: FormatId) -> bool:
+    return fmt.mime.split(";")[0].strip().lower() in _XML_MIMES
 
 
 def is_email_body(role: DocumentRole, filename: str) -> bool:
@@ -262,7 +295,7 @@ def archival_copy(
             raise InputFileError(f"{name} is empty (0 bytes)", hint="ask the sender to send the document again")
         source_sha256, _ = sha256_file(source)
         from_format = identify(source)
-        decision = plan(from_format, email_body=is_email)
+        decision = plan(from_format, email_body=is_email, xml_root=xml_root(source) if _is_xml(from_format) else None)
         if decision.route is Route.reject:
             raise InputFileError(f"no archival copy of {name}: {decision.reason}", hint=_reject_hint(from_format))
         kept_pdfa = _verified_pdfa(source, from_format, options) if decision.route is Route.pdf else None
@@ -280,7 +313,9 @@ def archival_copy(
             tools, report, warnings, done = _image_to_pdfa(source, name, output, work, options, deadline)
             decision = Plan(decision.route, f"{decision.reason}: {done}")
         else:
-            tools, report, warnings = _to_pdfa(decision.route, source, from_format, output, work, options, deadline)
+            tools, report, warnings = _to_pdfa(
+                decision.route, source, from_format, output, work, options, deadline, name=name
+            )
         to_format = identify(output)
         if not to_format.accepted:
             raise ConversionError(
@@ -310,7 +345,8 @@ def archival_copy(
 
 
 def _to_pdfa(
-    route: Route, source: Path, fmt: FormatId, output: Path, work: Path, options: ConversionOptions, deadline: _Deadline
+    route: Route, source: Path, fmt: FormatId, output: Path, work: Path, options: ConversionOptions, deadline: _Deadline,
+    *, name: str,
 ) -> tuple[tuple[ToolVersion, ...], VerificationReport, tuple[str, ...]]:
     if route is Route.pdf:
         return _pdf_to_pdfa(source, output, work, options, deadline, expected_pages=None, first_tools=())
@@ -318,6 +354,17 @@ def _to_pdfa(
         return _typeset(decode_text(source.read_bytes(), _charset(fmt.mime)), output, work, options, deadline, ())
     if route is Route.email_html:
         return _render_html(source.read_text(encoding="utf-8", errors="replace"), output, options, deadline, ())
+    if route is Route.html_document:
+        from . import html  # WeasyPrint is slow to import; see _render_html
+
+        cleaner = ToolVersion(name="noarkpipe HTML cleaner", version=noarkpipe_version)
+        svg = fmt.mime.split(";")[0].strip().lower() == html.SVG_MEDIA_TYPE or (
+            _is_xml(fmt) and xml_root(source) == SVG_ROOT
+        )
+        clean = html.clean_document(source.read_bytes(), fmt.mime, title=name, svg=svg)
+        return _render_html(
+            clean.markup, output, options, deadline, (cleaner,), what=f"the document {name}", drawn_text=clean.drawn_text
+        )
     if route is Route.message:
         reader = ToolVersion(name="noarkpipe e-mail reader", version=noarkpipe_version)
         main = _forwarded_main(source, work)
@@ -333,7 +380,7 @@ def _to_pdfa(
     shutil.copyfile(source, named)
     pdf = libreoffice.to_pdf(
         program, named, work / "libreoffice", family=family, pdfa_part=options.pdfa_part,
-        profile=_libreoffice_profile(output.parent), timeout=deadline.left(),
+        profile=_libreoffice_profile(output.parent), timeout=deadline.left(), sandbox_mode=options.sandbox,
     )
     tool = ToolVersion(name="LibreOffice", version=".".join(map(str, version)))
     return _pdf_to_pdfa(pdf, output, work, options, deadline, expected_pages=None, first_tools=(tool,))
@@ -352,19 +399,21 @@ def _typeset(
 
 
 def _render_html(
-    markup: str, output: Path, options: ConversionOptions, deadline: _Deadline, first_tools: tuple[ToolVersion, ...]
+    markup: str, output: Path, options: ConversionOptions, deadline: _Deadline, first_tools: tuple[ToolVersion, ...],
+    *, what: str = "the e-mail", drawn_text: str = "",
 ) -> tuple[tuple[ToolVersion, ...], VerificationReport, tuple[str, ...]]:
     # Imported here: WeasyPrint takes a second to import, which every CLI command would pay otherwise;
     # the conversion workers have it already (convert/preload.py).
     from . import html
 
     deadline.left()
-    rendered = html.render_pdfa(markup, output, profile=options.pdfa_profile, max_pages=options.max_pages)
+    rendered = html.render_pdfa(markup, output, profile=options.pdfa_profile, max_pages=options.max_pages, what=what)
     deadline.left()
     tools = (*first_tools, ToolVersion(name=html.TOOL_NAME, version=html.TOOL_VERSION),
              ToolVersion(name="pikepdf", version=pikepdf.__version__))
-    report = _verified(output, rendered.pages, options, rendered.page_texts)
-    warnings = (f"{len(rendered.refused)} reference(s) to content outside the e-mail were not fetched",) \
+    texts = [f"{drawn_text} {rendered.page_texts[0]}", *rendered.page_texts[1:]] if drawn_text else rendered.page_texts
+    report = _verified(output, rendered.pages, options, texts)
+    warnings = (f"{len(rendered.refused)} reference(s) to content outside {what} were not fetched",) \
         if rendered.refused else ()
     return tools, report, warnings
 
@@ -422,7 +471,7 @@ def _pdf_to_pdfa(
     missing_fonts = unembedded_fonts(prepared)
     if missing_fonts:
         because = "not embedded: " + ", ".join(missing_fonts)
-        prepared = _embed_fonts(prepared, work, deadline, tools, warnings, because=because)
+        prepared = _embed_fonts(prepared, work, deadline, tools, warnings, because=because, options=options)
     if options.ocr_mode == "skip" and all(_has_letters(text) for text in source_texts):
         # Every page has text, so OCRmyPDF would OCR none: only the PDF/A remains to be made.
         written, refusal = _pikepdf_pdfa(prepared, output, options.pdfa_profile)
@@ -437,7 +486,9 @@ def _pdf_to_pdfa(
         try:
             outcome = _ocrmypdf(prepared, output, sidecar, options, deadline)
         except ocrmypdf.PdfaNotApprovedError as refusal:
-            embedded = _embed_fonts(prepared, work, deadline, tools, warnings, because=_findings(refusal.message))
+            embedded = _embed_fonts(
+                prepared, work, deadline, tools, warnings, because=_findings(refusal.message), options=options
+            )
             outcome = _ocrmypdf_after_embedding(embedded, output, sidecar, options, deadline)
     tools.append(ToolVersion(name="OCRmyPDF", version=outcome.version))
     warnings.extend(outcome.warnings)
@@ -482,11 +533,12 @@ def _pikepdf_pdfa(source: Path, output: Path, profile: PdfaProfile) -> tuple[pik
 
 
 def _embed_fonts(
-    source: Path, work: Path, deadline: _Deadline, tools: list[ToolVersion], warnings: list[str], *, because: str
+    source: Path, work: Path, deadline: _Deadline, tools: list[ToolVersion], warnings: list[str], *, because: str,
+    options: ConversionOptions,
 ) -> Path:
     program, version = ghostscript.require()
     embedded = work / "fonts-embedded.pdf"
-    ghostscript.embed_fonts(program, source, embedded, timeout=deadline.left())
+    ghostscript.embed_fonts(program, source, embedded, timeout=deadline.left(), sandbox_mode=options.sandbox)
     tools.append(ToolVersion(name="Ghostscript", version=".".join(map(str, version))))
     warnings.append(f"rewritten by Ghostscript to embed fonts before PDF/A conversion, because: {because}")
     return embedded
@@ -535,7 +587,7 @@ def _ocrmypdf(
 ) -> ocrmypdf.Outcome:
     return ocrmypdf.make_pdfa(
         source, output, sidecar, pdfa_part=options.pdfa_part, languages=options.ocr_languages,
-        mode=options.ocr_mode, timeout=deadline.left(),
+        mode=options.ocr_mode, timeout=deadline.left(), workdir=sidecar.parent, sandbox_mode=options.sandbox,
     )
 
 

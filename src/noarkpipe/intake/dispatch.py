@@ -1,8 +1,40 @@
 """Which intake source reads a claimed item: decided by its content, then its name.
 
-A file's extension is a hint from whoever named it; the bytes decide. An
-executable named `.pdf` is refused, and a `.txt` that is a MIME message is
-read as e-mail. What nothing reads is refused with what the file seems to be.
+A file's extension is a hint from whoever named it; the bytes decide, each
+format by its real signature at its real place (`signatures.py`), never by a
+byte string found somewhere in the first kilobyte. The order is fixed, and
+`tests/test_dispatch.py` pins it with one row per kind of file:
+
+1. A folder: an e-form pair bundle (X.json + X.pdf), as the claim made it.
+2. An empty file: refused.
+3. A signature at its own offset, which no text format can start with:
+   ZIP (local file header `PK\x03\x04`, or `PK\x05\x06` of an empty
+   archive) is an e-form zip delivery if it holds `manifest.json` or an
+   envelope, else refused, whatever PDF it stores; OLE is an Outlook `.msg`
+   if so named, else refused; `%PDF-` at 0, TIFF, JPEG, PNG are scans; an
+   executable or a tar archive is refused, whatever its name says.
+4. An e-form in XML (the first element is the e-skjema envelope, after an
+   optional BOM) or JSON (an object with formType and fields): both found by
+   a real parse from offset 0.
+5. An e-mail: a header block from offset 0 (`looks_like_email`), with an
+   mbox 'From ' line in front allowed.
+6. Other markup or JSON (starting with `<`, `{` or `[`): refused, even with
+   a `%PDF-` further on; an HTML page quoting a PDF is no scan.
+7. A PDF header after junk within the first 1024 bytes, as ISO 32000 lets
+   readers accept: a scan.
+8. A name ending `.eml`: the e-mail parser, which says what is wrong with it.
+9. Anything else: refused with what the file seems to be.
+
+Why the e-mail test (5) comes before the PDF-after-junk test (7): the junk
+allowance is a tolerance for broken writers, while a header block from the
+first byte is structure. A message whose Subject names `%PDF-1.7`, or that
+carries a PDF part sent with `Content-Transfer-Encoding: binary` (or 8bit),
+has the PDF header within its first kilobyte, but it is a letter: read as
+e-mail, its PDF becomes an attachment with an archival copy of its own;
+read as a scan it would be quarantined as a truncated PDF, or journaled as
+a scanned letter without its sender, subject and text. The e-form tests (4)
+come before it because they are a real parse, stricter than the header
+heuristics, and no e-mail starts with `<` or `{`.
 """
 
 from __future__ import annotations
@@ -15,10 +47,12 @@ import magic
 
 from ..errors import InputFileError
 from .context import IntakeContext
-from .email import parse_eml
 from .eform import parse_eform_pair, parse_eform_xml, parse_eform_zip, sniff_eform
-from .msg import OLE_SIGNATURE, parse_msg
-from .scan import parse_scan, sniff_format
+from .email import parse_eml
+from .msg import parse_msg
+from .safety import open_regular
+from .scan import parse_scan
+from .signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
 from .submission import Source, Submission
 
 Parser = Callable[[Path, IntakeContext], list[Submission]]
@@ -33,6 +67,7 @@ _EMAIL_HEADERS = (
 )
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 _MBOX_FROM = re.compile(rb"^From \S+ +\S")
+_BOM = b"\xef\xbb\xbf"
 
 
 def looks_like_email(head: bytes) -> bool:
@@ -43,9 +78,11 @@ def looks_like_email(head: bytes) -> bool:
     (a MIME entity starting 'Content-Type:', 'X-Mailer:', ...). An mbox
     'From sender date' line in front (mail saved by Unix mail programs) is allowed.
     """
-    if b"\x00" in head[:2048]:
+    text = head.lstrip(b"\r\n").replace(b"\r\n", b"\n")
+    # A NUL in the header block makes it binary data; in the body it may be a part sent as binary.
+    if b"\x00" in text.split(b"\n\n", 1)[0][:2048]:
         return False
-    lines = head.lstrip(b"\r\n").replace(b"\r\n", b"\n").split(b"\n")
+    lines = text.split(b"\n")
     if lines and _MBOX_FROM.match(lines[0]):
         lines = lines[1:]
     complete = len(head) < 8192 or b"\n\n" in head.replace(b"\r\n", b"\n")
@@ -68,7 +105,7 @@ def looks_like_email(head: bytes) -> bool:
 
 
 def _head(path: Path, size: int = 8192) -> bytes:
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:  # never through a link, never blocked on a FIFO
         return handle.read(size)
 
 
@@ -84,12 +121,13 @@ def _lone_json(path: Path, context: IntakeContext) -> list[Submission]:
     )
 
 
-def _unsupported(path: Path, original_name: str, head: bytes) -> InputFileError:
+def _unsupported(path: Path, original_name: str, head: bytes, seen: str | None = None) -> InputFileError:
     suffix = Path(original_name).suffix.lower() or "(no extension)"
-    try:
-        seen = magic.from_buffer(head) if head else "empty"
-    except magic.MagicException:
-        seen = "unknown data"
+    if seen is None:
+        try:
+            seen = magic.from_buffer(head) if head else "empty"
+        except magic.MagicException:
+            seen = "unknown data"
     return InputFileError(
         f"unsupported file type '{suffix}' (content: {seen}); noarkpipe reads {SUPPORTED}",
         hint="move the file to the right inbox or journal it by hand",
@@ -97,26 +135,36 @@ def _unsupported(path: Path, original_name: str, head: bytes) -> InputFileError:
 
 
 def choose_parser(path: Path, original_name: str) -> tuple[Source, Parser]:
-    """The source and parser for a claimed item; InputFileError when nothing reads it."""
+    """The source and parser for a claimed item, in the order of the module docstring; InputFileError when nothing reads it."""
     if path.is_dir():
         return Source.eform, _bundle_parser
     suffix = Path(original_name).suffix.lower()
     head = _head(path)
     if not head:
         raise InputFileError(f"empty file (0 bytes): '{original_name}' has no content")
-    if head.startswith(OLE_SIGNATURE):
-        if suffix == ".msg":
-            return Source.email, parse_msg
-        raise _unsupported(path, original_name, head)
-    if sniff_format(head):
+    signature = leading_signature(head)
+    if signature == "zip":
+        if sniff_eform(path) == "zip":
+            return Source.eform, parse_eform_zip
+        raise _unsupported(path, original_name, head, "a zip archive that is no e-form delivery (no manifest.json "
+                                                       "or e-skjema envelope at its top level)")
+    if signature == "ole" and suffix == ".msg":
+        return Source.email, parse_msg
+    if signature in SCAN_FORMATS:
         return Source.scan, parse_scan
+    if signature is not None:
+        raise _unsupported(path, original_name, head)
     eform = sniff_eform(path)
     if eform == "xml":
         return Source.eform, parse_eform_xml
-    if eform == "zip":
-        return Source.eform, parse_eform_zip
     if eform == "json":
         return Source.eform, _lone_json
-    if suffix == ".eml" or looks_like_email(head):
+    if looks_like_email(head):
+        return Source.email, parse_eml
+    if head.removeprefix(_BOM).lstrip()[:1] in (b"<", b"{", b"["):
+        raise _unsupported(path, original_name, head)
+    if pdf_header_in_window(head):
+        return Source.scan, parse_scan
+    if suffix == ".eml":
         return Source.email, parse_eml
     raise _unsupported(path, original_name, head)

@@ -224,7 +224,8 @@ def parse_eform_zip(path: Path, context: IntakeContext) -> list[Submission]:
     titled as not listed, after the listed ones.
     """
     what = context.origin_name
-    members = {member.name: member.content for member in archive.read_zip(path, context)}
+    with archive.unpacked(path, context) as unpacked:
+        members = {member.name: member.content for member in unpacked}
     if MANIFEST_NAME in members:
         metadata = _metadata_from_json(members[MANIFEST_NAME], f"{what}: {MANIFEST_NAME}")
         rendering, listed = _listed_documents(metadata, f"{what}: {MANIFEST_NAME}")
@@ -416,7 +417,8 @@ def _resolve(ref: _DocRef, members: dict[str, bytes] | None, context: IntakeCont
     if ref.content is not None:
         content = ref.content
         if archive.is_archive(content):
-            archive.read_zip(content, replace(context, origin_name=f"{what}: '{ref.filename}'"))
+            with archive.unpacked(content, replace(context, origin_name=f"{what}: '{ref.filename}'")):
+                pass  # only checked: the zip itself is the document
     elif members is None:
         raise InputFileError(
             f"{what}: '{ref.reference}' refers to a file beside the envelope, but the envelope came on its own",

@@ -24,7 +24,9 @@ what the bytes show, and a name without a useful extension gets one.
 Mail from the wild is messy: headers in RFC 2047 encoded words, bodies in
 charsets that lie (iso-8859-1 that is really windows-1252), dates that are
 missing or nonsense. None of that stops intake; only a file that is not an
-e-mail at all does.
+e-mail at all does, or one that is cut off on the way or whose headers go past
+the [intake] limits (intake/email_guard.py: checked on the raw header text
+before the stdlib parser reads a value, whose cost grows faster than the header).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from lxml import etree, html
 from dataclasses import replace
 
 from ..errors import InputFileError
-from . import archive, email_html, invitation, notices
+from . import archive, email_guard, email_html, invitation, notices
 from .context import IntakeContext, IntakeLimits
 from .safety import require_size, safe_filename
 from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
@@ -68,15 +70,25 @@ def parse_eml(path: Path, context: IntakeContext) -> list[Submission]:
         raise InputFileError("empty file (0 bytes): not an e-mail", hint="ask the sender to send it again")
     require_size(size, context.limits.max_file_bytes, "the e-mail file")
     raw = path.read_bytes()
-    message = _parse_message(raw)
-    return [_submission(message, context)]
+    try:
+        message = _parse_message(raw, context.limits)
+        email_guard.require_whole(message)
+        return [_submission(message, context)]
+    except RecursionError as exc:
+        # Comments or groups nested hundreds deep: the stdlib's header parser recurses once per level.
+        raise InputFileError(
+            "a header of the e-mail nests parentheses or groups too deep to be read: no mail program writes that",
+            hint="the file is kept in quarantine; ask the sender to send the letter again from an ordinary mail program",
+        ) from exc
 
 
-def _parse_message(raw: bytes) -> EmailMessage:
+def _parse_message(raw: bytes, limits: IntakeLimits) -> EmailMessage:
     head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     if b"\x00" in head:
         raise InputFileError("binary data where e-mail headers should be: not an RFC 5322 e-mail")
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    # Headers measured before the parser reads them (email_guard), then again block by block as it does.
+    email_guard.check_head(raw, limits)
+    message = email_guard.parser(limits).parsebytes(raw)
     present = {key.lower() for key in message.keys()}
     if not present & set(_KNOWN_HEADERS):
         raise InputFileError(
@@ -264,7 +276,7 @@ def _recover_multipart(part: Message) -> Message | None:
         if b'"' in candidate or body.count(b"--" + candidate) < 2:
             continue
         head = f'Content-Type: {part.get_content_type()}; boundary="{candidate.decode("ascii")}"\n\n'
-        recovered = BytesParser(policy=policy.default).parsebytes(head.encode("ascii") + body)
+        recovered = BytesParser(policy=part.policy).parsebytes(head.encode("ascii") + body)
         if recovered.is_multipart() and recovered.get_payload():
             return recovered
     return None
@@ -611,7 +623,9 @@ class _Collector:
                 unpacked.append(document)
                 continue
             label = f"attachment '{document.filename}'"
-            members = archive.read_zip(document.content, replace(context, origin_name=label), expand_nested=True)
+            with archive.unpacked(document.content, replace(context, origin_name=label), expand_nested=True) as members:
+                for member in members:
+                    member.content  # noqa: B018 - read before the unpacked files are removed
             if not members:
                 raise InputFileError(f"{label} is an empty zip", hint="ask the sender to send the files themselves")
             for member in members:
@@ -691,7 +705,7 @@ def _parts_after_the_end(part: Message) -> list[Message]:
         return []
     head = f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n'
     rest = epilogue[epilogue.index(f"--{boundary}"):]
-    late = BytesParser(policy=policy.default).parsebytes((head + rest).encode("utf-8", "surrogateescape"))
+    late = BytesParser(policy=part.policy).parsebytes((head + rest).encode("utf-8", "surrogateescape"))
     return late.get_payload() if late.is_multipart() else []
 
 
@@ -702,7 +716,7 @@ def _encrypted_gap(kind: str) -> str:
 def _headers_part(part: Message) -> Message:
     """A text/rfc822-headers part read as the header block it quotes."""
     payload = part.get_payload(decode=True) or b""
-    return BytesParser(policy=policy.default).parsebytes(payload.lstrip(b"\r\n"), headersonly=True)
+    return BytesParser(policy=part.policy).parsebytes(payload.lstrip(b"\r\n"), headersonly=True)
 
 
 def _format_parties(parties: list[Party]) -> str:

@@ -276,7 +276,8 @@ def build_main_document(
         if css.strip():
             etree.SubElement(head, "style").text = css
     page = etree.SubElement(document, "body")
-    page.append(_header_table(header))
+    if header:  # a document that is not an e-mail (an HTML attachment, convert/html.py) has none
+        page.append(_header_table(header))
     wrapper = etree.SubElement(page, "div", {"class": "noarkpipe-body"})
     _move_body(body_element, wrapper, inline)
     for note in notes:

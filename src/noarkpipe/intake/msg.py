@@ -36,6 +36,7 @@ from extract_msg.msg_classes import MessageBase
 from extract_msg.null_date import NullDate
 
 from ..errors import InputFileError
+from . import email_guard
 from .context import IntakeContext, IntakeLimits
 from .email import LOCAL_TIME, MAIN_FILENAME, OLE_SIGNATURE, TEXT_MEDIA_TYPE, html_to_text, render_main_document
 from .safety import require_size, safe_filename
@@ -172,6 +173,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _read_mail(msg: MessageBase, limits: IntakeLimits, depth: int) -> _Mail:
+    _require_bounded_headers(msg, limits)
     names, links, forwarded = [], [], []
     for attachment in msg.attachments:
         if isinstance(attachment, WebAttachment):
@@ -186,6 +188,11 @@ def _read_mail(msg: MessageBase, limits: IntakeLimits, depth: int) -> _Mail:
                 )
             forwarded.append(_read_mail(attachment.data, limits, depth + 1))
     to, cc = _recipients(msg)
+    for field, parties in (("To", to), ("Cc", cc)):
+        # Written into the .eml of a forwarded message (as_eml), which the stdlib parses again.
+        if len(parties) > limits.max_addresses:
+            raise email_guard.over_limit(f"the Outlook message has {len(parties)} recipients in its {field} field",
+                                         "max_addresses", limits.max_addresses)
     return _Mail(
         subject=_clean(msg.subject or ""),
         sender=_sender(msg),
@@ -198,6 +205,23 @@ def _read_mail(msg: MessageBase, limits: IntakeLimits, depth: int) -> _Mail:
         links=tuple(links),
         forwarded=tuple(forwarded),
     )
+
+
+def _require_bounded_headers(msg: MessageBase, limits: IntakeLimits) -> None:
+    """The e-mail header limits (intake/email_guard.py) on what of the message the stdlib parses.
+
+    That is the Internet header block Outlook kept (parsed for From and Date)
+    and the subject, which `as_eml` writes into a header; both measured as
+    text before any parser reads them.
+    """
+    if text := msg.headerText:
+        head = text.removeprefix("Microsoft Mail Internet Headers Version 2.0").lstrip()
+        email_guard.check_head(head.encode("utf-8", "surrogateescape"), limits,
+                               where="the Internet headers kept in the Outlook message")
+    subject = msg.subject or ""
+    if len(subject.encode("utf-8", "surrogateescape")) > limits.max_header_kb * 1024:
+        raise email_guard.over_limit(f"the subject of the Outlook message has more than {limits.max_header_kb} KB",
+                                     "max_header_kb", limits.max_header_kb)
 
 
 def _read_files(msg: MessageBase, mail: _Mail, limits: IntakeLimits) -> list[_File]:

@@ -42,12 +42,15 @@ import pypdfium2
 import pypdfium2.raw as pdfium_c
 from PIL import Image, UnidentifiedImageError
 
+from .. import pdfstreams
+from .._exec import sandbox as converter_sandbox
 from .._exec import tesseract
 from ..errors import InputFileError
 from ..imaging import load_strictly
 from .context import IntakeContext, IntakeLimits
 from .safety import require_size, safe_filename
 from .separator import is_separator_page, is_separator_text
+from .signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
 from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -109,17 +112,16 @@ class _UnreadablePage(InputFileError):
 def sniff_format(head: bytes) -> str | None:
     """'pdf', 'tiff', 'jpeg' or 'png' from the first bytes of a file; None for anything else.
 
-    The file name is not consulted: scan stations and people rename files.
+    Each by its signature at its own place (`signatures.py`): the image
+    formats' at offset 0, the PDF header at 0 or, as the PDF standard allows,
+    after junk within the first 1024 bytes, but never inside a file another
+    signature claims (a zip storing a PDF member is a zip). The file name is
+    not consulted: scan stations and people rename files.
     """
-    if b"%PDF-" in head[:1024]:
-        return "pdf"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return "tiff"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    return None
+    kind = leading_signature(head)
+    if kind in SCAN_FORMATS:
+        return kind
+    return "pdf" if pdf_header_in_window(head) else None
 
 
 def looks_truncated_pdf(tail: bytes) -> bool:
@@ -567,7 +569,7 @@ def parse_scan(path: Path, context: IntakeContext) -> list[Submission]:
         texts: list[str] = []
         for index in range(batch.page_count):
             try:
-                page_kind, text = _read_page(batch, index, program, context.ocr_languages)
+                page_kind, text = _read_page(batch, index, program, context.ocr_languages, context.sandbox)
             except _UnreadablePage as exc:
                 page_kind, text = PageKind.unreadable, exc.message
             kinds.append(page_kind)
@@ -653,7 +655,9 @@ def _check_file(path: Path, limits: IntakeLimits) -> str:
     return kind
 
 
-def _read_page(batch: _Batch, index: int, program: str, languages: str) -> tuple[PageKind, str]:
+def _read_page(
+    batch: _Batch, index: int, program: str, languages: str, sandbox: converter_sandbox.Mode
+) -> tuple[PageKind, str]:
     """What the page is, and its text if it belongs to a letter; the cheap checks go first."""
     page = batch.page(index)
     if is_blank(measure_ink(page.image, page.dpi)):
@@ -663,7 +667,7 @@ def _read_page(batch: _Batch, index: int, program: str, languages: str) -> tuple
     buffer = io.BytesIO()
     _at_ocr_resolution(page).save(buffer, format="PNG", compress_level=1)
     try:
-        text = tesseract.page_text(program, buffer.getvalue(), languages, OCR_DPI)
+        text = tesseract.page_text(program, buffer.getvalue(), languages, OCR_DPI, sandbox_mode=sandbox)
     except InputFileError as exc:
         raise _UnreadablePage(f"page {index + 1}: {exc.message}", hint=exc.hint) from exc
     if is_separator_text(text):
@@ -760,6 +764,8 @@ class _PdfBatch:
     """A PDF batch read with PDFium: pages rendered for analysis and OCR, copied unchanged into letters."""
 
     def __init__(self, path: Path, limits: IntakeLimits) -> None:
+        # Measured before PDFium sees it: PDFium decodes a page's content whole when it renders.
+        pdfstreams.require_bounded(path, limits.max_decompressed_mb, "the scan file")
         try:
             self._pdf = pypdfium2.PdfDocument(path)
         except pypdfium2.PdfiumError as exc:

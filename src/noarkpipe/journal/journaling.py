@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..classify.references import CaseReference, find_case_references
+from ..classify.references import CaseParty, CaseReference, describe_sender, find_case_references, is_party_of_case
 from ..classify.learned import MODEL_DECIDED_NOTE, decide, submission_text
 from ..classify.policy import Policy
 from ..classify.rules import classify
@@ -231,7 +231,8 @@ def _closed(session: Session, saksmappe: tables.Saksmappe) -> str | None:
 def place(session: Session, structure: Structure, submission: Submission, policy: Policy) -> Placement:
     """Where an item goes, in order of certainty.
 
-    1. It quotes an existing case of the same records creator: it joins that case (J).
+    1. It quotes an existing case of the same records creator: it joins that case (J); from a sender
+       who is no party of that case, awaiting review (M), unless configured otherwise.
     2. A classification rule decides: a new case in the rule's class, J if the rule is confident.
     3. The learned model is confident enough: a new case in its class (J).
     4. Otherwise: a new case in the default class, awaiting review (M).
@@ -260,6 +261,16 @@ def place(session: Session, structure: Structure, submission: Submission, policy
                 return Placement(
                     Journalstatus.midlertidig_registrering, None,
                     f"quotes case {ref} ({ref.quoted!r}), but {closed}: new case in the default class, awaiting review",
+                )
+            if policy.quoted_case_unknown_sender == "review" and not is_party_of_case(
+                submission.sender, case_parties(session, saksmappe)
+            ):
+                # A case number is public; quoting one proves nothing (classify/references.py).
+                return Placement(
+                    Journalstatus.midlertidig_registrering, saksmappe,
+                    f"quotes existing case {ref} ({ref.quoted!r}), but {describe_sender(submission.sender)} is no "
+                    "party of that case: placed in it, awaiting review "
+                    "(quoted_case_unknown_sender = \"review\", [arkivskaper.klassifikasjonssystem])",
                 )
             return Placement(Journalstatus.journalfoert, saksmappe, f"quotes existing case {ref} ({ref.quoted!r})")
     review = Journalstatus.midlertidig_registrering
@@ -292,6 +303,18 @@ def place(session: Session, structure: Structure, submission: Submission, policy
                 f"{policy.model_threshold:.0%}: new case in the default class, awaiting review",
             )
     return Placement(review, None, "no rule and no confident suggestion: new case in the default class, awaiting review")
+
+
+def case_parties(session: Session, saksmappe: tables.Saksmappe) -> list[CaseParty]:
+    """Every korrespondansepart of the case's journalposts, with its journalpost's status and whether it opened the case."""
+    J, K = tables.Journalpost, tables.Korrespondansepart
+    first = session.scalar(select(func.min(J.journalpostnummer)).where(J.saksmappe_id == saksmappe.id))
+    rows = session.execute(
+        select(K.epostadresse, K.organisasjonsnummer, J.journalstatus, J.journalpostnummer)
+        .join(J, K.journalpost_id == J.id)
+        .where(J.saksmappe_id == saksmappe.id)
+    )
+    return [CaseParty(email, orgnr, status, number == first) for email, orgnr, status, number in rows]
 
 
 def find_by_message_id(session: Session, arkivskaper_id: int, message_id: str) -> tables.Journalpost | None:
