@@ -518,3 +518,12 @@ def test_descendants_are_found_across_sessions():
             os.kill(pid, signal.SIGKILL)
         child.kill()
         child.wait()
+
+
+def test_a_task_over_the_workers_memory_limit_fails_alone_and_the_worker_goes_on():
+    with LocalExecutor(1, memory_limit_mb=1024) as executor:
+        greedy = executor.submit(bytearray, 2 * 1024**3)
+        after = executor.submit(math.factorial, 10)
+        assert after.outcome().value == math.factorial(10)
+        outcome = greedy.outcome()
+    assert not outcome.ok and "MemoryError" in outcome.failure

@@ -173,6 +173,12 @@ class ConvertSettings(_Strict):
         description="bwrap: converters run with no network and write only in the work area (bubblewrap); "
         "off: unsafe, converters may fetch what documents link to",
     )
+    max_worker_memory_mb: int = Field(
+        default=4096,
+        ge=1024,
+        description="address space of each conversion worker and of each program it starts (RLIMIT_AS); "
+        "a document that needs more gets no archival copy, its letter goes to review",
+    )
     workers: int = Field(
         default_factory=default_workers, ge=1, le=64, description="documents converted at the same time"
     )

@@ -30,6 +30,11 @@ crash, the out-of-memory killer) takes only its own task with it, since a
 slot holds one task: the task is tried again in a fresh worker and given up
 after `max_crashes` deaths, and what the dead worker had started is killed.
 
+Each worker may have an address-space limit (`memory_limit_mb`, RLIMIT_AS,
+`[convert] max_worker_memory_mb`), which every program it starts inherits: a
+document that would take more fails as that task (MemoryError, or its program
+dies), and its letter keeps going without that archival copy.
+
 Workers ignore Ctrl-C and SIGTERM: the run decides what happens to the
 work in progress (it lets running conversions finish and keeps their
 results). They stay in the run's process group, so a kill of the group (or
@@ -49,6 +54,7 @@ import itertools
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import resource
 import signal
 import threading
 import time
@@ -123,9 +129,14 @@ def run_task(function: Callable[[J], R], job: J) -> TaskOutcome[R]:
 _notices: Any = None
 
 
-def _start_worker(notices: Any, environment: dict[str, str]) -> None:
+def _start_worker(notices: Any, environment: dict[str, str], memory_limit_mb: int | None = None) -> None:
     global _notices
     _notices = notices
+    if memory_limit_mb is not None:
+        # Per process, inherited by every program the worker starts: a document that
+        # would take more fails on its own (MemoryError, or its program dies), not the machine.
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     # The fork server keeps the environment of the moment it started; a
     # worker runs with the one its executor was made in (PATH above all).
     os.environ.clear()
@@ -172,10 +183,13 @@ class _LocalTask(Generic[R]):
 class _Slot:
     """One worker process (a one-process pool) and the one task it is running, if any."""
 
-    def __init__(self, context: Any, environment: dict[str, str]) -> None:
+    def __init__(self, context: Any, environment: dict[str, str], memory_limit_mb: int | None) -> None:
         self.notices = context.SimpleQueue()
         self.pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=context, initializer=_start_worker, initargs=(self.notices, environment)
+            max_workers=1,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(self.notices, environment, memory_limit_mb),
         )
         self.pid: int | None = None
         self.task: _LocalTask | None = None
@@ -208,13 +222,16 @@ class LocalExecutor:
         time_limit_s: float | None = None,
         max_crashes: int = 2,
         preload: Sequence[str] = (),
+        memory_limit_mb: int | None = None,
     ) -> None:
-        """`time_limit_s`: the hard limit per task from its start; `preload`: modules the workers import once."""
+        """`time_limit_s`: the hard limit per task from its start; `preload`: modules the workers import once;
+        `memory_limit_mb`: the address space of each worker and of what it starts."""
         if workers < 1:
             raise ValueError("an executor needs at least one worker")
         self.workers = workers
         self.time_limit_s = time_limit_s
         self.max_crashes = max_crashes
+        self.memory_limit_mb = memory_limit_mb
         # A fork server: workers are started from a process that has threads
         # (this one's supervisor), which plain fork cannot copy safely.
         self._context = multiprocessing.get_context("forkserver")
@@ -352,7 +369,7 @@ class LocalExecutor:
         while self._queue:
             slot = next((slot for slot in self._slots if slot.task is None), None)
             if slot is None and len(self._slots) < self.workers:
-                slot = _Slot(self._context, self._environment)
+                slot = _Slot(self._context, self._environment, self.memory_limit_mb)
                 self._slots.append(slot)
             if slot is None:
                 return

@@ -215,7 +215,8 @@ def conversion_options(settings: Settings) -> ConversionOptions:
     """The [convert] and [intake] settings as the conversion takes them."""
     try:
         return ConversionOptions(
-            **settings.convert.model_dump(exclude={"workers", "scheduler"}), ocr_languages=settings.intake.ocr_languages
+            **settings.convert.model_dump(exclude={"workers", "scheduler", "max_worker_memory_mb"}),
+            ocr_languages=settings.intake.ocr_languages,
         )
     except ValidationError as exc:
         problem = exc.errors()[0]
@@ -707,6 +708,7 @@ class NightlyRun:
                 self.settings.convert.workers,
                 time_limit_s=self.conversion.timeout_s + HARD_LIMIT_GRACE_SECONDS,
                 preload=PRELOAD,
+                memory_limit_mb=self.settings.convert.max_worker_memory_mb,
             )
         return self._executor
 
