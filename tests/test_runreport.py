@@ -18,6 +18,7 @@ from noarkpipe import api
 from noarkpipe.config import load_settings
 from noarkpipe.errors import ConfigError, ExitCode
 from noarkpipe.nightly import Outcome
+from noarkpipe.ops.mail import _plain_text
 from noarkpipe.ops.report import RunReport, render_html
 
 FNR = "15038740110"  # a valid (synthetic) fødselsnummer
@@ -117,6 +118,13 @@ def test_report_html_is_self_contained_with_charts_and_escaped_text(night):
     hostile = report.model_copy(update={"notes": ['<script>alert("x")</script> & co']})
     rendered = render_html(hostile)
     assert "<script>" not in rendered and "&lt;script&gt;" in rendered
+    # The mail's plain-text part, read in a terminal as often as not: senders' text escaped.
+    [entry] = report.quarantine
+    forged = entry.model_copy(update={"item": "tom\x1b]0;pwned\x07.eml", "reason": "empty\nreason: all is well"})
+    plain = _plain_text(report.model_copy(update={"quarantine": [forged], "notes": ["note \x1b[2J"]}))
+    assert "\x1b" not in plain and "\x07" not in plain
+    assert "tom\\x1b]0;pwned\\x07.eml" in plain and "empty\\nreason: all is well" in plain
+    assert not any(line.startswith("reason:") for line in plain.splitlines())
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from ..clock import utcnow
 from ..config import ReportSettings
 from ..errors import ExitCode
 from ..journal.journaling import LOCAL_TIME
+from ..printable import printable
 from .report import RunReport
 
 
@@ -85,10 +86,13 @@ def _plain_text(report: RunReport) -> str:
             f"{c.quarantined} quarantined, {c.duplicates} duplicates."
         )
     if report.quarantine:
-        lines += ["", "Quarantined:"] + [f"  {i.arkivskaper}: {i.item}: {i.reason}" for i in report.quarantine]
+        # Names and reasons carry senders' text: escaped, so none can rewrite the terminal it is read in.
+        lines += ["", "Quarantined:"] + [
+            f"  {i.arkivskaper}: {printable(i.item)}: {printable(i.reason)}" for i in report.quarantine
+        ]
     problems = report.notes + [f"{m.arkivskaper}: {m.mailbox}: {e}" for m in report.mailboxes for e in m.errors]
     if problems:
-        lines += ["", "Problems:"] + [f"  {p}" for p in problems]
+        lines += ["", "Problems:"] + [f"  {printable(p)}" for p in problems]
     lines += ["", "The full report is the HTML part of this message; the JSON report is attached."]
     return "\n".join(lines) + "\n"
 
