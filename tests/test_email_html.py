@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pypdfium2
 import pytest
+from loopback import Listener
 from PIL import Image
 from pypdf import PdfReader
 
@@ -35,49 +34,10 @@ LOGO_COLOUR = (212, 17, 155)
 PHOTO_COLOUR = (18, 150, 72)
 
 
-class _Listener(ThreadingHTTPServer):
-    """A loopback HTTP server that records every connection made to it, before any request is read."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.connections: list[tuple[str, int]] = []
-        self.requests: list[str] = []
-
-    def verify_request(self, request, client_address) -> bool:
-        self.connections.append(client_address)
-        return True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def handle_one_request(self) -> None:
-        super().handle_one_request()
-        if self.requestline:
-            self.server.requests.append(self.requestline)
-
-    def do_GET(self) -> None:  # answer like a real server, so that a fetch would succeed and show
-        body = _png((40, 40), (0, 0, 255))
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def listener():
-    server = _Listener()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    with Listener(_png((40, 40), (0, 0, 255))) as running:
+        yield running
 
 
 def _png(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
@@ -162,7 +122,7 @@ def _pixels_near(pdf: Path, colour: tuple[int, int, int], page: int = 0) -> int:
 
 
 def test_html_newsletter_is_rendered_as_it_looked_and_nothing_is_fetched(tmp_path, listener):
-    port = listener.server_address[1]
+    port = listener.port
     submission = _parse(tmp_path, _newsletter(port))
     main, *attachments = submission.documents
     assert (main.filename, main.media_type, main.role) == ("e-post.html", "text/html; charset=utf-8", DocumentRole.main)
@@ -202,15 +162,15 @@ def test_without_the_guard_weasyprint_would_have_fetched_from_the_listener(liste
     import weasyprint
     from email import message_from_bytes, policy
 
-    message = message_from_bytes(_newsletter(listener.server_address[1]), policy=policy.default)
+    message = message_from_bytes(_newsletter(listener.port), policy=policy.default)
     markup = message.get_body(("html",)).get_content()
     weasyprint.HTML(string=markup).write_pdf()
-    assert listener.connections and any("/x.png" in line for line in listener.requests)
+    assert listener.connections and any("/x.png" in path for _method, path in listener.requests)
 
 
 def test_weasyprint_is_refused_every_url_that_is_not_data_even_in_a_hand_made_file(tmp_path, listener):
     """The fetcher is the last line: conversion of a file intake never cleaned still fetches nothing."""
-    remote = f"http://127.0.0.1:{listener.server_address[1]}"
+    remote = f"http://127.0.0.1:{listener.port}"
     (tmp_path / "secret.png").write_bytes(_png((50, 50), LOGO_COLOUR))
     markup = f"""<!DOCTYPE html><html><head><link rel="stylesheet" href="{remote}/a.css">
 <style>@import url({remote}/b.css); p {{ background: url({remote}/c.png) }}</style>
@@ -373,7 +333,7 @@ def test_a_forwarded_html_message_is_rendered_by_weasyprint_too(tmp_path, listen
     inner["Subject"] = "Opprinnelig melding"
     inner.set_content(
         f"<table><tr><td>Gnr. 12</td><td>Bnr. 7</td></tr></table>"
-        f"<img src='http://127.0.0.1:{listener.server_address[1]}/spor.gif'>",
+        f"<img src='http://127.0.0.1:{listener.port}/spor.gif'>",
         subtype="html",
     )
     outer = EmailMessage()

@@ -28,24 +28,22 @@ inbox without the others.
 from __future__ import annotations
 
 import ast
-import ctypes
 import hashlib
 import json
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import hostilefactory as hf
 import psutil
 import pytest
+from loopback import Listener, OpenWatch
 from sqlalchemy import select
 
 from noarkpipe import api
@@ -67,88 +65,6 @@ SAMPLE_SECONDS = 0.05
 KODE = "fjellvik"
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 """What must never reach a terminal raw: C0 (but tab and newline), DEL, C1, bidi and zero-width characters."""
-
-
-# --- The loopback listener ------------------------------------------------------------------------
-
-class Listener:
-    """HTTP on 127.0.0.1, a random port: records every connection and every request line, any method."""
-
-    def __init__(self) -> None:
-        self.connections: list[tuple[str, int]] = []
-        self.requests: list[str] = []
-        listener = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def handle_one_request(self):
-                super().handle_one_request()
-                if self.requestline:
-                    listener.requests.append(self.requestline)
-
-            def _answer(self):
-                body = b"\x89PNG\r\n\x1a\n fetched " + self.path.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            do_GET = do_HEAD = do_POST = do_OPTIONS = do_PROPFIND = do_PUT = _answer
-
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def verify_request(self, request, client_address):
-                listener.connections.append(client_address)
-                return True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-# --- inotify (libc through ctypes: no package needed) ---------------------------------------------
-
-IN_ACCESS, IN_MODIFY, IN_OPEN = 0x1, 0x2, 0x20
-
-
-class OpenWatch:
-    """Every open or read of a file in `folder` (and of the folder itself) while the watch is on."""
-
-    def __init__(self, folder: Path) -> None:
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if self.fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1")
-        if self.libc.inotify_add_watch(self.fd, os.fsencode(folder), IN_OPEN | IN_ACCESS | IN_MODIFY) < 0:
-            raise OSError(ctypes.get_errno(), f"inotify_add_watch {folder}")
-
-    def events(self) -> list[tuple[int, str]]:
-        """Drain the queue; (mask, name) per event, name empty for the folder itself."""
-        seen = []
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return seen
-            offset = 0
-            while offset < len(data):
-                _, mask, _, length = struct.unpack_from("iIII", data, offset)
-                name = data[offset + 16 : offset + 16 + length].rstrip(b"\0").decode("utf-8", "replace")
-                seen.append((mask, name))
-                offset += 16 + length
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 # --- Watching the run's process tree --------------------------------------------------------------
@@ -251,7 +167,7 @@ class HostileNight:
     survivors: list[str]
     summary: dict | None
     listener_connections: list
-    listener_requests: list[str]
+    listener_requests: list
     outside_events: list[tuple[int, str]]
     home: Path
     tmpdir: Path
@@ -334,7 +250,7 @@ def night(tmp_path_factory) -> HostileNight:
         folder.mkdir(parents=True)
     listener = Listener()
     rows = _selected_rows()
-    spec = hf.Night(inbox=settings.creator(KODE).inbox, outside=outside, listener=listener.url, case=case,
+    spec = hf.Night(inbox=settings.creator(KODE).inbox, outside=outside, listener=listener.base, case=case,
                     scratch=scratch)
     paths = hf.build_inbox(spec, rows)
     digests, originals = {}, {}

@@ -17,17 +17,16 @@ import json
 import subprocess
 import sys
 import tarfile
-import threading
 import zipfile
 import zlib
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pikepdf
 import pytest
 from conftest import drop, oslo_today
+from loopback import Listener
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -54,42 +53,10 @@ SCRIPT_MARK = "stjelInformasjon"
 """A word only the scripts hold: it must not be anywhere in an archival copy."""
 
 
-class _Listener(ThreadingHTTPServer):
-    """A loopback HTTP server that records every connection, before any request is read."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.connections: list[tuple[str, int]] = []
-
-    def verify_request(self, request, client_address) -> bool:
-        self.connections.append(client_address)
-        return True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # answers like a real server, so a fetch would succeed and show
-        body = b"p { color: red }"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def listener():
-    server = _Listener()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    with Listener(b"p { color: red }", "text/css") as running:
+        yield running
 
 
 def hostile_html(url: str) -> str:
@@ -163,7 +130,7 @@ def _all_bytes(pdf: Path) -> bytes:
 
 
 def test_an_html_attachment_becomes_an_inert_verified_pdfa_and_nothing_is_fetched(tmp_path, listener):
-    url = f"http://127.0.0.1:{listener.server_address[1]}"
+    url = listener.base
     document = _attachment(tmp_path, _email_with(url, [("program.html", hostile_html(url).encode(), "text/html")]),
                            "program.html")
     outcome = _convert(tmp_path, document)
@@ -183,7 +150,7 @@ def test_an_html_attachment_becomes_an_inert_verified_pdfa_and_nothing_is_fetche
 
 
 def test_an_svg_attachment_is_drawn_not_kept_and_fetches_nothing(tmp_path, listener):
-    url = f"http://127.0.0.1:{listener.server_address[1]}"
+    url = listener.base
     document = _attachment(tmp_path, _email_with(url, [("kart.svg", hostile_svg(url), "image/svg+xml")]), "kart.svg")
     outcome = _convert(tmp_path, document)
     assert outcome.failure is None, outcome.failure
@@ -224,7 +191,7 @@ def _cli(*args, timeout=600):
 
 
 def test_a_night_journals_the_html_as_produksjonsformat_and_exports_only_its_inert_copy(tmp_path, listener):
-    url = f"http://127.0.0.1:{listener.server_address[1]}"
+    url = listener.base
     settings = load_settings(api.init(tmp_path / "site"))
     drop(settings, "fjellvik", "program.eml",
          _email_with(url, [("program.html", hostile_html(url).encode(), "text/html")]))
@@ -285,7 +252,7 @@ def test_xhtml_and_svg_identified_as_plain_xml_are_rendered_too(tmp_path, conten
 def test_an_html_document_of_a_zip_delivery_is_rendered_too(tmp_path, listener):
     # The form's own rendering must be a PDF (the e-form intake refuses anything else); an HTML
     # document delivered with it goes the same way as an e-mail's HTML attachment.
-    url = f"http://127.0.0.1:{listener.server_address[1]}"
+    url = listener.base
     manifest = json.dumps({
         "formType": "arrangement", "title": "Søknad om arrangement", "submissionId": "FS-9",
         "submittedAt": "2026-11-22T19:42:10+01:00",

@@ -9,15 +9,12 @@ sequences in a Subject. The ordinary mail beside them must be journaled.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import json
 import os
 import signal
 import socket
 import stat
-import struct
 import subprocess
 import sys
 import time
@@ -36,6 +33,7 @@ from noarkpipe.printable import PrintableFormatter, printable, printable_block
 from noarkpipe.workarea import CLAIM_SEPARATOR
 
 from conftest import drop, make_eml
+from loopback import OpenWatch
 
 KODE = "fjellvik"
 RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e")
@@ -46,36 +44,6 @@ def _cli(*args, timeout=180, **kwargs):
         [sys.executable, "-m", "noarkpipe.cli", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, **kwargs,
     )
-
-
-class _OpenWatch:
-    """inotify on one folder: did anything open or read a file in it? (Linux; via libc, no extra package)."""
-
-    IN_ACCESS, IN_OPEN = 0x001, 0x020
-
-    def __init__(self, folder: Path) -> None:
-        self.libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        assert self.fd >= 0, os.strerror(ctypes.get_errno())
-        watch = self.libc.inotify_add_watch(self.fd, os.fsencode(folder), self.IN_ACCESS | self.IN_OPEN)
-        assert watch >= 0, os.strerror(ctypes.get_errno())
-
-    def events(self) -> list[tuple[int, str]]:
-        found = []
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return found
-            offset = 0
-            while offset < len(data):
-                _wd, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
-                name = data[offset + 16 : offset + 16 + length].rstrip(b"\0").decode()
-                found.append((mask, name))
-                offset += 16 + length
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 def _bind_socket(path: Path) -> socket.socket:
@@ -117,7 +85,7 @@ def test_links_fifos_and_sockets_are_quarantined_unopened_and_the_mail_beside_th
     (inbox / "post").mkdir()
     os.mkfifo(inbox / "post" / "pipe.eml")
     server = _bind_socket(inbox / "s.eml")
-    watch = _OpenWatch(outside)
+    watch = OpenWatch(outside)
     try:
         started = time.monotonic()
         done = _cli("run", "-c", installation.config_path, "--json", timeout=300)

@@ -17,7 +17,6 @@ pointed at an empty folder, which must stay empty.
 
 from __future__ import annotations
 
-import http.server
 import logging
 import multiprocessing
 import os
@@ -29,10 +28,10 @@ import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
 
 import convertfactory as factory
 import pytest
+from loopback import Listener
 from pypdf import PdfReader
 
 from noarkpipe import api
@@ -49,56 +48,6 @@ from noarkpipe.nightly import conversion_options
 
 LETTER = "Klage på vedtak om eiendomsskatt for Øvre Fjellvei 3"
 NOTICE = "Søknad om tilskudd til kulturtiltak på Øvre Seim"
-
-
-class Listener:
-    """An HTTP server on 127.0.0.1 that counts connections and requests, whatever they ask for."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.requests: list[tuple[str, str]] = []
-        listener = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def parse_request(self) -> bool:
-                parsed = super().parse_request()
-                if parsed:
-                    listener.requests.append((self.command, self.path))
-                return parsed
-
-            def do_GET(self) -> None:
-                self.send_response(404)
-                self.end_headers()
-
-            do_HEAD = do_OPTIONS = do_PROPFIND = do_POST = do_GET
-
-            def log_message(self, *_args) -> None:
-                pass
-
-        class Server(http.server.ThreadingHTTPServer):
-            def verify_request(self, request, client_address) -> bool:
-                listener.connections += 1
-                return True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
-
-    def seen(self) -> tuple[int, list[tuple[str, str]]]:
-        # A request on its way is counted before the listener is asked.
-        time.sleep(0.2)
-        return self.connections, list(self.requests)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
