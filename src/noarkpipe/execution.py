@@ -78,6 +78,21 @@ _DESCENDANT_SCAN_SECONDS = 0.5
 _FORKSERVER_LIFETIME = "noarkpipe._exec.forkserver_lifetime"
 
 
+def fork_server(preload: Sequence[str]) -> Any:
+    """The multiprocessing context of the run's one fork server, started now from this thread if not yet running.
+
+    The server imports `preload` once, before its first child (so every user
+    of the server passes the same list), and before that the module that
+    makes it die with the run. Started from the calling thread (see the
+    module docstring): the kernel's parent-death signal follows that thread;
+    a server already running is kept.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([_FORKSERVER_LIFETIME, *preload])
+    multiprocessing.forkserver.ensure_running()
+    return context
+
+
 @dataclass(frozen=True)
 class TaskOutcome(Generic[R]):
     """What became of one task: its value, or why there is none."""
@@ -234,11 +249,7 @@ class LocalExecutor:
         self.memory_limit_mb = memory_limit_mb
         # A fork server: workers are started from a process that has threads
         # (this one's supervisor), which plain fork cannot copy safely.
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload([_FORKSERVER_LIFETIME, *preload])
-        # Now, from this thread (see the module docstring); a fork server
-        # already running (started by an earlier executor) is kept.
-        multiprocessing.forkserver.ensure_running()
+        self._context = fork_server(preload)
         # Each worker imports the caller's main script again (multiprocessing
         # does, to find functions defined there); for the CLI that brings in
         # numpy, whose BLAS would start a thread pool in every worker. Workers

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import gc
 import json
-import multiprocessing
 import os
 import resource
 import signal
@@ -53,10 +52,8 @@ from typing import Any
 
 from . import errors
 from ._exec.lifetime import die_with_parent
-from .execution import kill_process_trees
+from .execution import fork_server, kill_process_trees
 
-_FORKSERVER_LIFETIME = "noarkpipe._exec.forkserver_lifetime"
-"""Preloaded first by every user of the fork server (also `execution.py`): the server dies with the run."""
 MAX_CALLS = 200
 """Calls one child takes before it is replaced: a bound on what it may accumulate (caches, fragmentation)."""
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -122,9 +119,7 @@ class IsolatedWorker:
     """
 
     def __init__(self, *, memory_mb: int | None, preload: Sequence[str] = (), max_calls: int = MAX_CALLS) -> None:
-        self._context = multiprocessing.get_context("forkserver")
-        # As the conversion executor sets it (execution.py): the server itself dies with the run.
-        self._context.set_forkserver_preload([_FORKSERVER_LIFETIME, *preload])
+        self._context = fork_server(preload)  # the conversion workers' server: it dies with the run
         self._memory = memory_mb * 1024 * 1024 if memory_mb else None
         self._max_calls = max_calls
         self._process: Any = None
