@@ -22,6 +22,10 @@ The difference is what claiming, identification, noarkpipe's further checks
 (page count, fonts, text layer, PDF/A identification), the journal store
 (transactions, numbering) and the run bookkeeping cost.
 
+Beside the wall time, the CPU seconds of each process tree (the run's fork
+server, conversion workers and parse child included) are read from /proc:
+items per CPU second is the rate per core, whatever the number of workers.
+
     .venv/bin/python bench/bench_nightly.py --items 500
     .venv/bin/python bench/bench_nightly.py --items 4 --workers 1     # a smoke run
 """
@@ -40,6 +44,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -150,14 +155,62 @@ def _pdfa(pikepdf, source: Path, target: Path) -> Path:
     return target
 
 
-def timed(command: list[str]) -> tuple[float, int]:
-    """Wall time and the peak RSS (KiB) of the largest child so far: time the run first."""
+def timed(command: list[str]) -> tuple[float, int, float]:
+    """Wall time, the peak RSS (KiB) of the largest child so far (time the run first), and the tree's CPU seconds."""
     started = time.perf_counter()
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
-    if done.returncode != 0:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cpu = TreeCpu(process.pid)
+    cpu.start()
+    _, stderr = process.communicate()
+    cpu.stop()
+    if process.returncode != 0:
         # 10 is "items were quarantined": the inbox above should never make one.
-        raise SystemExit(f"{command[2:4]} exited {done.returncode}:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        raise SystemExit(f"{command[2:4]} exited {process.returncode}:\n{stderr[-3000:]}")
+    return time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, cpu.seconds()
+
+
+class TreeCpu(threading.Thread):
+    """CPU seconds (user + system) of a process and all its descendants, read from /proc every 20 ms.
+
+    The run's conversion workers are children of its fork server, which
+    nobody waits for, so the kernel's count of waited children misses them;
+    each process's own count is read while it lives instead (the last 20 ms
+    of a process that exits between two readings are missed).
+    """
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root, self.done, self.ticks = root, threading.Event(), {}
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            self._read()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+    def seconds(self) -> float:
+        return sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK")
+
+    def _read(self) -> None:
+        parents, times = {}, {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(entry)
+            parents[pid] = int(fields[1])
+            times[(pid, fields[19])] = int(fields[11]) + int(fields[12])  # utime + stime; starttime tells pids apart
+        for (pid, start), ticks in times.items():
+            ancestor = pid
+            while ancestor not in (self.root, 0, 1) and ancestor in parents:
+                ancestor = parents[ancestor]
+            if ancestor == self.root:
+                self.ticks[(pid, start)] = max(ticks, self.ticks.get((pid, start), 0))
 
 
 def _baseline_command(python: str, inbox: Path, out: Path, tools: bool) -> list[str]:
@@ -184,9 +237,9 @@ def main() -> None:
         assert f"workers = {args.workers}" in config.read_text(encoding="utf-8"), "the sample config changed"
         shutil.copytree(root / "generated", root / "site/data/inbox/fjellvik", dirs_exist_ok=True)
 
-        run_s, peak_kib = timed([python, "-m", "noarkpipe.cli", "run", "-q", "-c", str(config)])
-        base_s, _ = timed(_baseline_command(python, root / "generated", root / "baseline-parse", tools=False))
-        tools_s, _ = timed(_baseline_command(python, root / "generated", root / "baseline-tools", tools=True))
+        run_s, peak_kib, run_cpu = timed([python, "-m", "noarkpipe.cli", "run", "-q", "-c", str(config)])
+        base_s, _, _ = timed(_baseline_command(python, root / "generated", root / "baseline-parse", tools=False))
+        tools_s, _, tools_cpu = timed(_baseline_command(python, root / "generated", root / "baseline-tools", tools=True))
 
     per_worker = args.items / run_s / args.workers
     results = {
@@ -201,12 +254,18 @@ def main() -> None:
         "noarkpipe_items_per_s": round(args.items / run_s, 2),
         "noarkpipe_items_per_s_per_worker": round(per_worker, 2),
         "noarkpipe_peak_rss_mib": round(peak_kib / 1024, 1),
+        "baseline_tools_cpu_seconds": round(tools_cpu, 2),
+        "baseline_tools_items_per_cpu_s": round(args.items / tools_cpu, 2),
+        "noarkpipe_cpu_seconds": round(run_cpu, 2),
+        "noarkpipe_items_per_cpu_s": round(args.items / run_cpu, 2),
         "load_average": round(os.getloadavg()[0], 2),
     }
-    print(f"{'':34}{'seconds':>10}{'items/s':>10}")
+    print(f"{'':34}{'seconds':>10}{'items/s':>10}{'CPU s':>10}{'items/CPU s':>13}")
     print(f"{'baseline: parse+hash+write':34}{base_s:>10.2f}{args.items / base_s:>10.2f}")
-    print(f"{'baseline: + fpdf2, PDF/A, fsync':34}{tools_s:>10.2f}{args.items / tools_s:>10.2f}")
+    print(f"{'baseline: + fpdf2, PDF/A, fsync':34}{tools_s:>10.2f}{args.items / tools_s:>10.2f}"
+          f"{tools_cpu:>10.2f}{args.items / tools_cpu:>13.2f}")
     print(f"{f'noarkpipe run, {args.workers} worker(s)':34}{run_s:>10.2f}{args.items / run_s:>10.2f}"
+          f"{run_cpu:>10.2f}{args.items / run_cpu:>13.2f}"
           f"   {per_worker:.2f} per worker, peak RSS {peak_kib / 1024:.0f} MiB")
     print(f"{args.items} e-mails, {size / 2**20:.1f} MiB; load average {os.getloadavg()[0]:.2f}")
     if args.json:

@@ -525,7 +525,7 @@ def test_pool_workers_die_with_a_sigkilled_run(tmp_path):
         while len(tree.tree()) < 3 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(SAMPLE_SECONDS)
         assert process.poll() is None, "the run ended before its workers started: give it more work"
-        workers = [f"{p.pid} {' '.join(p.cmdline())[:100]}" for p in tree.tree()[1:]]
+        workers = [_described(p) for p in tree.tree()[1:]]
         process.kill()
         process.wait()
         deadline = time.monotonic() + 15
@@ -535,6 +535,14 @@ def test_pool_workers_die_with_a_sigkilled_run(tmp_path):
     finally:
         tree.stop()
         tree.kill()
+
+
+def _described(process: psutil.Process) -> str:
+    # A short-lived child (a probe of a program) may have ended since the tree was listed.
+    try:
+        return f"{process.pid} {' '.join(process.cmdline())[:100]}"
+    except psutil.Error:
+        return f"{process.pid} (ended)"
 
 
 # --- Rows covered elsewhere -----------------------------------------------------------------------

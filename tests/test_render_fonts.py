@@ -4,7 +4,9 @@
 (`pdfa._add_dejavu`) instead of having fpdf2 parse the file for every
 document. What each document embeds must still be its own: the glyphs it
 uses, no more (a subset carried over from the document before would put
-another letter's characters into this one's file), no fewer.
+another letter's characters into this one's file), no fewer. And the
+subset is cut from DejaVu reduced once per process to the common scripts
+(`pdfa._common_outlines`) when that holds every glyph: the same bytes again.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import re
 from pathlib import Path
 
 import pikepdf
+from fontTools.ttLib import TTFont
 from convertfactory import email_text
 
 from noarkpipe.convert import pdfa
 
-OTHER = "Fra:   Łukasz <l@example.pl>\nEmne:  Ærlig talt\n\nŁódź, ∑ 1–3 ½ — ☃ 漢字 (no glyph)\n"
+OTHER = "Fra:   Łukasz <l@example.pl>\nEmne:  Ærlig talt\n\nŁódź, ∑ 1–3 ½ — ☃ Жизнь 漢字 (no glyph)\n"
 _DATED = re.compile(rb"(/CreationDate \(D:)[^)]*|(/ID \[)[^\]]*")
 
 
@@ -51,3 +54,22 @@ def test_same_bytes_as_fpdf2_parsing_the_font_file(tmp_path: Path, monkeypatch) 
     for text, name in ((email_text(), "letter"), (OTHER, "other")):
         parsed = pdfa.render_email(text, tmp_path / f"{name}-fpdf2.pdf")
         assert _without_dates(parsed) == _without_dates(cached[name]), name
+
+
+def test_same_bytes_cut_from_the_whole_font(tmp_path: Path, monkeypatch) -> None:
+    letter = "Fra:   Áillohaš Čárri <a@example.no>\nEmne:  Søknad – «gnr. 41»\n\nBuorre beaivi! Ștefan, €5 … 1–3\n"
+    common = pdfa.render_email(letter, tmp_path / "common.pdf")
+    monkeypatch.setattr(pdfa, "_cut_from_common_outlines", lambda pdf, fonts: None)
+    whole = pdfa.render_email(letter, tmp_path / "whole.pdf")
+    assert _without_dates(common) == _without_dates(whole)
+
+
+def test_common_outlines_hold_norwegian_and_sami_not_everything() -> None:
+    data, names = pdfa._common_outlines("DejaVuSans.ttf")
+    with TTFont(pdfa._font_file("DejaVuSans.ttf"), lazy=True) as font:
+        cmap = font.getBestCmap()
+        whole = len(font.getGlyphOrder())
+    assert {cmap[ord(ch)] for ch in "æøåÆØÅ čđŋšŧžá ǧǩǯ șț €–«»…"} <= names
+    # A letter with a snowman or in Cyrillic keeps the whole font (the tests above).
+    assert cmap[ord("☃")] not in names and cmap[ord("Ж")] not in names
+    assert len(names) < whole / 2

@@ -1,12 +1,14 @@
 """Imported once by the fork server of the conversion workers: what every conversion needs, loaded before they fork.
 
 Workers are forked from that server, so each starts with the PRONOM
-signatures parsed (a quarter of a second of fido's start-up) and the
-conversion modules imported, instead of paying for both in every worker
-of every run.
+signatures parsed and compiled (about a second of start-up), the fonts
+e-mails are typeset in read, and the conversion modules imported, instead
+of paying for them in every worker of every run.
 """
 
 from . import html  # noqa: F401  (WeasyPrint, for the HTML e-mail; pdfa imports it only when needed)
 from .identify import preload
+from .pdfa import preload_fonts
 
 preload()
+preload_fonts()
