@@ -685,8 +685,9 @@ def period_close_cases(
         store.dispose()
 
 
-def package_time(timestamp: datetime | None = None) -> datetime:
-    """The time a package states: `timestamp`, else SOURCE_DATE_EPOCH, else now (whole seconds, UTC)."""
+def package_time(timestamp: datetime | None = None) -> datetime | None:
+    """The time a package states: `timestamp`, else SOURCE_DATE_EPOCH (UTC); None: the export takes it from
+    the data (the arkivdel's closing), so the same store gives the same package."""
     from datetime import UTC
 
     if timestamp is not None:
@@ -700,7 +701,7 @@ def package_time(timestamp: datetime | None = None) -> datetime:
                 f"SOURCE_DATE_EPOCH='{epoch}' is not a time in whole seconds since 1970",
                 hint="e.g. SOURCE_DATE_EPOCH=$(date +%s), or unset it",
             ) from None
-    return utcnow().replace(microsecond=0)
+    return None
 
 
 def export(

@@ -788,7 +788,7 @@ def _interrupt(_signum, _frame) -> None:
 @click.option("--force", is_flag=True, help="Export an arkivdel that is not closed: a test extract (prøveuttrekk).")
 @click.option("--uuid", "package_id", metavar="UUID", help="The package's UUID (default: derived, reproducible).")
 @click.option("--timestamp", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
-              help="The package's time (default: SOURCE_DATE_EPOCH, else now); fixes every timestamp in it.")
+              help="The package's time (default: SOURCE_DATE_EPOCH, else the arkivdel's closing); fixes every timestamp in it.")
 @click.option("--info-xml", is_flag=True, help="Also write the older info.xml beside the tar.")
 @click.option("--no-identify", is_flag=True, help="Do not identify document formats (PRONOM) for the CSV.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary (for scripts).")

@@ -1,10 +1,10 @@
 """arkivstruktur.xml of an extract: the store's rows as Noark 5 entities, streamed.
 
-The file is written with lxml's incremental writer through the model's own
-streaming helpers (`stream_arkivstruktur`, `stream_entity`, `write_entity`):
-arkiv, arkivdel, klassifikasjonssystem and klasse are opened as elements and
-each saksmappe is built as a model with its journalposter, documents and
-parties, written, and dropped. Memory holds one page of cases, whatever
+Arkiv, arkivdel, klassifikasjonssystem and klasse are opened as elements
+and each saksmappe is built as a model with its journalposter, documents
+and parties (the model checks every value), written as text by `xmltext`
+(the bytes the model's own lxml streaming helpers make, without a Python
+call per element), and dropped. Memory holds one page of cases, whatever
 the size of the arkivdel. A line break follows every saksmappe, so a schema
 error's line number points at a case.
 
@@ -69,12 +69,12 @@ from ..model import (
     NoarkModel,
     Saksmappe,
     Skjerming,
-    stream_arkivstruktur,
-    stream_entity,
-    write_entity,
 )
 from .source import CaseBundle, Scope, classification, count_cases, iter_cases
-from .xmlcheck import xml_safe
+from .xmlcheck import StreamCheck, xml_safe
+from .xmltext import closing_text, entity_text, opening_text
+
+XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>"
 
 Progress = Callable[[int], None]
 
@@ -347,7 +347,7 @@ def _count(counts: Counter, saksmappe: Saksmappe) -> None:
 
 
 def write_arkivstruktur(
-    handle: IO[bytes],
+    out: IO[bytes] | StreamCheck,
     session: Session,
     scope: Scope,
     *,
@@ -355,41 +355,55 @@ def write_arkivstruktur(
     administrativ_enhet: str,
     progress: Progress | None = None,
 ) -> Counter:
-    """Write arkivstruktur.xml for the scope to `handle`; return the number of each element written."""
+    """Write arkivstruktur.xml for the scope to `out`; return the number of each element written.
+
+    Text is built by `xmltext` (the bytes lxml's writer would make) and handed
+    to `out` a saksmappe at a time: a file, or a StreamCheck that validates it
+    as it is written.
+    """
     closings = [arkivdel_closing(a, fallback) for a in scope.arkivdeler]
     latest = max(closings, key=lambda c: c.when)
     counts: Counter = Counter(arkiv=1)
-    with stream_arkivstruktur(handle, arkiv_entity(scope, latest)) as xf:
-        xf.write("\n")
-        for arkivdel, closing in zip(scope.arkivdeler, closings, strict=True):
-            written = 0
-            with stream_entity(xf, _arkivdel_entity(arkivdel, closing)):
-                counts["arkivdel"] += 1
-                for system, klasser in classification(session, arkivdel.id):
-                    if not klasser:
-                        continue
-                    with stream_entity(xf, _system_entity(system)):
-                        counts["klassifikasjonssystem"] += 1
-                        for klasse in klasser:
-                            with stream_entity(xf, _klasse_entity(klasse)):
-                                counts["klasse"] += 1
-                                xf.write("\n")
-                                for bundle in iter_cases(session, arkivdel.id, klasse.id):
-                                    saksmappe = saksmappe_entity(
-                                        bundle, closing, administrativ_enhet, arkivdel.systemID
-                                    )
-                                    write_entity(xf, saksmappe)
-                                    xf.write("\n")
-                                    _count(counts, saksmappe)
-                                    written += 1
-                                    if progress:
-                                        progress(len(saksmappe.registrering))
-            expected = count_cases(session, arkivdel.id)
-            if written != expected:
-                raise ExportRefusedError(
-                    f"arkivdel '{arkivdel.tittel}' holds {expected} saksmapper, but only {written} are in classes "
-                    "of its own klassifikasjonssystem",
-                    hint="a case whose klasse belongs to another arkivdel cannot be placed; move it with "
-                    "'noarkpipe review reclassify' or report it",
-                )
+    arkiv = arkiv_entity(scope, latest)
+    out.write(f"{XML_DECLARATION}\n{opening_text(arkiv, root=True)}\n".encode())
+    for arkivdel, closing in zip(scope.arkivdeler, closings, strict=True):
+        written = 0
+        arkivdel_entity = _arkivdel_entity(arkivdel, closing)
+        out.write(opening_text(arkivdel_entity).encode())
+        counts["arkivdel"] += 1
+        for system, klasser in classification(session, arkivdel.id):
+            if not klasser:
+                continue
+            system_entity = _system_entity(system)
+            out.write(opening_text(system_entity).encode())
+            counts["klassifikasjonssystem"] += 1
+            for klasse in klasser:
+                klasse_entity = _klasse_entity(klasse)
+                out.write(f"{opening_text(klasse_entity)}\n".encode())
+                counts["klasse"] += 1
+                page: list[str] = []
+                for bundle in iter_cases(session, arkivdel.id, klasse.id):
+                    saksmappe = saksmappe_entity(bundle, closing, administrativ_enhet, arkivdel.systemID)
+                    page.append(entity_text(saksmappe))
+                    page.append("\n")
+                    _count(counts, saksmappe)
+                    written += 1
+                    if progress:
+                        progress(len(saksmappe.registrering))
+                    if len(page) >= 64:
+                        out.write("".join(page).encode())
+                        page.clear()
+                page.append(closing_text(klasse_entity))
+                out.write("".join(page).encode())
+            out.write(closing_text(system_entity).encode())
+        out.write(closing_text(arkivdel_entity).encode())
+        expected = count_cases(session, arkivdel.id)
+        if written != expected:
+            raise ExportRefusedError(
+                f"arkivdel '{arkivdel.tittel}' holds {expected} saksmapper, but only {written} are in classes "
+                "of its own klassifikasjonssystem",
+                hint="a case whose klasse belongs to another arkivdel cannot be placed; move it with "
+                "'noarkpipe review reclassify' or report it",
+            )
+    out.write(closing_text(arkiv).encode())
     return counts

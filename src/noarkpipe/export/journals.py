@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from ..classify.screening import ScreeningRuleSet
 from ..journal import public
 from ..model.codes import Journalposttype, Journalstatus, Korrespondanseparttype
+from ..schemas import noark5_schema
 from .source import Scope, iter_endringer, iter_journalposter
 from .xmlcheck import xml_safe
 
@@ -199,18 +200,23 @@ def published_count(session: Session, scope: Scope, period: tuple[date, date]) -
 
 
 def offentlig_journal_job(
-    store_url: str, path: Path, scope: Scope, period: tuple[date, date], rules: ScreeningRuleSet
-) -> tuple[str, int | str, str | None]:
+    store_url: str, path: Path, scope: Scope, period: tuple[date, date], rules: ScreeningRuleSet,
+    counted: tuple[str, ...],
+) -> tuple[str, object, str | None]:
     """`write_offentlig_journal` in its own process and read snapshot: screening is CPU-bound, and
-    runs beside the arkivstruktur writer on a second core. Returns ('ok', entries, None), or
-    ('error', message, hint) with the failure's class name folded into the message's kind."""
+    runs beside the arkivstruktur writer on a second core. The written file is then validated
+    against its schema, counting `counted`, and hashed, here too. Returns ('ok', (entries,
+    (counts, sha256)), None), or ('error', message, hint) with the failure's class name folded
+    into the message's kind."""
     from ..errors import NoarkpipeError
     from .source import snapshot
+    from .xmlcheck import file_sha256, validate_and_count
 
     try:
         with snapshot(store_url) as session:
             summary = write_offentlig_journal(path, session, scope, period=period, rules=rules)
-        return "ok", summary.antall, None
+        counts = validate_and_count(path, noark5_schema("offentligJournal"), counted)
+        return "ok", (summary.antall, (counts, file_sha256(path))), None
     except public.EmptyPublicJournalError as exc:
         return "empty", exc.message, exc.hint
     except NoarkpipeError as exc:

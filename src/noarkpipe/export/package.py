@@ -8,9 +8,11 @@ half-made can be mistaken for a delivery:
    document file present with its recorded size (else refused, listing
    them), enough free disk (else refused). Nothing is written before this.
 2. The extract's XML files are written into a staging folder beside the
-   target (`.<UUID>.staging/`), each streamed and hashed, then validated
-   against its official schema as a stream; the element counts of that
-   validation pass go into arkivuttrekk.xml (ADDML), validated too.
+   target (`.<claim>.staging/`), each streamed, hashed and validated against
+   its official schema as it is written; the element counts of that
+   validation pass go into arkivuttrekk.xml (ADDML), validated too. The
+   package's UUID is derived from them (see below); an existing package of
+   that UUID in the output folder is refused here.
 3. One pass over the documents: the tar (`.<UUID>.tar.part`) is written
    front to back, every document copied straight from the document store
    into it while being hashed and checked against its stored checksum,
@@ -29,10 +31,22 @@ are staged, then copied into the tar; documents are never staged), checked
 before the tar is begun.
 
 Reproducible: the package's time is `options.created` (the CLI takes
---timestamp or SOURCE_DATE_EPOCH), its UUID `options.package_id` or one
-derived from the arkivdeler, that time and a digest of everything in scope;
-every list is in a fixed order; so the same store and options give the same
-bytes, and a depot can check a re-delivery by its checksum.
+--timestamp or SOURCE_DATE_EPOCH), else a time the data fixes (the latest
+closing of the arkivdeler, `source.data_time`), never the wall clock. Its
+UUID is `options.package_id`, else derived from what the bytes follow from:
+the SHA-256 of each XML file of the extract as written, every document's
+systemID, checksum and name, the arkivdeler, that time and the settings the
+package metadata is made of. Every list is in a fixed order. So the same
+store gives the same bytes with no options (a depot can check a re-delivery
+by its checksum), and a package whose content differs in any registration
+gets another UUID. Until the XML is written the temporary files are named
+by a claim derived from the scope.
+
+Two cores: arkivstruktur.xml is built as text (`xmltext`) and validated by
+libxml2 in a second thread as it is written (`xmlcheck.StreamCheck`), while
+the public journal's screening runs in a second process; in the tar pass
+one thread reads and hashes the documents while another hashes and writes
+the tar.
 """
 
 from __future__ import annotations
@@ -47,6 +61,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from datetime import date
 from pathlib import Path
 
@@ -74,6 +89,7 @@ from .journals import (
 )
 from .source import (
     Inventory,
+    data_time,
     Scope,
     document_path,
     iter_documents,
@@ -82,7 +98,7 @@ from .source import (
     take_inventory,
 )
 from .tarstream import PackageTar, fsync
-from .xmlcheck import validate_and_count
+from .xmlcheck import StreamCheck, validate_and_count
 
 PACKAGE_NAMESPACE = uuid.UUID("4c1f6a52-6f0b-5b8e-8d8a-6e6f61726b70")
 SYSTEM_NAME = "noarkpipe"
@@ -107,6 +123,8 @@ _EXTRACT_XML = (
     ("loependeJournal", ("journalregistrering",)),
     ("offentligJournal", ("journalregistrering",)),
 )
+# What validation counts in each file: the above, and the konverteringer for info.xml's note.
+_COUNTED = {name: counted + (("konvertering",) if name == "arkivstruktur" else ()) for name, counted in _EXTRACT_XML}
 
 
 class ExportOptions(BaseModel):
@@ -118,7 +136,10 @@ class ExportOptions(BaseModel):
     arkivdeler: tuple[str, ...] = Field(default=(), description="systemIDs or titles; default: the latest closed")
     output: Path
     force: bool = Field(default=False, description="export an arkivdel that is not closed (a test extract)")
-    created: AwareDatetime = Field(description="the package's time: in every timestamp it holds")
+    created: AwareDatetime | None = Field(
+        default=None,
+        description="the package's time, in every timestamp it holds; default: from the data (source.data_time)",
+    )
     package_id: uuid.UUID | None = Field(default=None, description="default: derived, see the module doc")
     info_xml: bool = Field(default=False, description="also write the older info.xml")
     identify_formats: bool = Field(default=True, description="identify document formats (fido) for the CSV")
@@ -142,12 +163,9 @@ class ExportResult(BaseModel):
     warnings: list[str]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+@lru_cache(maxsize=None)
+def _schema_sha256(relative: str) -> str:
+    return hashlib.sha256(schema_path(relative).read_bytes()).hexdigest()
 
 
 @contextmanager
@@ -246,15 +264,12 @@ class _Exporter:
             scope = resolve_scope(session, options.arkivskaper, options.arkivdeler, force=options.force)
             inventory = take_inventory(session, scope, self.documents_root)
             self._refuse_unless_exportable(scope, inventory)
-            package_id = str(options.package_id or self._derived_id(scope, inventory))
-            targets = [out / f"{package_id}.tar", out / f"{package_id}.xml"] + ([out / "info.xml"] if options.info_xml else [])
-            for target in targets:
-                if target.exists():
-                    raise ExportRefusedError(
-                        f"{target} already exists",
-                        hint="the same store and options make the same package: remove the old one to make it "
-                        "again, or choose another --out",
-                    )
+            self.created = options.created or data_time(session, scope)
+            # The UUID is derived from the files written (see the module doc): until then the
+            # temporary files are named by a claim on what is in scope.
+            claim = str(options.package_id or self._claim_id(scope, inventory))
+            if options.package_id:
+                self._targets(out, claim)
             _require_space(
                 out,
                 inventory.document_bytes
@@ -263,10 +278,10 @@ class _Exporter:
                 + _MARGIN,
                 "the package",
             )
-            staging = out / f".{package_id}.staging"
-            partial_tar = out / f".{package_id}.tar.part"
-            partial_xml = out / f".{package_id}.xml.part"
-            partial_info = out / f".{package_id}.info.xml.part"
+            staging = out / f".{claim}.staging"
+            partial_tar = out / f".{claim}.tar.part"
+            partial_xml = out / f".{claim}.xml.part"
+            partial_info = out / f".{claim}.info.xml.part"
             try:
                 # The staging folder is this export's claim on the package: whoever makes it owns the temporary files.
                 staging.mkdir()
@@ -277,8 +292,10 @@ class _Exporter:
                 ) from None
             with _cleanup([staging, partial_tar, partial_xml, partial_info]):
                 period = journal_period(scope, inventory.first_journaldato, inventory.last_journaldato)
-                facts = self._facts(scope, package_id, period)
                 extract = self._write_extract(session, scope, inventory, staging, period)
+                package_id = str(options.package_id or self._derived_id(scope, inventory, extract))
+                targets = self._targets(out, package_id)
+                facts = self._facts(scope, package_id, period)
                 _require_space(
                     out,
                     inventory.document_bytes
@@ -350,10 +367,38 @@ class _Exporter:
                 + ", ".join(f"'{a.tittel}' is {a.arkivdelstatus}" for a in scope.arkivdeler if not a.closed)
             )
 
-    def _derived_id(self, scope: Scope, inventory: Inventory) -> uuid.UUID:
+    def _targets(self, out: Path, package_id: str) -> list[Path]:
+        """The tar, the submission description (and info.xml); refused if one is there already."""
+        targets = [out / f"{package_id}.tar", out / f"{package_id}.xml"]
+        targets += [out / "info.xml"] if self.options.info_xml else []
+        for target in targets:
+            if target.exists():
+                raise ExportRefusedError(
+                    f"{target} already exists",
+                    hint="the same store and options make the same package: remove the old one to make it "
+                    "again, or choose another --out",
+                )
+        return targets
+
+    def _claim_id(self, scope: Scope, inventory: Inventory) -> uuid.UUID:
         names = ",".join(a.systemID for a in scope.arkivdeler)
         return uuid.uuid5(
-            PACKAGE_NAMESPACE, f"{scope.kode}|{names}|{self.options.created.isoformat()}|{inventory.fingerprint}"
+            PACKAGE_NAMESPACE, f"claim|{scope.kode}|{names}|{self.created.isoformat()}|{inventory.fingerprint}"
+        )
+
+    def _derived_id(self, scope: Scope, inventory: Inventory, extract: dict) -> uuid.UUID:
+        """From everything the package's bytes follow from: the extract's XML files as written, the
+        documents (systemID, checksum, name), the time, and what the package metadata is made of."""
+        deponering = self.deponering.model_dump_json() if self.deponering else ""
+        settings = (
+            f"{self.depot.model_dump_json()}|{deponering}|{self.options.identify_formats}|{SYSTEM_NAME} {__version__}"
+        )
+        files = ",".join(f"{name}={digest}" for name, digest in sorted(extract["digests"].items()))
+        names = ",".join(a.systemID for a in scope.arkivdeler)
+        return uuid.uuid5(
+            PACKAGE_NAMESPACE,
+            f"{scope.kode}|{names}|{self.created.isoformat()}|{inventory.fingerprint}|{files}|"
+            f"{hashlib.sha256(settings.encode()).hexdigest()}",
         )
 
     def _facts(self, scope: Scope, package_id: str, period: tuple[date, date]) -> dias.PackageFacts:
@@ -368,7 +413,7 @@ class _Exporter:
         )
         return dias.PackageFacts(
             uuid=package_id,
-            created=self.options.created,
+            created=self.created,
             archivist=scope.navn,
             contact=contact,
             depot=self.depot.navn,
@@ -386,7 +431,7 @@ class _Exporter:
         content = staging / "content"
         content.mkdir()
         public_job = _PublicJournal(
-            self.store_url, content / "offentligJournal.xml", scope, period, self.rules,
+            self.store_url, content / "offentligJournal.xml", scope, period, self.rules, _COUNTED["offentligJournal"],
             in_process=inventory.journalposter < _PARALLEL_PUBLIC_JOURNAL,
         )
         try:
@@ -395,7 +440,7 @@ class _Exporter:
             public_job.cancel()
             raise
         self.progress("offentligJournal.xml", 0, None)
-        published = public_job.result()
+        published, public_checked = public_job.result()
         expected = published_count(session, scope, period)
         if published != expected:
             raise InvalidOutputError(
@@ -403,54 +448,64 @@ class _Exporter:
                 "journalposter: the journal store changed while the export ran",
                 hint="export again (nothing was delivered)",
             )
-        return self._describe(session, scope, inventory, content, period)
+        return self._describe(session, scope, inventory, content, period, public_checked)
 
     def _write_own_files(self, session, scope: Scope, inventory: Inventory, content: Path, period) -> None:
         administrativ_enhet = self.deponering.administrativ_enhet if self.deponering else "Postmottak"
-        fallback = Closing(self.options.created, f"{self.actor} (prøveuttrekk)")
+        fallback = Closing(self.created, f"{self.actor} (prøveuttrekk)")
 
         def advance(stage: str):
             return lambda amount: self.progress(stage, amount, None)
 
         self.progress("arkivstruktur.xml", 0, inventory.journalposter)
-        with open(content / "arkivstruktur.xml", "xb") as handle:
+        checked = {}
+        with open(content / "arkivstruktur.xml", "xb") as handle, self._check(handle, content, "arkivstruktur") as out:
             written = write_arkivstruktur(
-                handle, session, scope, fallback=fallback, administrativ_enhet=administrativ_enhet,
+                out, session, scope, fallback=fallback, administrativ_enhet=administrativ_enhet,
                 progress=advance("arkivstruktur.xml"),
             )
+            checked["arkivstruktur"] = out.finish()
         self.progress("endringslogg.xml", 0, inventory.endringer)
-        with open(content / "endringslogg.xml", "xb") as handle:
-            written["endring"] = write_endringslogg(handle, session, scope)
+        with open(content / "endringslogg.xml", "xb") as handle, self._check(handle, content, "endringslogg") as out:
+            written["endring"] = write_endringslogg(out, session, scope)
+            checked["endringslogg"] = out.finish()
         self.progress("loependeJournal.xml", 0, inventory.journalposter)
-        with open(content / "loependeJournal.xml", "xb") as handle:
+        with open(content / "loependeJournal.xml", "xb") as handle, self._check(
+            handle, content, "loependeJournal"
+        ) as out:
             antall = write_loepende_journal(
-                handle, session, scope, period=period, antall=inventory.journalposter,
+                out, session, scope, period=period, antall=inventory.journalposter,
                 progress=advance("loependeJournal.xml"),
             )
+            checked["loependeJournal"] = out.finish()
         if antall != inventory.journalposter:
             raise InvalidOutputError(
                 f"loependeJournal.xml: counted {inventory.journalposter} journalposter, wrote {antall}"
             )
+        self._checked = checked
         self._written = written
 
-    def _describe(self, session, scope: Scope, inventory: Inventory, content: Path, period) -> dict:
-        """Validate the four files as streams and write arkivuttrekk.xml from what they hold."""
+    @staticmethod
+    def _check(handle, content: Path, name: str) -> StreamCheck:
+        """The file `name`.xml written through a validator that checks it against its schema as it is written."""
+        return StreamCheck(handle, content / f"{name}.xml", noark5_schema(name), _COUNTED[name])
+
+    def _describe(self, session, scope: Scope, inventory: Inventory, content: Path, period, public) -> dict:
+        """arkivuttrekk.xml from what the four files hold, as their validation counted it."""
         written = self._written
+        checked = {**self._checked, "offentligJournal": public}
         counts: dict[str, Counter] = {}
         described = []
         for name, counted in _EXTRACT_XML:
-            path = content / f"{name}.xml"
-            self.progress(f"Checking {name}.xml", 0, path.stat().st_size)
-            found = validate_and_count(path, noark5_schema(name))
-            self.progress(f"Checking {name}.xml", path.stat().st_size, None)
+            found, digest = checked[name]
             counts[name] = found
             described.append(
                 addml.XmlFileDescription(
                     object_name=name,
-                    file=addml.FileDigest(f"{name}.xml", _sha256(path)),
+                    file=addml.FileDigest(f"{name}.xml", digest),
                     schemas=[
-                        addml.FileDigest(f"{name}.xsd", _sha256(schema_path(noark5_schema(name)))),
-                        addml.FileDigest("metadatakatalog.xsd", _sha256(schema_path(noark5_schema("metadatakatalog")))),
+                        addml.FileDigest(f"{name}.xsd", _schema_sha256(noark5_schema(name))),
+                        addml.FileDigest("metadatakatalog.xsd", _schema_sha256(noark5_schema("metadatakatalog"))),
                     ],
                     occurrences={element: found[element] for element in counted},
                 )
@@ -479,12 +534,15 @@ class _Exporter:
             dokumentfiler=inventory.documents,
             files=described,
         )
-        (content / "arkivuttrekk.xml").write_bytes(addml.arkivuttrekk_bytes(description))
+        arkivuttrekk = addml.arkivuttrekk_bytes(description)
+        (content / "arkivuttrekk.xml").write_bytes(arkivuttrekk)
         validate_and_count(content / "arkivuttrekk.xml", addml.SCHEMA)
         totals = Counter()
         for name, found in counts.items():
             totals.update({f"{name}.{element}": found[element] for element in dict(_EXTRACT_XML)[name]})
-        return {"counts": totals, "konvertering": structure["konvertering"]}
+        digests = {name: checked[name][1] for name, _ in _EXTRACT_XML}
+        digests["arkivuttrekk"] = hashlib.sha256(arkivuttrekk).hexdigest()
+        return {"counts": totals, "konvertering": structure["konvertering"], "digests": digests}
 
     def _conversions_note(self, extract: dict) -> str:
         converted = extract["konvertering"]
@@ -493,8 +551,15 @@ class _Exporter:
         return f"{converted} konverteringer til arkivformat, registrert under dokumentobjekt/konvertering."
 
     def _write_tar(self, session, scope, inventory, handle, staging: Path, facts: dias.PackageFacts, extract: dict):
-        mtime = int(self.options.created.timestamp())
-        tar = PackageTar(handle, facts.uuid, mtime)
+        tar = PackageTar(handle, facts.uuid, int(facts.created.timestamp()))
+        try:
+            return self._fill_tar(tar, session, scope, inventory, staging, facts, extract)
+        except BaseException:
+            tar.abort()
+            raise
+
+    def _fill_tar(self, tar: PackageTar, session, scope, inventory, staging: Path, facts: dias.PackageFacts,
+                  extract: dict):
         inventory_path = staging / "mets-files.tsv"
         unlisted = 0
         with open(inventory_path, "w", encoding="utf-8", newline="\n") as listing, open(
@@ -566,7 +631,7 @@ class _Exporter:
         with open(mets_path, "xb") as mets_out:
             listed = dias.write_dias_mets(mets_out, facts, _read_listing(inventory_path))
         self.progress("Checking dias-mets.xml", 0, None)
-        validate_and_count(mets_path, dias.DIAS_METS_SCHEMA)
+        validate_and_count(mets_path, dias.DIAS_METS_SCHEMA, ("file",))
         mets_member = tar.add_file("dias-mets.xml", mets_path, mets_path.stat().st_size)
         size, sha = tar.close()
         if listed != sum(1 for _ in _read_listing(inventory_path)):
@@ -608,8 +673,8 @@ class _PublicJournal:
     (not a pool) so that an interrupted export can stop it at once.
     """
 
-    def __init__(self, store_url, path, scope, period, rules, *, in_process: bool) -> None:
-        self._arguments = (store_url, path, scope, period, rules)
+    def __init__(self, store_url, path, scope, period, rules, counted, *, in_process: bool) -> None:
+        self._arguments = (store_url, path, scope, period, rules, counted)
         self._process = None
         if not in_process:
             context = multiprocessing.get_context("spawn")

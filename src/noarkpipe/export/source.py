@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -295,6 +295,25 @@ def take_inventory(session: Session, scope: Scope, documents_root: Path) -> Inve
             )
     inventory.fingerprint = digest.hexdigest()
     return inventory
+
+
+def data_time(session: Session, scope: Scope) -> datetime:
+    """The package's time when none is given: a moment the data itself fixes, so the same store gives the same package.
+
+    For closed arkivdeler that is the latest closing (avsluttetDato); a test
+    extract of an open one takes the newest time recorded in what it holds
+    (an endringslogg row, a journalpost registered, a closing), which moves
+    only when the content does. Whole seconds, UTC.
+    """
+    times = [a.avsluttetDato for a in scope.arkivdeler if a.avsluttetDato]
+    if scope.test_extract or not times:
+        times += [
+            session.scalar(select(func.max(E.endretDato)).where(endringer_condition(scope))),
+            session.scalar(select(func.max(J.opprettetDato)).join(S, S.id == J.saksmappe_id).where(_in_scope(scope))),
+            *(a.opprettetDato for a in scope.arkivdeler),
+        ]
+    latest = max(t for t in times if t is not None)
+    return (latest if latest.tzinfo else latest.replace(tzinfo=UTC)).astimezone(UTC).replace(microsecond=0)
 
 
 def document_path(root: Path, sha256: str) -> Path:
