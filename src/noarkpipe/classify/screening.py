@@ -421,14 +421,15 @@ def decide_screening(item: ScreeningInput, rules: ScreeningRuleSet) -> Screening
     numbers: list[str] = []
     for field, field_texts in texts.items():
         for text in field_texts:
-            for found in find_identity_numbers(text):
+            for found in _identity_numbers(text):
                 if found.number not in numbers:
                     numbers.append(found.number)
                 _add(reasons, f"{found.kind} in {_FIELD_LABEL[field]}: screened, removed from public text")
 
     matched: list[ScreeningRule] = []
+    candidates = _keyword_candidates(rules, texts)
     for rule in rules.rules:
-        hits = _rule_hits(rule, item, texts)
+        hits = _rule_hits(rule, item, texts, candidates)
         if hits:
             matched.append(rule)
             reasons.extend(f"rule {rule.name!r} ({rule.skjermingshjemmel}): {hit}" for hit in hits)
@@ -487,21 +488,91 @@ def _ordered(metadata: set[SkjermingMetadata]) -> tuple[SkjermingMetadata, ...]:
     return tuple(m for m in SkjermingMetadata if m in metadata)
 
 
-def _rule_hits(rule: ScreeningRule, item: ScreeningInput, texts: dict[SearchField, list[str]]) -> list[str]:
+def _keyword_candidates(rules: ScreeningRuleSet, texts: dict[SearchField, list[str]]) -> dict[SearchField, list[str]]:
+    """Per field, the folded texts in which some keyword of some rule matches; the others can match none.
+
+    One search per text with the alternation of every keyword's pattern
+    (`_any_keyword`) instead of one per keyword per rule: almost every item
+    matches no keyword at all, and then that one search is all there is.
+    """
+    every = _any_keyword(tuple(dict.fromkeys(k for rule in rules.rules for k in rule.keywords)))
+    if every is None:
+        return {field: [] for field in texts}
+    return {field: [f for f in (_fold(text).text for text in field_texts) if every.search(f)]
+            for field, field_texts in texts.items()}
+
+
+def _rule_hits(
+    rule: ScreeningRule,
+    item: ScreeningInput,
+    texts: dict[SearchField, list[str]],
+    candidates: dict[SearchField, list[str]],
+) -> list[str]:
+    """What of the rule matches the item, in the rule's order; keywords only searched in `candidates`."""
     hits: list[str] = []
     if item.klasse_id and any(fnmatchcase(item.klasse_id.casefold(), p.casefold()) for p in rule.klasser):
         hits.append(f"klasse {item.klasse_id}")
     if item.form_type and any(fnmatchcase(item.form_type.casefold(), p.casefold()) for p in rule.form_types):
         hits.append(f"form type {item.form_type!r}")
+    own = _any_keyword(rule.keywords)
     for field in rule.search_in:
-        for keyword in rule.keywords:
+        # A keyword of this rule can only match where the rule's alternation does.
+        folded = [text for text in candidates[field] if own.search(text)] if own is not None else []
+        for keyword in rule.keywords if folded else ():
             pattern = _term_pattern(keyword, name=False)
-            if any(pattern.search(_fold(text).text) for text in texts[field]):
+            if any(pattern.search(text) for text in folded):
                 hits.append(f"keyword {keyword!r} in {_FIELD_LABEL[field]}")
         for regex in rule.patterns:
-            if any(re.search(regex, text, re.IGNORECASE) for text in texts[field]):
+            compiled = _rule_pattern(regex)
+            if any(compiled.search(text) for text in texts[field]):
                 hits.append(f"pattern {regex!r} in {_FIELD_LABEL[field]}")
     return hits
+
+
+@lru_cache(maxsize=256)
+def _any_keyword(keywords: tuple[str, ...]) -> re.Pattern | None:
+    """One pattern that matches a text exactly when one of the keywords' patterns does; None for none.
+
+    An alternation fails at a position only when every alternative fails
+    there, so it finds a match wherever any single keyword would. The
+    keyword patterns hold no groups or backreferences to renumber. Every one
+    starts with the word-start lookbehind, which is taken out in front of the
+    alternation (the same condition, tested once per position instead of once
+    per keyword: about 20 times faster for the bundled rules).
+    """
+    patterns = [_term_pattern(keyword, name=False).pattern for keyword in keywords]
+    if not patterns:
+        return None
+    if all(pattern.startswith(_BEFORE) for pattern in patterns):
+        return re.compile(_BEFORE + "(?:" + "|".join(pattern[len(_BEFORE):] for pattern in patterns) + ")")
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
+
+
+@lru_cache(maxsize=1024)
+def _rule_pattern(regex: str) -> re.Pattern:
+    return re.compile(regex, re.IGNORECASE)
+
+
+_DIGIT = re.compile(r"\d")
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _may_hold_number(text: str) -> bool:
+    """False only if the text cannot hold an identity number: it has fewer than eleven decimal digits.
+
+    Exact as a first look: `identity.find_identity_numbers` (and
+    `find_known_number`) need eleven digits after NFKC normalisation, and NFKC
+    never makes a digit out of nothing but a compatibility form (full-width,
+    superscript, circled), which the normalised count below includes.
+    """
+    if text.isascii():
+        return len(text) >= 11 and sum(1 for ch in text if ch in _ASCII_DIGITS) >= 11
+    # Not by length: one character can stand for several digits ("⑳" is "20" after NFKC).
+    return len(_DIGIT.findall(unicodedata.normalize("NFKC", text))) >= 11
+
+
+def _identity_numbers(text: str):
+    return find_identity_numbers(text) if _may_hold_number(text) else []
 
 
 def _private_names(item: ScreeningInput) -> tuple[str, ...]:
@@ -582,8 +653,9 @@ def _redact(text: str, secrets: ScreeningSecrets) -> str:
 
 
 def _secret_spans(text: str, secrets: ScreeningSecrets) -> list[tuple[int, int, str]]:
-    spans = [(m.start, m.end, f"a {m.kind}") for m in find_identity_numbers(text)]
-    for number in secrets.identity_numbers:
+    digits = _may_hold_number(text)
+    spans = [(m.start, m.end, f"a {m.kind}") for m in find_identity_numbers(text)] if digits else []
+    for number in secrets.identity_numbers if digits else ():
         label = f"a screened {identity_number_kind(number) or 'identity number'}"
         spans += [(start, end, label) for start, end in find_known_number(text, number)]
     folded = _fold(text)
