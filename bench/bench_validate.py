@@ -1,25 +1,31 @@
-"""Benchmark: `noarkpipe validate` on a large DIAS package, next to baselines in the same run.
+"""Benchmark: `noarkpipe validate` next to its baselines, in the same run, at one size or several.
 
-Generates a v5.0 extract with tests/extractfactory.py (--registrations,
-default 100 000; each PDF padded to --document-kb, so the default makes
-about 3.5 GB of documents), packs it as a DIAS tar with its submission
-description, and measures, each in a child process of its own (wall time
-and peak resident memory from wait4):
+For each size (--registrations, one number or several: the memory claim
+needs two) a v5.0 extract is generated with tests/extractfactory.py (each
+PDF padded to --document-kb) and packed as a DIAS tar with its submission
+description. Then, each in a child process of its own, side by side:
 
-- noarkpipe validate on the tar, read in place (the command as users run
-  it: every check; formats identified for a sample of --max-identify
-  distinct files), and, for reference, the same process doing nothing but
-  importing noarkpipe (most of the resident memory is libraries);
-- sha256sum over the tar: reading and hashing every byte once, the least
-  any validator that checks the tar's checksum must do;
-- lxml: parse arkivstruktur.xml into a tree and validate it against the
-  official schema, what a simple validator does (memory grows with the file);
-- xmllint --stream --schema on arkivstruktur.xml, when libxml2-utils is installed.
+- noarkpipe validate on the tar, read in place, the command as users run it
+  (every check; formats identified for a sample of --max-identify distinct
+  files), against the tar's baseline: `sha256sum` of the tar plus
+  `xmllint --noout --stream --schema` of its arkivstruktur.xml, the least a
+  validator that checks the tar's checksum and the XML must do;
+- noarkpipe validate on an extract folder holding arkivstruktur.xml and the
+  XSDs only (as a records manager checks an extract before packing it; the
+  missing files and documents make it fail, exit 12, as they should),
+  against `xmllint --noout --stream --schema` of the same arkivstruktur.xml;
+- for reference: the same process importing noarkpipe and doing nothing
+  else, and lxml parsing arkivstruktur.xml into a tree and validating it
+  (what a simple validator does: its memory grows with the file).
 
+Peak memory is that of the command and every process it starts, added up
+(sampled from /proc every 20 ms: validate reads the package in a second
+process), and the kernel's figure for the largest single process (wait4).
 The page cache is warm for all of them after the generation (the machine
-has the RAM for it), so the figures compare work, not disk speed.
+has the RAM for it), so the figures compare work, not disk speed. Needs
+libxml2-utils (xmllint) for the baselines.
 
-    .venv/bin/python bench/bench_validate.py --registrations 100000 --document-kb 30
+    .venv/bin/python bench/bench_validate.py --registrations 20000 200000 --json validate.json
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,28 +46,20 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import extractfactory as factory
 
-
-def measure(command: list[str], **kwargs) -> tuple[float, float, int]:
-    """(seconds, peak RSS in MB, exit code) of a child process."""
-    with tempfile.TemporaryFile() as errors:
-        started = time.monotonic()
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, **kwargs)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.monotonic() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode not in (0, 12):
-            errors.seek(0)
-            print(f"  {command[0]} exited {child.returncode}: {errors.read().decode('utf-8', 'replace')[-500:]}",
-                  file=sys.stderr)
-    return seconds, usage.ru_maxrss / 1024, child.returncode
-
+SCHEMA = REPO / "schemas" / "noark5" / "v5.0" / "arkivstruktur.xsd"
 
 EXTRACT = """
 import shutil, sys, tarfile
 from pathlib import Path
-tar = Path(sys.argv[1])
-with tarfile.open(tar) as archive, open(sys.argv[2], "wb") as out:
-    shutil.copyfileobj(archive.extractfile(f"{tar.stem}/content/arkivstruktur.xml"), out)
+tar, target = Path(sys.argv[1]), Path(sys.argv[2])
+target.mkdir(parents=True, exist_ok=True)
+with tarfile.open(tar) as archive:
+    for info in archive:
+        name = info.name.rsplit("/", 1)[-1]
+        if info.name.startswith(f"{tar.stem}/content/") and (name == "arkivstruktur.xml" or name.endswith(".xsd")):
+            with archive.extractfile(info) as source, open(target / name, "wb") as out:
+                shutil.copyfileobj(source, out)
+        archive.members.clear()
 """
 
 LXML_BASELINE = """
@@ -70,6 +69,52 @@ from noarkpipe.schemas import xml_schema
 doc = etree.parse(sys.argv[1], etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True))
 sys.exit(0 if xml_schema("noark5/v5.0/arkivstruktur.xsd").validate(doc) else 12)
 """
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (0 once it is gone)."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as status:
+                total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as children:
+                    stack.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+def measure(command: list[str]) -> dict:
+    """Seconds, peak memory (all processes added up, and the largest one) and exit code of a command."""
+    with tempfile.TemporaryFile() as errors:
+        started = time.monotonic()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        peak = 0.0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss_mb(child.pid))
+                done.wait(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.monotonic() - started
+        done.set()
+        sampler.join()
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 12):
+            errors.seek(0)
+            print(f"  {command[0]} exited {code}: {errors.read().decode('utf-8', 'replace')[-500:]}", file=sys.stderr)
+    # ru_maxrss: the largest process of the tree; the parent forked from here counts this process's image
+    # CPU: the command's and its waited-for children's (the reading process), user + system
+    return {"seconds": round(seconds, 3), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+            "peak_mb": round(max(peak, 0.0)), "largest_mb": round(usage.ru_maxrss / 1024), "exit": code}
 
 
 def generate(folder: Path, registrations: int, document_kb: int) -> None:
@@ -82,67 +127,115 @@ def generate(folder: Path, registrations: int, document_kb: int) -> None:
           f"{package.extract.counts['registrering']} registrations", flush=True)
 
 
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def one_size(work: Path, registrations: int, arguments) -> dict:
+    python = sys.executable
+    if not (arguments.reuse and list((work / "pakke").glob("*.tar"))):
+        print(f"Generating {registrations} registrations in {work} ...", flush=True)
+        subprocess.run([python, __file__, "--generate-into", str(work / "pakke"), "--registrations",
+                        str(registrations), "--document-kb", str(arguments.document_kb)], check=True)
+    tar = next((work / "pakke").glob("*.tar"))
+    tar_size = tar.stat().st_size
+    extract = work / "uttrekk"
+    # in a child: TarFile keeps every header in memory, and the measured children would inherit
+    # this process's peak memory (ru_maxrss counts the image before exec)
+    subprocess.run([python, "-c", EXTRACT, str(tar), str(extract)], check=True)
+    structure = extract / "arkivstruktur.xml"
+    structure_size = structure.stat().st_size
+    subprocess.run(["cat", str(tar)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+    has_xmllint = shutil.which("xmllint") is not None
+    load_before = _load()
+
+    rows: dict[str, dict] = {}
+    tar_report, folder_report = work / "rapport-tar.json", work / "rapport-uttrekk.json"
+    validate = [python, "-m", "noarkpipe.cli", "validate", "--no-progress", "--max-identify",
+                str(arguments.max_identify)]
+    rows["noarkpipe validate (all checks, tar in place)"] = measure([*validate, str(tar), "--json", str(tar_report)])
+    rows["sha256sum of the tar"] = measure(["sha256sum", str(tar)])
+    if has_xmllint:
+        rows["xmllint --stream --schema, arkivstruktur.xml only"] = measure(
+            ["xmllint", "--noout", "--stream", "--schema", str(SCHEMA), str(structure)])
+    rows["noarkpipe validate, extract folder (arkivstruktur.xml + XSDs)"] = measure(
+        [*validate, str(extract), "--json", str(folder_report)])
+    rows["  (for reference: starting noarkpipe, imports only)"] = measure([python, "-c", "import noarkpipe.cli"])
+    if not arguments.skip_lxml:
+        rows["lxml tree + XMLSchema, arkivstruktur.xml only"] = measure([python, "-c", LXML_BASELINE, str(structure)])
+
+    report = json.loads(tar_report.read_text(encoding="utf-8"))
+    failed = [r["id"] for r in report["results"] if r["status"] == "failed"]
+    folder = json.loads(folder_report.read_text(encoding="utf-8"))
+    folder_failed = [r["id"] for r in folder["results"] if r["status"] == "failed"]
+    ratios = {}
+    if has_xmllint:
+        xmllint = rows["xmllint --stream --schema, arkivstruktur.xml only"]["seconds"]
+        baseline = rows["sha256sum of the tar"]["seconds"] + xmllint
+        tar_seconds = rows["noarkpipe validate (all checks, tar in place)"]["seconds"]
+        folder_seconds = rows["noarkpipe validate, extract folder (arkivstruktur.xml + XSDs)"]["seconds"]
+        startup = rows["  (for reference: starting noarkpipe, imports only)"]["seconds"]
+        ratios = {"tar / (sha256sum + xmllint)": round(tar_seconds / baseline, 2),
+                  "extract folder / xmllint": round(folder_seconds / xmllint, 2),
+                  "tar, without noarkpipe's start-up / (sha256sum + xmllint)": round((tar_seconds - startup) / baseline, 2),
+                  "extract folder, without noarkpipe's start-up / xmllint": round((folder_seconds - startup) / xmllint, 2)}
+
+    print()
+    print(f"package: {tar_size / 1e9:.2f} GB tar, {report['files']} files, arkivstruktur.xml "
+          f"{structure_size / 1e6:.0f} MB, {registrations} registrations")
+    print(f"validation: {'no errors' if not failed else 'failed: ' + ', '.join(failed)}; "
+          f"{report['bytes_read'] / 1e9:.2f} GB read of a {tar_size / 1e9:.2f} GB tar; checks {len(report['results'])}")
+    print(f"extract folder: {folder['bytes_read'] / 1e6:.0f} MB read; failed (files left out on purpose): "
+          f"{', '.join(folder_failed) or 'none'}")
+    print(f"load average before: {load_before}, after: {_load()}")
+    print()
+    print(f"| {'what':62} | {'seconds':>8} | {'CPU s':>6} | {'peak MB, all':>12} | {'largest MB':>10} | exit |")
+    print(f"|{'-' * 64}|{'-' * 10}|{'-' * 8}|{'-' * 14}|{'-' * 12}|------|")
+    for what, row in rows.items():
+        print(f"| {what:62} | {row['seconds']:8.1f} | {row['cpu_seconds']:6.1f} | {row['peak_mb']:12.0f} | "
+              f"{row['largest_mb']:10.0f} | {row['exit']:>4} |")
+    for what, ratio in ratios.items():
+        print(f"ratio {what}: {ratio:.2f}")
+    return {"registrations": registrations, "tar_bytes": tar_size, "arkivstruktur_bytes": structure_size,
+            "files": report["files"], "bytes_read_tar": report["bytes_read"], "bytes_read_folder": folder["bytes_read"],
+            "failed_tar": failed, "failed_folder": folder_failed, "load_before": load_before, "load_after": _load(),
+            "rows": rows, "ratios": ratios}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--registrations", type=int, default=100_000)
+    parser.add_argument("--registrations", type=int, nargs="+", default=[100_000],
+                        help="one size or several (the memory claim needs two)")
     parser.add_argument("--document-kb", type=int, default=30, help="pad each PDF to about this size")
     parser.add_argument("--max-identify", type=int, default=500)
-    parser.add_argument("--work", type=Path, default=None, help="folder for the package (default: a temporary one)")
-    parser.add_argument("--keep", action="store_true", help="keep the generated package")
-    parser.add_argument("--reuse", action="store_true", help="measure the package already in --work (kept earlier)")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="folder for the packages, one subfolder per size (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated packages")
+    parser.add_argument("--reuse", action="store_true", help="measure the packages already in --work (kept earlier)")
+    parser.add_argument("--skip-lxml", action="store_true", help="leave out the lxml tree baseline (memory-hungry)")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     parser.add_argument("--generate-into", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.generate_into:
-        generate(arguments.generate_into, arguments.registrations, arguments.document_kb)
+        generate(arguments.generate_into, arguments.registrations[0], arguments.document_kb)
         return
 
     work = arguments.work or Path(tempfile.mkdtemp(prefix="bench-validate-"))
     work.mkdir(parents=True, exist_ok=True)
-    python = sys.executable
+    results = []
     try:
-        if not (arguments.reuse and list((work / "pakke").glob("*.tar"))):
-            print(f"Generating {arguments.registrations} registrations in {work} ...", flush=True)
-            subprocess.run([python, __file__, "--generate-into", str(work / "pakke"), "--registrations",
-                            str(arguments.registrations), "--document-kb", str(arguments.document_kb)], check=True)
-        tar = next((work / "pakke").glob("*.tar"))
-        tar_size = tar.stat().st_size
-        structure = work / "arkivstruktur.xml"
-        # in a child: TarFile keeps every header in memory, and the measured children would inherit
-        # this process's peak memory (ru_maxrss counts the image before exec)
-        subprocess.run([python, "-c", EXTRACT, str(tar), str(structure)], check=True)
-        subprocess.run(["cat", str(tar)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
-
-        rows = []
-        report_path = work / "rapport.json"
-        seconds, rss, code = measure([python, "-m", "noarkpipe.cli", "validate", str(tar), "--json", str(report_path),
-                                      "--no-progress", "--max-identify", str(arguments.max_identify)])
-        rows.append(("noarkpipe validate (all checks, tar in place)", seconds, rss, code))
-        seconds, rss, code = measure([python, "-c", "import noarkpipe.cli"])
-        rows.append(("  (for reference: starting noarkpipe, imports only)", seconds, rss, code))
-        seconds, rss, code = measure(["sha256sum", str(tar)])
-        rows.append(("sha256sum of the tar", seconds, rss, code))
-        seconds, rss, code = measure([python, "-c", LXML_BASELINE, str(structure)])
-        rows.append(("lxml tree + XMLSchema, arkivstruktur.xml only", seconds, rss, code))
-        if shutil.which("xmllint"):
-            schema = REPO / "schemas" / "noark5" / "v5.0" / "arkivstruktur.xsd"
-            seconds, rss, code = measure(["xmllint", "--noout", "--stream", "--schema", str(schema), str(structure)])
-            rows.append(("xmllint --stream --schema, arkivstruktur.xml only", seconds, rss, code))
-
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-        failed = [r["id"] for r in report["results"] if r["status"] == "failed"]
-        print()
-        print(f"package: {tar_size / 1e9:.2f} GB tar, {report['files']} files, arkivstruktur.xml "
-              f"{structure.stat().st_size / 1e6:.0f} MB, {arguments.registrations} registrations")
-        print(f"validation: {'no errors' if not failed else 'failed: ' + ', '.join(failed)}; "
-              f"{report['bytes_read'] / 1e9:.2f} GB read; checks {len(report['results'])}")
-        print()
-        print(f"| {'what':52} | {'seconds':>8} | {'peak RSS MB':>11} | {'MB/s of the tar':>15} | exit |")
-        print(f"|{'-' * 54}|{'-' * 10}|{'-' * 13}|{'-' * 17}|------|")
-        for what, seconds, rss, code in rows:
-            print(f"| {what:52} | {seconds:8.1f} | {rss:11.0f} | {tar_size / 1e6 / seconds:15.0f} | {code:>4} |")
+        for registrations in arguments.registrations:
+            results.append(one_size(work / f"r{registrations}", registrations, arguments))
+            print()
     finally:
         if not arguments.keep:
             shutil.rmtree(work, ignore_errors=True)
+    if len(results) > 1:
+        tar_row = "noarkpipe validate (all checks, tar in place)"
+        print("memory at each size (all processes of validate, tar):",
+              ", ".join(f"{r['registrations']}: {r['rows'][tar_row]['peak_mb']} MB" for r in results))
+    if arguments.json:
+        arguments.json.write_text(json.dumps({"cpus": os.cpu_count(), "sizes": results}, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -89,8 +89,9 @@ SMOKE = {
     "bench_convert.py": (["--repeat", "1", "--workers", "1", "--kinds", "e-mail text,html,gif,text pdf"], None,
                          _figures_convert),
     "bench_scale.py": (["--emails", "2", "--scans", "0"], "--json", _figures_scale),
-    "bench_export.py": (["--registrations", "30", "--mean-document-bytes", "500", "--skip-small"], None, _figures_export),
-    "bench_validate.py": (["--registrations", "30", "--document-kb", "1", "--max-identify", "3"], None, _figures_validate),
+    "bench_export.py": (["--registrations", "30", "--mean-document-bytes", "500", "--skip-small"], "--json", _figures_export),
+    "bench_validate.py": (["--registrations", "30", "--document-kb", "1", "--max-identify", "3"], "--json",
+                          _figures_validate),
 }
 
 

@@ -69,20 +69,68 @@ def test_the_tar_is_read_in_place_never_unpacked(package, monkeypatch, tmp_path)
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
 
     def progress(phase, done, total):
         if phase == "Reading the package":
-            seen.update(p.name for p in scratch_root.rglob("*") if p.is_file())
+            seen.update((p.name, p.stat().st_size) for p in scratch_root.rglob("*") if p.is_file())
 
     before = {p.name for p in package.tar.parent.iterdir()}
-    report = run(package.tar, progress=progress)
+    report = run(package.tar, progress=progress, max_identify=1)
 
     assert report.passed
-    assert seen and all(name.endswith(".sqlite") for name in seen), seen
+    # indexes, and the reading process's job, progress and result: nothing of the package's content
+    assert seen and all(name.endswith(".sqlite") or (name.startswith("reader.") and size < 64 * 1024)
+                        for name, size in seen.items()), seen
     assert not list(scratch_root.iterdir())  # the scratch folder is removed afterwards
     assert {p.name for p in package.tar.parent.iterdir()} == before
-    assert report.bytes_read >= package.tar.stat().st_size  # the tar's checksum needs every byte once
+    # the tar's checksum needs every byte once; the XML is not read a second time for the checks: only
+    # the small files judged by content are (schemas, the ADDML, the heads that tell the version, one
+    # identified document) and the submission description beside the tar
+    with tarfile.open(package.tar) as tar:
+        sizes = {info.name.rsplit("/", 1)[-1]: info.size for info in tar.getmembers() if info.isfile()}
+    small = (sum(size for name, size in sizes.items() if name.endswith(".xsd")) + 2 * sizes["arkivuttrekk.xml"]
+             + 256 * 1024 + 64 * 1024 + max(size for name, size in sizes.items() if name.endswith(".pdf"))
+             + package.submission_description.stat().st_size)
+    assert package.tar.stat().st_size <= report.bytes_read <= package.tar.stat().st_size + small
+
+
+def _reading_processes() -> list[int]:
+    """Our own children that are noarkpipe's reading process (validate/reader.py)."""
+    found = []
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"noarkpipe.validate.reader" in command:
+                found.append(int(pid))
+    return found
+
+
+def test_a_reading_process_that_dies_stops_the_validation_with_its_exit_code(package, monkeypatch, tmp_path):
+    import signal
+
+    from noarkpipe.errors import NoarkpipeError
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    killed = []
+
+    def progress(phase, done, total):
+        if phase == "Reading the package" and not killed:
+            for pid in _reading_processes():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    with pytest.raises(NoarkpipeError, match="reading process .* stopped with exit code -9") as raised:
+        run(package.tar, progress=progress)
+    assert killed and "killed" in raised.value.hint
+    assert not list(tmp_path.iterdir())  # scratch removed, nothing left running
+    assert not _reading_processes()
 
 
 def test_the_unpacked_package_folder_validates_too(package, tmp_path):

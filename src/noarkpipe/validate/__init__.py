@@ -17,20 +17,29 @@ How it is built (the pieces, in the order they work):
 - ledger.py: a scratch SQLite index so memory stays flat.
 - checks/: one module per family of checks (package, structure, addml,
   counts, hierarchy, identifiers, documents, journal, changelog, formats).
-- engine.py: the order of work, the hashing thread, the report.
+- engine.py: the order of work, the report; reader.py: the second process that reads
+  every byte once, hashing it and validating the XML against its schema.
 - arkade.py: Arkade 5's 54 Noark 5 tests, each answered by checks naming it.
 """
 
-from .engine import validate
-from .model import (
-    CheckDef,
-    CheckResult,
-    Location,
-    Severity,
-    ValidateOptions,
-    ValidationReport,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine import validate
+    from .model import CheckDef, CheckResult, Location, Severity, ValidateOptions, ValidationReport
 
 __all__ = [
     "CheckDef", "CheckResult", "Location", "Severity", "ValidateOptions", "ValidationReport", "validate",
 ]
+_HOMES = {"validate": ".engine", **dict.fromkeys(__all__[:-1], ".model")}
+
+
+def __getattr__(name: str):
+    # Imported on first use, so the reading process (reader.py, a child of its own) starts without
+    # the engine, the checks and pydantic: it needs none of them.
+    if name in _HOMES:
+        return getattr(import_module(_HOMES[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

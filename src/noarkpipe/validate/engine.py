@@ -1,4 +1,4 @@
-"""One validation run: list the package, read each XML file once, hash each file once, then judge.
+"""One validation run: list the package, read every byte once (hashing and validating as it goes), then judge.
 
 The order of work, and why:
 
@@ -6,11 +6,15 @@ The order of work, and why:
    unsafe members are reported here and never touched again.
 2. Find the package root (dias-mets.xml) and the extract (arkivstruktur.xml),
    read the ADDML description and the extract's schemas, detect the version.
-3. Start hashing every file in a second thread: a tar is read front to back
-   once, giving each member's SHA-256 and the whole tar's in one pass;
-   hashlib releases the GIL, so this overlaps with step 4 on another core.
-4. Stream each XML file once through the official schema of its version,
-   dispatching its entities to the check families (see walker.py).
+3. Hand the reading to a second process (reader.py), started at the
+   beginning so its imports overlap with steps 1-2: it reads every byte of
+   the package once (a tar front to back), hashes each file (and the whole
+   tar) and validates each XML file against the official schema of its
+   version in libxml2, on the other core, forwarding the XML bytes here.
+4. Stream each forwarded XML file once through the check families (see
+   walker.py), as it arrives. A file the reading process found invalid is
+   read a second time here, with the schema plugged in, to place each error
+   on its line and element path; only invalid files pay for that.
 5. When both are done, each family compares what it collected (SQL over the
    scratch index) and reports; format identification runs last, on a capped
    sample of distinct files.
@@ -28,10 +32,12 @@ at the end; the package is never modified and never unpacked.
 
 from __future__ import annotations
 
-import hashlib
+import json
+import os
 import re
-import sqlite3
-import threading
+import struct
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -44,7 +50,7 @@ from typing import BinaryIO, Self
 from lxml import etree
 
 from .. import __version__
-from ..errors import InputFileError
+from ..errors import InputFileError, NoarkpipeError
 from ..schemas import xml_schema
 from .addml import MAX_ADDML_BYTES, AddmlInfo, read_addml
 from .checks import families
@@ -58,12 +64,12 @@ from .report import write_findings_csv
 from .source import FILE, Member, Source, TarSource, open_source
 from .texts import texts
 from .version import detect
-from .walker import Frame, Subscriptions, XmlOutcome, XmlProblem, walk
+from .reader import FRAME, UNREADABLE, Job
+from .walker import Frame, Subscriptions, XmlOutcome, XmlProblem, place_schema_errors, walk
 
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total): done and total in bytes (total 0 when unknown)."""
 
-READ_BLOCK = 1 << 20
 N5 = "http://www.arkivverket.no/standarder/noark5/"
 CONTENT_FILES = {
     "arkivstruktur": "arkivstruktur.xml",
@@ -105,13 +111,7 @@ def validate(options: ValidateOptions, progress: Progress | None = None) -> Vali
         run.read_description()
         for family in run.families:
             family.prepare(run)
-        hasher = run.start_hashing()
-        try:
-            run.walk_xml()
-            run.wait_for(hasher)
-        finally:
-            hasher.stop.set()
-            hasher.join(10)
+        run.walk_xml()
         run.progress("Comparing", 0, 0)
         for family in run.families:
             family.finish(run)
@@ -163,12 +163,24 @@ class Run:
         self.hashed_bytes = 0
         self.other_bytes = 0
         self._xml_total = 0
-        self._hasher: _Hasher | None = None
+        self._reader_total = 0
+        self._progress_file: int | None = None
+        self.reader_peak_mb = 0.0
+        self._reader = self._spawn_reader()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._reader.poll() is None:
+            self._reader.kill()
+        self._reader.wait()
+        for pipe in (self._reader.stdin, self._reader.stdout):
+            if pipe is not None:
+                pipe.close()
+        self._reader_errors.close()
+        if self._progress_file is not None:
+            os.close(self._progress_file)
         self.inventory.close()
         self.ledger.close()
         if self.findings_ledger is not None:
@@ -313,36 +325,79 @@ class Run:
                 head = stream.read(256 * 1024)
         self.version = detect(schema, addml_schema, self.addml, head)
 
-    # -- 4. hashing -------------------------------------------------------------------------
+    # -- 4. the reading process ------------------------------------------------------------
 
-    def start_hashing(self) -> _Hasher:
-        self._hasher = _Hasher(self)
-        self._hasher.start()
-        return self._hasher
+    def _spawn_reader(self) -> subprocess.Popen:
+        """Start reader.py now: it imports while the package is listed, then waits for its job on stdin."""
+        package_parent = str(Path(__file__).resolve().parents[2])
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [package_parent, os.environ.get("PYTHONPATH", "")]))}
+        self._reader_errors = open(self.scratch / "reader.stderr", "wb")  # noqa: SIM115 - closed in __exit__
+        return subprocess.Popen([sys.executable, "-m", "noarkpipe.validate.reader"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=self._reader_errors, env=environment, bufsize=0)
 
-    def wait_for(self, hasher: _Hasher) -> None:
-        while hasher.is_alive():
-            hasher.join(0.25)
-            self._report_reading(hasher)
-        if isinstance(hasher.error, OSError):
-            raise InputFileError(f"{self.options.path}: reading failed ({hasher.error})",
-                                 hint="check that the file is complete and readable") from hasher.error
-        if hasher.error is not None:
-            raise hasher.error
-        self.hashed_bytes = hasher.done
-        self.tar_sha256 = hasher.tar_sha256
-        self.ledger.attach(hasher.ledger, "h")
+    def _start_reading(self, xml: list[tuple[str, str | None]]) -> None:
+        job = Job(source=str(self.source.path), tar=self.is_tar, inventory=str(self.inventory.path),
+                  hashes=str(self.scratch / "hashes.sqlite"), result=str(self.scratch / "reader.json"),
+                  progress=str(self.scratch / "reader.progress"), xml=xml)
+        (self.scratch / "reader.progress").write_bytes(bytes(8))
+        self._progress_file = os.open(job.progress, os.O_RDONLY)
+        self._reader_total = self.source.total_size() if self.is_tar else self.file_bytes
+        assert self._reader.stdin is not None
+        self._reader.stdin.write(job.to_json().encode() + b"\n")
+        self._reader.stdin.close()
+
+    def _reader_done(self) -> int:
+        if self._progress_file is None:
+            return 0
+        return struct.unpack("<q", os.pread(self._progress_file, 8, 0))[0]
+
+    def _wait_for_reader(self) -> dict:
+        while True:
+            try:
+                self._reader.wait(0.25)
+                break
+            except subprocess.TimeoutExpired:
+                self._report_reading()
+        result = self._reader_result()
+        self.hashed_bytes = result["done"]
+        self.tar_sha256 = result["tar_sha256"]
+        self.reader_peak_mb = result["peak_rss_mb"]
+        self.ledger.attach_file(self.scratch / "hashes.sqlite", "h")
         self.ledger.db.execute("CREATE INDEX IF NOT EXISTS h.file_name ON file (name)")
         self.ledger.attach_file(self.inventory.path, "inv")
+        return result["xml"]
 
-    def _report_reading(self, hasher: _Hasher) -> None:
-        total = self._xml_total + hasher.total
-        self.progress("Reading the package", self.xml_bytes + hasher.done, total)
+    def _reader_result(self) -> dict:
+        """The reading process's result once it has ended; its failure as an error the user can act on."""
+        try:
+            self._reader.wait(10)
+        except subprocess.TimeoutExpired:
+            self._reader.kill()
+            self._reader.wait()
+        result_path = self.scratch / "reader.json"
+        result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else None
+        if result is not None and result["error"] is not None:
+            raise InputFileError(f"{self.options.path}: reading failed ({result['error']})",
+                                 hint="check that the file is complete and readable")
+        if result is None or self._reader.returncode != 0:
+            self._reader_errors.flush()
+            errors = (self.scratch / "reader.stderr").read_bytes().decode("utf-8", "replace").strip()
+            raise NoarkpipeError(
+                f"the reading process (noarkpipe.validate.reader) stopped with exit code {self._reader.returncode}"
+                + (f": {errors[-1500:]}" if errors else ""),
+                hint="a negative exit code is the signal that ended it (-9: killed, often for lack of memory); "
+                     "run again, and report it with this message if it repeats")
+        return result
+
+    def _report_reading(self) -> None:
+        total = self._xml_total + self._reader_total
+        self.progress("Reading the package", self.xml_bytes + self._reader_done(), total)
 
     # -- 5. the XML files -------------------------------------------------------------------
 
     def xml_files(self) -> list[tuple[str, str]]:
-        """(role, package path) of every XML file to stream, in reading order."""
+        """(role, package path) of every XML file to stream, in the order they are looked up."""
         files = [(role, self.content_path(name)) for role, name in CONTENT_FILES.items()]
         if self.package_root is not None:
             files += [(role, self.package_path(name)) for role, name in PACKAGE_FILES.items()]
@@ -366,30 +421,63 @@ class Run:
         return None
 
     def walk_xml(self) -> None:
+        """Stream every XML file through the checks as the reading process forwards it, then place schema errors.
+
+        A tar's files come in the tar's order (it is read front to back once), a folder's in the order
+        of `xml_files`. The submission description lies outside the package and is read here.
+        """
         plan = []
         for role, path in self.xml_files():
             member = self.member(path)
-            if member is not None and member.kind == FILE and not member.problem:
-                plan.append((role, path, member))
-        self._xml_total = sum(member.size for _, _, member in plan)
-        if self.submission_path is not None:
-            self._xml_total += self.submission_path.stat().st_size
-        for role, path, member in plan:
+            if member is None or member.kind != FILE or member.problem:
+                continue
+            head = b""
+            if role == "dias-mets":  # the only file whose schema depends on its root namespace
+                try:
+                    with self.open(member) as stream:
+                        head = stream.read(64 * 1024)
+                except OSError as exc:
+                    self._unreadable(path, exc)
+                    continue
+                self.other_bytes += len(head)
+            plan.append((role, path, member, self.schema_for(role, head)))
+        if self.is_tar:
+            plan.sort(key=lambda entry: entry[2].offset)
+        self._xml_total = sum(member.size for _, _, member, _ in plan)
+        self._start_reading([(path, relative) for _, path, _, relative in plan])
+        assert self._reader.stdout is not None
+        forwarded = _Forwarded(self._reader.stdout)
+        for role, path, member, relative in plan:
             try:
-                self._walk(role, path, lambda member=member: self.open(member))
+                self._walk(role, path, relative, forwarded.next_file, schema_in_pass=False)
             except OSError as exc:
-                self.findings(structure_checks.WELL_FORMED).add(
-                    msg("cannot be read ({reason})", reason=str(exc.strerror or exc)), file=path)
+                self._unreadable(path, exc)
+            except _ReaderGone:
+                self._reader_result()  # raises what stopped it
+                raise
+        validity = self._wait_for_reader()
+        for role, path, member, relative in plan:
+            judged = validity.get(path)
+            outcome = self.outcomes.get(path)
+            if relative is None or judged is None or outcome is None:
+                continue
+            if judged["schema_errors"] or (judged["fatal"] and outcome.well_formed):
+                self.other_bytes += place_schema_errors(
+                    lambda member=member: self.open(member), path, self.subscribe(role), xml_schema(relative),
+                    self._problem_sink(path), outcome)
         if self.submission_path is not None:
             label = self.submission_path.name
-            self._walk("submission", label, partial(open, self.submission_path, "rb"))
+            opener = partial(open, self.submission_path, "rb")
+            with opener() as stream:
+                head = stream.read(64 * 1024)
+            self.other_bytes += len(head) + self.submission_path.stat().st_size
+            self._walk("submission", label, self.schema_for("submission", head), opener, schema_in_pass=True)
 
-    def _walk(self, role: str, label: str, opener) -> None:
-        with opener() as stream:
-            head = stream.read(64 * 1024)
-        relative = self.schema_for(role, head)
-        schema = xml_schema(relative) if relative else None
-        self.schemas_used[label] = relative or ""
+    def _unreadable(self, path: str, exc: OSError) -> None:
+        self.findings(structure_checks.WELL_FORMED).add(
+            msg("cannot be read ({reason})", reason=str(exc.strerror or exc)), file=path)
+
+    def _problem_sink(self, label: str) -> Callable[[XmlProblem], None]:
         well_formed = self.findings(structure_checks.WELL_FORMED)
         validity = self.findings(structure_checks.SCHEMA_VALID)
         unsafe = self.findings(structure_checks.UNSAFE_XML)
@@ -398,12 +486,19 @@ class Run:
             target = {"not_well_formed": well_formed, "unsafe": unsafe}.get(found.kind, validity)
             target.add(found.message, file=label, line=found.line, path=found.path)
 
+        return problem
+
+    def _walk(self, role: str, label: str, relative: str | None, opener, schema_in_pass: bool) -> None:
+        """One file through the checks; its schema plugged into this pass only when `schema_in_pass`."""
+        schema = xml_schema(relative) if relative and schema_in_pass else None
+        self.schemas_used[label] = relative or ""
+
         def progress(read: int) -> None:
             self.xml_bytes += read
-            if self._hasher is not None:
-                self._report_reading(self._hasher)
+            if self._progress_file is not None:
+                self._report_reading()
 
-        outcome = walk(opener, label, self.subscribe(role), schema, problem, progress)
+        outcome = walk(opener, label, self.subscribe(role), schema, self._problem_sink(label), progress)
         self.outcomes[role] = outcome
         self.outcomes[label] = outcome
 
@@ -422,7 +517,7 @@ class Run:
             started=started,
             finished=datetime.now(UTC),
             seconds=round(seconds, 2),
-            bytes_read=self.xml_bytes + self.hashed_bytes + self.other_bytes,
+            bytes_read=self.hashed_bytes + self.other_bytes,
             files=self.files,
             results=results,
             arkivdeler=self.arkivdeler.counts(),
@@ -488,98 +583,71 @@ class ArkivdelTally:
         return [counts.model_copy(update=self._tally[path]) for path, counts in self._arkivdeler.items()]
 
 
-class _Hasher(threading.Thread):
-    """SHA-256 and size of every package file (and of the whole tar), in a thread of its own."""
-
-    def __init__(self, run: Run) -> None:
-        super().__init__(name="noarkpipe-validate-hash", daemon=True)
-        self.run_state = run
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.done = 0
-        self.tar_sha256: str | None = None
-        self.ledger = Ledger(run.scratch / "hashes.sqlite")
-        self.ledger.table("file", "name TEXT, size INTEGER, sha256 TEXT")
-        self.total = run.source.total_size() if run.is_tar else run.file_bytes
-
-    def run(self) -> None:
-        try:
-            if self.run_state.is_tar:
-                self._hash_tar()
-            else:
-                self._hash_folder()
-            self.ledger.flush()
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            self.error = exc
-
-    def _rows(self, order: str):
-        db = sqlite3.connect(str(self.run_state.inventory.path))
-        try:
-            yield from db.execute(
-                f"SELECT {MEMBER_COLUMNS} FROM member WHERE kind = 'file' AND problem = '' ORDER BY {order}"
-            )
-        finally:
-            db.close()
-
-    def _hash_folder(self) -> None:
-        source = self.run_state.source
-        for row in self._rows("rowid"):
-            if self.stop.is_set():
-                return
-            member = _member(row)
-            digest = hashlib.sha256()
-            size = 0
-            try:
-                with source.open(member) as stream:
-                    while block := stream.read(READ_BLOCK):
-                        digest.update(block)
-                        size += len(block)
-                        self.done += len(block)
-            except OSError as exc:
-                self.ledger.add("file", (member.name, -1, f"unreadable: {exc.strerror}"))
-                continue
-            self.ledger.add("file", (member.name, size, digest.hexdigest()))
-
-    def _hash_tar(self) -> None:
-        whole = hashlib.sha256()
-        position = 0
-        with open(self.run_state.source.path, "rb", buffering=0) as stream:
-
-            def take(count: int, member_digest=None) -> int:
-                nonlocal position
-                taken = 0
-                while taken < count:
-                    if self.stop.is_set():
-                        raise _Stopped
-                    block = stream.read(min(READ_BLOCK, count - taken))
-                    if not block:
-                        break
-                    whole.update(block)
-                    if member_digest is not None:
-                        member_digest.update(block)
-                    taken += len(block)
-                    position += len(block)
-                    self.done += len(block)
-                return taken
-
-            try:
-                for row in self._rows("offset"):
-                    member = _member(row)
-                    if member.offset < position:
-                        continue
-                    take(member.offset - position)
-                    digest = hashlib.sha256()
-                    size = take(member.size, digest)
-                    self.ledger.add("file", (member.name, size, digest.hexdigest()))
-                while take(READ_BLOCK):
-                    pass
-            except _Stopped:
-                return
-        self.tar_sha256 = whole.hexdigest()
-
-
-class _Stopped(Exception):
+class _ReaderGone(Exception):
     pass
+
+
+class _Forwarded:
+    """The XML files the reading process forwards, one after another, each read like a file."""
+
+    def __init__(self, pipe: BinaryIO) -> None:
+        self._pipe = pipe
+        self._frame = b""
+        self._buffer = memoryview(b"")
+        self._ended = True
+
+    def next_file(self) -> Self:
+        if not self._ended:
+            raise RuntimeError("the previous forwarded file was not read to its end")
+        self._ended = False
+        return self
+
+    def _exactly(self, count: int) -> bytes:
+        data = self._pipe.read(count)
+        while len(data) < count:
+            more = self._pipe.read(count - len(data))
+            if not more:
+                raise _ReaderGone("the reading process ended in the middle of a file")
+            data += more
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._buffer:
+            if self._ended:
+                return b""
+            (length,) = FRAME.unpack(self._exactly(FRAME.size))
+            if length == UNREADABLE:
+                (count,) = FRAME.unpack(self._exactly(FRAME.size))
+                self._ended = True
+                raise OSError(0, self._exactly(count).decode("utf-8", "replace"))
+            if length == 0:
+                self._ended = True
+                return b""
+            self._frame = self._exactly(length)
+            if size is None or size < 0 or size >= length:
+                return self._frame  # the usual case: the checks read a whole block at a time, no copy
+            self._buffer = memoryview(self._frame)
+        if size is None or size < 0 or size >= len(self._buffer):
+            data, self._buffer = self._buffer, memoryview(b"")
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data.tobytes()
+
+    def close(self) -> None:
+        """The rest of the file, if the checks stopped early (not well-formed), is read and dropped."""
+        self._buffer = memoryview(b"")
+        try:
+            while not self._ended:
+                self.read()
+                self._buffer = memoryview(b"")
+        except OSError:
+            pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 MEMBER_COLUMNS = "name, kind, size, offset, raw, problem"

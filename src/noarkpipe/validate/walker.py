@@ -47,6 +47,7 @@ the file not well-formed rather than exhausting memory.
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ from lxml import etree
 from .messages import Message, joined, msg
 
 CHUNK = 64 * 1024
+CONTENT_CHUNK = 1024 * 1024
+"""Without a schema no error needs placing in the block just parsed, so blocks can be larger (fewer feeds)."""
 MAX_SCHEMA_ERRORS = 1000
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 KNOWN_ROOTS = ("arkiv", "loependeJournal", "offentligJournal", "endringslogg", "addml", "mets", "premis", "info")
@@ -64,6 +67,15 @@ DISCARDED = ("virksomhetsspesifikkeMetadata",)
 """Free-form subtrees freed as soon as they end, so one huge entity cannot hold them in memory."""
 _ELEMENT_IN_MESSAGE = re.compile(r"^Element '([^']+)'")
 _VALUE_IN_MESSAGE = re.compile(r"^Element '[^']+': '((?:[^']|'(?!\s))*)' is not")
+
+
+class Counts(dict):
+    """Child entities of a frame by name; 0 for a name not seen (a Counter, without its costly __init__)."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> int:
+        return 0
 
 
 class Frame:
@@ -97,7 +109,7 @@ class Frame:
         self.fields: dict[str, str] = {}
         self.lists: dict[str, list[str]] | None = None
         """Every value of a leaf that may repeat (Subscriptions.repeat); `fields` holds only the first."""
-        self.children: Counter = Counter()
+        self.children: Counts = Counts()
         self.attrib = attrib
         self._path: str | None = None
 
@@ -198,15 +210,55 @@ def walk(
         report(_diagnose(open_stream))
     if not finished:
         outcome.schema_capped = True
-        report(XmlProblem("schema_capped", None, "", msg(
-            "more than {limit} schema errors: validation stopped there, the rest of the file was read for the other "
-            "checks", limit=MAX_SCHEMA_ERRORS)))
+        report(_capped())
         dispatched = state.events
         outcome.bytes = 0
         state = _Pass(file, subscriptions, report, outcome, None)
         with open_stream() as stream:
             state.run(stream, None, skip=dispatched)
     return outcome
+
+
+def place_schema_errors(
+    open_stream: Callable[[], BinaryIO],
+    file: str,
+    subscriptions: Subscriptions,
+    schema: etree.XMLSchema,
+    report: Callable[[XmlProblem], None],
+    outcome: XmlOutcome,
+) -> int:
+    """Read a file again with the schema plugged in, to report each schema error on its line and path.
+
+    For a file the reading process (reader.py) found invalid: its entities were dispatched by the
+    first pass (`walk` without a schema), so here none is, and nothing is counted; only the schema
+    errors (and the note when they overflow) are reported, into `outcome`. The entities are still
+    tracked, as the element paths are built from them. Returns the bytes read.
+    """
+    placing = XmlOutcome()
+
+    def keep(problem: XmlProblem) -> None:
+        # well-formedness was judged by the first pass; only libxml2's silent stop with a schema is news
+        if problem.kind == "schema" or (problem.kind == "not_well_formed" and outcome.well_formed):
+            report(problem)
+
+    state = _Pass(file, subscriptions, keep, placing, None)
+    state.placing = True
+    with open_stream() as stream:
+        finished = state.run(stream, schema, skip=sys.maxsize)
+    if state.unexplained_failure and outcome.well_formed:
+        report(_diagnose(open_stream))
+        outcome.well_formed = False
+    outcome.schema_errors = placing.schema_errors
+    if not finished:
+        outcome.schema_capped = True
+        report(_capped())
+    return placing.bytes
+
+
+def _capped() -> XmlProblem:
+    return XmlProblem("schema_capped", None, "", msg(
+        "more than {limit} schema errors: validation stopped there, the rest of the file was read for the other "
+        "checks", limit=MAX_SCHEMA_ERRORS))
 
 
 class _Pass:
@@ -227,6 +279,10 @@ class _Pass:
         self.lines_before = 1
         self.last_match: dict[str, object] = {}
         self.chunk_frames: dict[int, Frame] = {}
+        self.placing = False
+        self.validating = False
+        """A schema is plugged into this pass: frames are kept by element for placing its errors."""
+        """Place every schema error, though no entity is dispatched (place_schema_errors)."""
 
     def _local(self, tag) -> str:
         name = self.local.get(tag)
@@ -242,10 +298,11 @@ class _Pass:
             options["tag"] = ["{*}" + name for name in sorted(wanted)]
         if schema is not None:
             options["schema"] = schema
+        self.validating = schema is not None
         parser = etree.XMLPullParser(**options)
         seen_log = 0
         while True:
-            chunk = stream.read(CHUNK)
+            chunk = stream.read(CHUNK if schema is not None else CONTENT_CHUNK)
             if not chunk:
                 break
             self.outcome.bytes += len(chunk)
@@ -266,10 +323,11 @@ class _Pass:
                 if len(log) > seen_log:
                     errors = [entry for entry in list(log)[seen_log:] if entry.domain_name == "SCHEMASV"]
                     seen_log = len(log)
-                    if errors and self.events > skip:
+                    if errors and (self.placing or self.events > skip):
                         self._place(errors, ended)
             self._release(ended)
-            self.lines_before += chunk.count(b"\n")
+            if schema is not None:
+                self.lines_before += chunk.count(b"\n")
             if schema is not None and self.outcome.schema_errors >= MAX_SCHEMA_ERRORS:
                 return False
         try:
@@ -315,11 +373,19 @@ class _Pass:
         keep_attributes = subs.keep_attributes
         counts = self.outcome.counts
         frames = self.frames
+        local = self.local
+        capture = self._capture
+        file = self.file
+        chunk_frames = self.chunk_frames if self.validating else None
         top = frames[-1] if frames else None
+        seen = self.events
         for event, element in events:
-            self.events += 1
-            live = self.events > skip_until
-            name = self._local(element.tag)
+            seen += 1
+            live = seen > skip_until
+            tag = element.tag
+            name = local.get(tag)
+            if name is None:
+                name = self._local(tag)
             if event == "start":
                 if live and (name in entities or name in counted):
                     counts[name] += 1
@@ -329,32 +395,33 @@ class _Pass:
                 elif name not in entities:
                     continue
                 if top is not None:
-                    self._capture(top, stop=element)
+                    capture(top, element)
                     children = top.children
-                    children[name] += 1
-                    index = children[name]
+                    index = children[name] = children[name] + 1
                 else:
                     index = 1
                 xsi_type = element.get(XSI_TYPE)
                 if xsi_type:
                     xsi_type = xsi_type.rpartition(":")[2]
-                top = Frame(name, xsi_type, element.sourceline, top, index, len(frames) + 1, self.file, element,
+                top = Frame(name, xsi_type, element.sourceline, top, index, len(frames) + 1, file, element,
                             dict(element.attrib) if keep_attributes else None)
                 frames.append(top)
-                self.chunk_frames[id(element)] = top
+                if chunk_frames is not None:
+                    chunk_frames[id(element)] = top
                 if live and name in on_start:
                     for handler in on_start[name]:
                         handler(top)
             elif top is not None and element is top.element:
                 frame = frames.pop()
                 top = frames[-1] if frames else None
-                self._capture(frame)
+                capture(frame)
                 if live and name in on_end:
                     for handler in on_end[name]:
                         handler(frame)
                 ended.append(element)
             elif name in DISCARDED:
                 ended.append(element)
+        self.events = seen
         self.depth = len(frames)
         return ended
 
@@ -364,22 +431,24 @@ class _Pass:
         With `stop` (a child entity that just started): the leaves between the previous child entity
         and `stop`, complete by now and freed with the previous child. Without (the frame ended): the
         leaves after its last child entity, or all of them if it had none.
+
+        This runs for every leaf of every entity (millions), so it is written for speed: each
+        element's tag is looked up once, and the common case (no repeated leaves, no attributes
+        kept) has a loop of its own.
         """
-        entities = self.subs.entities
         names = self.local
-        if stop is not None:
-            siblings = stop.itersiblings(preceding=True)
-        elif frame.children:
-            siblings = frame.element.iterchildren(reversed=True)
-        else:
-            siblings = None
-        if siblings is None:
+        if stop is None and not frame.children:
             leaves = frame.element
         else:
+            entities = self.subs.entities
+            siblings = stop.itersiblings(preceding=True) if stop is not None else \
+                frame.element.iterchildren(reversed=True)
             leaves = []
             for child in siblings:
                 tag = child.tag
-                name = names.get(tag) or self._local(tag)
+                name = names.get(tag)
+                if name is None:
+                    name = self._local(tag)
                 if name in entities:
                     break
                 leaves.append(child)
@@ -387,6 +456,21 @@ class _Pass:
         fields = frame.fields
         keep_attributes = self.subs.keep_attributes
         repeated = self.subs.repeated
+        if not keep_attributes:
+            for child in leaves:
+                tag = child.tag
+                name = names.get(tag)
+                if name is None:
+                    name = self._local(tag)
+                if name in repeated and not len(child):
+                    if frame.lists is None:
+                        frame.lists = {}
+                    frame.lists.setdefault(name, []).append((child.text or "").strip())
+                if name in fields or not name or len(child):
+                    continue
+                text = child.text
+                fields[name] = text if text is not None else ""
+            return
         for child in leaves:
             tag = child.tag
             name = names.get(tag) or self._local(tag)
@@ -398,7 +482,7 @@ class _Pass:
                 continue
             text = child.text
             fields[name] = text if text is not None else ""
-            if keep_attributes and len(child.attrib):
+            if len(child.attrib):
                 frame.attrib = {**(frame.attrib or {}),
                                 **{f"{name}@{key}": value for key, value in child.attrib.items()}}
 

@@ -170,8 +170,7 @@ class IdentifiersFamily(Family):
 
 def content_digest(frame: Frame) -> bytes:
     """16 bytes that differ when an entity's own content (type and leaf values) differs."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{frame.name}\0{frame.type or ''}".encode())
-    for name, value in sorted(frame.fields.items()):
-        digest.update(f"\0{name}\0{value.strip()}".encode())
-    return digest.digest()
+    # one string, one update: the same bytes as an update per leaf, at a fraction of the calls
+    text = "".join([f"{frame.name}\0{frame.type or ''}",
+                    *(f"\0{name}\0{value.strip()}" for name, value in sorted(frame.fields.items()))])
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
