@@ -210,13 +210,14 @@ def offentlig_journal_job(
     into the message's kind."""
     from ..errors import NoarkpipeError
     from .source import snapshot
-    from .xmlcheck import file_sha256, validate_and_count
+    from ..docstore import sha256_file
+    from .xmlcheck import validate_and_count
 
     try:
         with snapshot(store_url) as session:
             summary = write_offentlig_journal(path, session, scope, period=period, rules=rules)
         counts = validate_and_count(path, noark5_schema("offentligJournal"), counted)
-        return "ok", (summary.antall, (counts, file_sha256(path))), None
+        return "ok", (summary.antall, (counts, sha256_file(path)[0])), None
     except public.EmptyPublicJournalError as exc:
         return "empty", exc.message, exc.hint
     except NoarkpipeError as exc:

@@ -96,14 +96,6 @@ def validate_and_count(path: Path, schema: str, counted: Iterable[str] | None = 
         raise SchemaValidationError(f"{schema} ({path.name})", _problems(path, schema, exc)) from None
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class StreamCheck:
     """A binary file written through this object: hashed, and validated in a second thread as the bytes pass.
 

@@ -18,7 +18,7 @@ from datetime import date
 from functools import cache
 
 from ..model import NoarkModel
-from ..model.xml import NAMESPACE, XSI
+from ..model.xml import NAMESPACE, XSI, field_layout
 
 
 def escape(text: str) -> str:
@@ -32,17 +32,6 @@ def escape(text: str) -> str:
     if "\r" in text:
         text = text.replace("\r", "&#13;")
     return text
-
-
-@cache
-def _layout(cls: type[NoarkModel]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Field names before, of and after the structural children (as model.xml lays them out)."""
-    names = tuple(cls.model_fields)
-    if not cls.children_fields:
-        return names, (), ()
-    start = names.index(cls.children_fields[0])
-    end = start + len(cls.children_fields)
-    return names[:start], names[start:end], names[end:]
 
 
 @cache
@@ -83,7 +72,7 @@ def opening_text(entity: NoarkModel, *, root: bool = False) -> str:
         out = [f'<{cls.tag} xmlns="{NAMESPACE}" xmlns:xsi="{XSI}"{xsi_type}>']
     else:
         out = [_start_tag(cls)]
-    _fields(entity, _layout(cls)[0], out)
+    _fields(entity, field_layout(cls)[0], out)
     return "".join(out)
 
 
@@ -91,6 +80,6 @@ def closing_text(entity: NoarkModel) -> str:
     """The fields after the entity's children and its end tag."""
     cls = type(entity)
     out: list[str] = []
-    _fields(entity, _layout(cls)[2], out)
+    _fields(entity, field_layout(cls)[2], out)
     out.append(f"</{cls.tag}>")
     return "".join(out)

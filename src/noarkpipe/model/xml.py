@@ -53,7 +53,7 @@ def _start(entity: NoarkModel) -> tuple[str, dict[str, str]]:
 
 
 @cache
-def _layout(cls: type[NoarkModel]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def field_layout(cls: type[NoarkModel]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """Field names before, of and after the structural children."""
     names = tuple(cls.model_fields)
     if not cls.children_fields:
@@ -91,7 +91,7 @@ def _fields(entity: NoarkModel, names: Iterable[str]) -> list[etree._Element]:
 
 def to_element(entity: NoarkModel, *, with_children: bool = True) -> etree._Element:
     """The entity as an element; without its structural children if asked."""
-    before, children, after = _layout(type(entity))
+    before, children, after = field_layout(type(entity))
     element = etree.Element(*_start(entity), nsmap=NSMAP)
     _append(element, entity, before + children + after if with_children else before + after)
     return element
@@ -99,12 +99,12 @@ def to_element(entity: NoarkModel, *, with_children: bool = True) -> etree._Elem
 
 def open_tag_fields(entity: NoarkModel) -> list[etree._Element]:
     """The entity's own elements that precede its structural children."""
-    return _fields(entity, _layout(type(entity))[0])
+    return _fields(entity, field_layout(type(entity))[0])
 
 
 def close_tag_fields(entity: NoarkModel) -> list[etree._Element]:
     """The entity's own elements that follow its structural children (see module doc)."""
-    return _fields(entity, _layout(type(entity))[2])
+    return _fields(entity, field_layout(type(entity))[2])
 
 
 def _write(xf, element: etree._Element) -> None:
