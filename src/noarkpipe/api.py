@@ -12,19 +12,19 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 
-from .clock import utcnow
-from .config import DEFAULT_CONFIG_NAME, ConvertSettings, Settings, load_settings
-from .errors import ConfigError, ExitCode, InputFileError
-from .journal import review, tables
-from .model.codes import Journalstatus
-from .journal.store import Store
-from .nightly import ItemState, NightlyRun, Progress, RunSummary
-from .workarea import inbox_items
-from .runlock import RunLock
-from .schemas import altered_schemas
-from .ops import health as ops_health
-from .ops.runlog import RunLog
-from .ops.timing import StageTimer
+from noarkpipe.clock import utcnow
+from noarkpipe.config import DEFAULT_CONFIG_NAME, ConvertSettings, Settings, load_settings
+from noarkpipe.errors import ConfigError, ExitCode, InputFileError
+from noarkpipe.journal import review, tables
+from noarkpipe.model.codes import Journalstatus
+from noarkpipe.journal.store import Store
+from noarkpipe.nightly import ItemState, NightlyRun, Progress, RunSummary
+from noarkpipe.workarea import inbox_items
+from noarkpipe.runlock import RunLock
+from noarkpipe.schemas import altered_schemas
+from noarkpipe.ops import health as ops_health
+from noarkpipe.ops.runlog import RunLog
+from noarkpipe.ops.timing import StageTimer
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,8 @@ def run_exit_code(summary: RunSummary) -> ExitCode:
 
 def _report(settings: Settings, store: Store, summary: RunSummary) -> None:
     """Write the run report and mail it; trouble here is noted, the run's result stands."""
-    from .ops.mail import MailError, send_report
-    from .ops.report import build_report, render_html, report_paths, write_report
+    from noarkpipe.ops.mail import MailError, send_report
+    from noarkpipe.ops.report import build_report, render_html, report_paths, write_report
 
     try:
         report = build_report(settings, store, summary, run_exit_code(summary))
@@ -286,7 +286,7 @@ def config_warnings(settings: Settings) -> list[str]:
 
 def separator_sheet(output: str | Path) -> Path:
     """Write the QR separator sheet as a one-page PDF, to print and put between scanned letters."""
-    from .intake.separator import separator_sheet_pdf
+    from noarkpipe.intake.separator import separator_sheet_pdf
 
     target = Path(output).expanduser()
     if target.is_dir():
@@ -361,8 +361,8 @@ def review_drop_part(
     The quarantine copy is written inside the transaction, before it commits:
     if the copy fails, the document stays in the journalpost.
     """
-    from .docstore import DocumentStore
-    from .workarea import quarantine_copy
+    from noarkpipe.docstore import DocumentStore
+    from noarkpipe.workarea import quarantine_copy
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     kode = _creator_kode(settings, kode)
@@ -392,12 +392,12 @@ def review_replace_part(
     """
     from tempfile import TemporaryDirectory
 
-    from .convert import ConversionJob, convert_document
-    from .docstore import DocumentStore, sha256_file
-    from .errors import MissingDependencyError
-    from .intake.safety import safe_filename
-    from .intake.submission import DocumentRole, SubmissionDocument
-    from .nightly import conversion_options, store_converted
+    from noarkpipe.convert import ConversionJob, convert_document
+    from noarkpipe.docstore import DocumentStore, sha256_file
+    from noarkpipe.errors import MissingDependencyError
+    from noarkpipe.intake.safety import safe_filename
+    from noarkpipe.intake.submission import DocumentRole, SubmissionDocument
+    from noarkpipe.nightly import conversion_options, store_converted
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     kode = _creator_kode(settings, kode)
@@ -440,14 +440,14 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
 
     from sqlalchemy import select as _select
 
-    from .classify.learned import submission_text
-    from .classify.policy import load_policy
-    from .classify.references import find_case_references
-    from .classify.rules import explain_text
-    from .classify.screening import decide_screening, screening_input
-    from .clock import utcnow
-    from .intake.context import IntakeContext
-    from .intake.dispatch import choose_parser
+    from noarkpipe.classify.learned import submission_text
+    from noarkpipe.classify.policy import load_policy
+    from noarkpipe.classify.references import find_case_references
+    from noarkpipe.classify.rules import explain_text
+    from noarkpipe.classify.screening import decide_screening, screening_input
+    from noarkpipe.clock import utcnow
+    from noarkpipe.intake.context import IntakeContext
+    from noarkpipe.intake.dispatch import choose_parser
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     creator = settings.creator(_creator_kode(settings, kode))
@@ -515,8 +515,8 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
 
 def _archival_preview(document, scratch: Path) -> str:
     """What the run would do with one document's archival copy, from its format alone (nothing is converted)."""
-    from .convert import identify, is_email_body, plan
-    from .convert.pdfa import Route
+    from noarkpipe.convert import identify, is_email_body, plan
+    from noarkpipe.convert.pdfa import Route
 
     name = f"{document.filename} ({document.role.value})"
     if document.archival_gap:
@@ -550,8 +550,8 @@ def publish_journal(
     Only checked entries are published (not the review queue), screening applied twice
     (as stored, and recomputed), and the written files are scanned before they are kept.
     """
-    from .classify.policy import load_policy
-    from .journal import public
+    from noarkpipe.classify.policy import load_policy
+    from noarkpipe.journal import public
 
     if date_to < date_from:
         raise ConfigError(f"--to {date_to} is before --from {date_from}")
@@ -594,8 +594,8 @@ def publish_journal(
 
 def classify_train(config: str | Path | Settings, kode: str | None = None, *, holdout: float = 0.2):
     """Retrain one arkivskaper's class model on its journaled items; save it; return the report."""
-    from .classify import learned
-    from .classify.policy import model_path
+    from noarkpipe.classify import learned
+    from noarkpipe.classify.policy import model_path
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     creator = settings.creator(_creator_kode(settings, kode))
@@ -620,7 +620,7 @@ def classify_train(config: str | Path | Settings, kode: str | None = None, *, ho
 
 def period_list(config: str | Path | Settings, kode: str | None = None):
     """The arkivdeler of one arkivskaper with status, period and counts (journal.period.ArkivdelSummary)."""
-    from .journal import period
+    from noarkpipe.journal import period
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     store = open_store(settings)
@@ -641,7 +641,7 @@ def period_close(
     title: str | None = None,
 ):
     """Close the active arkivdel at `end` and open its successor (journal.period.close_period)."""
-    from .journal import period
+    from noarkpipe.journal import period
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     kode = _creator_kode(settings, kode)
@@ -657,7 +657,7 @@ def period_close(
 
 def period_finish(config: str | Path | Settings, *, kode: str | None = None, by: str):
     """End an overlap period: its open cases move to the successor, and it is closed."""
-    from .journal import period
+    from noarkpipe.journal import period
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     kode = _creator_kode(settings, kode)
@@ -673,7 +673,7 @@ def period_close_cases(
     config: str | Path | Settings, saksnumre: list[str] | None, *, kode: str | None = None, by: str
 ):
     """Close the named cases, or (None) every open case whose journalposter are all checked."""
-    from .journal import period
+    from noarkpipe.journal import period
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     kode = _creator_kode(settings, kode)
@@ -720,8 +720,8 @@ def export(
     """Export closed arkivdeler of one arkivskaper as a DIAS transfer package (export.export_package)."""
     import uuid as _uuid
 
-    from .classify.policy import load_policy
-    from .export import ExportOptions, export_package
+    from noarkpipe.classify.policy import load_policy
+    from noarkpipe.export import ExportOptions, export_package
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     creator = settings.creator(_creator_kode(settings, kode))
@@ -780,10 +780,10 @@ def validate(
     (validation_errors) when a check of severity error failed. Unusable input
     raises InputFileError (4).
     """
-    from .validate import ValidateOptions
-    from .validate import validate as run_validation
-    from .validate.html import render
-    from .validate.texts import localize
+    from noarkpipe.validate import ValidateOptions
+    from noarkpipe.validate import validate as run_validation
+    from noarkpipe.validate.html import render
+    from noarkpipe.validate.texts import localize
 
     chosen = validation_lang(lang, config_path)
     options = ValidateOptions(
@@ -804,7 +804,7 @@ def validate(
 
 def validation_lang(lang: str | None = None, config_path: str | Path | None = None) -> str:
     """The language of validation reports: `lang`, else the config's [noarkpipe] lang, else the locale, else 'en'."""
-    from .validate.texts import choose_lang
+    from noarkpipe.validate.texts import choose_lang
 
     configured = load_settings(config_path).lang if config_path is not None and not lang else None
     return choose_lang(lang, configured, os.environ)
@@ -812,9 +812,9 @@ def validation_lang(lang: str | None = None, config_path: str | Path | None = No
 
 def explain_check(check_id: str, *, lang: str | None = None, config_path: str | Path | None = None) -> str:
     """What check `check_id` does, why, and what usually causes it; KeyError (listing the ids) when unknown."""
-    from .validate.checks import all_checks
-    from .validate.report import explain, find_check
-    from .validate.texts import texts
+    from noarkpipe.validate.checks import all_checks
+    from noarkpipe.validate.report import explain, find_check
+    from noarkpipe.validate.texts import texts
 
     checks = all_checks()
     found = find_check(check_id, checks)

@@ -26,11 +26,11 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__, api
-from .errors import ExitCode, NoarkpipeError
-from .journal.review import ReviewError
-from .nightly import Outcome, RunSummary
-from .printable import PrintableFormatter, printable, printable_block
+from noarkpipe import __version__, api
+from noarkpipe.errors import ExitCode, NoarkpipeError
+from noarkpipe.journal.review import ReviewError
+from noarkpipe.nightly import Outcome, RunSummary
+from noarkpipe.printable import PrintableFormatter, printable, printable_block
 
 log = logging.getLogger("noarkpipe")
 
@@ -221,7 +221,7 @@ def _print_summary(summary: RunSummary) -> None:
 
 
 def _max_age(_ctx, _param, value: str | None):
-    from .ops.health import parse_max_age
+    from noarkpipe.ops.health import parse_max_age
 
     try:
         return parse_max_age(value) if value is not None else None
@@ -620,12 +620,12 @@ def validate(path: Path | None, json_path: Path | None, html_path: Path | None, 
 
 
 def _explain_check(check_id: str, lang: str | None, config_path: Path | None) -> None:
-    from .validate.checks import all_checks
+    from noarkpipe.validate.checks import all_checks
 
     try:
         click.echo(api.explain_check(check_id, lang=lang, config_path=config_path))
     except KeyError:
-        from .validate.texts import texts
+        from noarkpipe.validate.texts import texts
 
         words = texts(api.validation_lang(lang, config_path))
         click.echo(words("explain_unknown", id=check_id), err=True)
@@ -635,7 +635,7 @@ def _explain_check(check_id: str, lang: str | None, config_path: Path | None) ->
 
 def _print_validation(report, json_path: Path | None, html_path: Path | None, csv_path: Path | None,
                       max_examples: int) -> None:
-    from .validate.texts import texts, verdict_line, verdict_text
+    from noarkpipe.validate.texts import texts, verdict_line, verdict_text
 
     words = texts(report.lang)
     console = _console()

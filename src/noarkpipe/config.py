@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
-from .intake.context import IntakeLimits
+from noarkpipe.errors import ConfigError
+from noarkpipe.intake.context import IntakeLimits
 
 DEFAULT_CONFIG_NAME = "noarkpipe.toml"
 

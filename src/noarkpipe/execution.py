@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, Self, TypeVar
 
-from ._exec.lifetime import die_with_parent
+from noarkpipe._exec.lifetime import die_with_parent
 
 J = TypeVar("J")
 R = TypeVar("R")

@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from .errors import MissingDependencyError, SourceUnavailableError
-from .execution import TaskOutcome, run_task
+from noarkpipe.errors import MissingDependencyError, SourceUnavailableError
+from noarkpipe.execution import TaskOutcome, run_task
 
 J = TypeVar("J")
 R = TypeVar("R")

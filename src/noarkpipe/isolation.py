@@ -50,9 +50,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from . import errors
-from ._exec.lifetime import die_with_parent
-from .execution import fork_server, kill_process_trees
+from noarkpipe import errors
+from noarkpipe._exec.lifetime import die_with_parent
+from noarkpipe.execution import fork_server, kill_process_trees
 
 MAX_CALLS = 200
 """Calls one child takes before it is replaced: a bound on what it may accumulate (caches, fragmentation)."""

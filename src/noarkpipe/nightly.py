@@ -51,12 +51,12 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from . import isolation, pdfstreams, workarea
-from ._exec import ocrmypdf, sandbox
-from .classify.policy import Policy, load_policy
-from .clock import utcnow
-from .config import ArkivskaperSettings, Settings
-from .convert import (
+from noarkpipe import isolation, pdfstreams, workarea
+from noarkpipe._exec import ocrmypdf, sandbox
+from noarkpipe.classify.policy import Policy, load_policy
+from noarkpipe.clock import utcnow
+from noarkpipe.config import ArkivskaperSettings, Settings
+from noarkpipe.convert import (
     ConversionJob,
     ConversionOptions,
     ConversionOutcome,
@@ -66,9 +66,9 @@ from .convert import (
     is_email_body,
     previous_outcome,
 )
-from .convert.job import received_format
-from .docstore import DocumentStore, StoreBatch, StoredBlob, sha256_file
-from .errors import (
+from noarkpipe.convert.job import received_format
+from noarkpipe.docstore import DocumentStore, StoreBatch, StoredBlob, sha256_file
+from noarkpipe.errors import (
     ConfigError,
     InputFileError,
     MissingDependencyError,
@@ -76,13 +76,13 @@ from .errors import (
     SourceUnavailableError,
     StoreError,
 )
-from .execution import Executor, LocalExecutor, Task, TaskOutcome
-from .intake import mailbox
-from .intake.context import IntakeContext, IntakeLimits
-from .intake.dispatch import choose_parser
-from .intake.submission import Source, Submission, SubmissionDocument
-from .journal import tables
-from .journal.journaling import (
+from noarkpipe.execution import Executor, LocalExecutor, Task, TaskOutcome
+from noarkpipe.intake import mailbox
+from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.intake.dispatch import choose_parser
+from noarkpipe.intake.submission import Source, Submission, SubmissionDocument
+from noarkpipe.journal import tables
+from noarkpipe.journal.journaling import (
     ArchivalVariant,
     KonverteringRecord,
     StoredDocument,
@@ -90,10 +90,10 @@ from .journal.journaling import (
     ensure_structure,
     journal_submission,
 )
-from .journal.store import Store
-from .model.codes import Journalstatus
-from .ops.timing import StageTime, StageTimer
-from .workarea import ItemState
+from noarkpipe.journal.store import Store
+from noarkpipe.model.codes import Journalstatus
+from noarkpipe.ops.timing import StageTime, StageTimer
+from noarkpipe.workarea import ItemState
 
 
 class Outcome(StrEnum):
@@ -697,7 +697,7 @@ class NightlyRun:
             ocrmypdf.require(self.conversion.ocr_languages)
             sandbox.require(self.conversion.sandbox)
             if self.settings.convert.scheduler:
-                from .execution_dask import DaskExecutor
+                from noarkpipe.execution_dask import DaskExecutor
 
                 self._executor = DaskExecutor(
                     self.settings.convert.scheduler,

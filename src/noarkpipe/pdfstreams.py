@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pikepdf
 
-from .errors import InputFileError
+from noarkpipe.errors import InputFileError
 
 CHUNK = 1024 * 1024
 _FLATE = {"/FlateDecode", "/Fl"}

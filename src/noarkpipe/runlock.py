@@ -12,8 +12,8 @@ import os
 import socket
 from pathlib import Path
 
-from .clock import utcnow
-from .errors import AlreadyRunningError
+from noarkpipe.clock import utcnow
+from noarkpipe.errors import AlreadyRunningError
 
 
 class RunLock:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from .errors import MissingDependencyError, SchemaValidationError
+from noarkpipe.errors import MissingDependencyError, SchemaValidationError
 
 XLINK_REMOTE = "http://www.loc.gov/standards/xlink/xlink.xsd"
 MANIFEST_NAME = "SHA256SUMS"

@@ -35,11 +35,11 @@ import uuid
 from enum import StrEnum
 from pathlib import Path
 
-from .clock import utcnow
-from .docstore import sha256_file
-from .errors import StoreError
-from .intake.safety import describe_entry, not_regular_reason, safe_filename
-from .printable import printable, printable_block
+from noarkpipe.clock import utcnow
+from noarkpipe.docstore import sha256_file
+from noarkpipe.errors import StoreError
+from noarkpipe.intake.safety import describe_entry, not_regular_reason, safe_filename
+from noarkpipe.printable import printable, printable_block
 
 log = logging.getLogger(__name__)
 

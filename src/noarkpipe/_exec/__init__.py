@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 
-from ..errors import MissingDependencyError
-from . import sandbox
+from noarkpipe.errors import MissingDependencyError
+from noarkpipe._exec import sandbox
 
 PROBE_TIMEOUT_SECONDS = 30
 

@@ -12,6 +12,6 @@ of them, and its import is the request to the kernel.
 
 from __future__ import annotations
 
-from .lifetime import die_with_parent
+from noarkpipe._exec.lifetime import die_with_parent
 
 die_with_parent()

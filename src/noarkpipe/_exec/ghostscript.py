@@ -19,8 +19,8 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import InputFileError, MissingDependencyError
-from . import probe_version, sandbox
+from noarkpipe.errors import InputFileError, MissingDependencyError
+from noarkpipe._exec import probe_version, sandbox
 
 PROGRAM = "gs"
 MIN_VERSION = (9, 54)

@@ -39,8 +39,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from ..errors import InputFileError, MissingDependencyError
-from . import probe_version, sandbox
+from noarkpipe.errors import InputFileError, MissingDependencyError
+from noarkpipe._exec import probe_version, sandbox
 
 PROGRAMS = ("soffice", "libreoffice")
 MIN_VERSION = (7, 4)

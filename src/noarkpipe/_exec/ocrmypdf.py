@@ -41,9 +41,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError, InputFileError, MissingDependencyError
-from . import ghostscript, sandbox, tesseract
-from .lifetime import die_with_parent
+from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
+from noarkpipe._exec import ghostscript, sandbox, tesseract
+from noarkpipe._exec.lifetime import die_with_parent
 
 DISTRIBUTION = "ocrmypdf"
 MIN_VERSION = (17, 13)

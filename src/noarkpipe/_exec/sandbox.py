@@ -46,7 +46,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from ..errors import MissingDependencyError
+from noarkpipe.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)
 

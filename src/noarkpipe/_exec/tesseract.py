@@ -19,8 +19,8 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import ConfigError, InputFileError, MissingDependencyError
-from . import sandbox
+from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
+from noarkpipe._exec import sandbox
 
 PROGRAM = "tesseract"
 MIN_VERSION = (4, 1)

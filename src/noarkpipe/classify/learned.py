@@ -95,12 +95,12 @@ from scipy.special import expit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import utcnow
-from ..errors import ExitCode, NoarkpipeError
-from ..intake.submission import Submission
-from ..journal import tables
-from ..model.codes import Journalstatus, Saksstatus
-from .screening import MASK
+from noarkpipe.clock import utcnow
+from noarkpipe.errors import ExitCode, NoarkpipeError
+from noarkpipe.intake.submission import Submission
+from noarkpipe.journal import tables
+from noarkpipe.model.codes import Journalstatus, Saksstatus
+from noarkpipe.classify.screening import MASK
 
 # Statuses at or past journaling: an archivist (or a rule) has settled the class.
 # M is unchecked intake, Utgår was a mistake, a Reservert dokument has no content yet.

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..config import ArkivskaperSettings, Settings
-from .rules import RuleSet, load_classification_rules, validate_against_classes
-from .screening import ScreeningRuleSet, default_screening_rules, load_screening_rules
+from noarkpipe.config import ArkivskaperSettings, Settings
+from noarkpipe.classify.rules import RuleSet, load_classification_rules, validate_against_classes
+from noarkpipe.classify.screening import ScreeningRuleSet, default_screening_rules, load_screening_rules
 
 DEFAULT_MODEL_THRESHOLD = 0.8
 
@@ -58,6 +58,6 @@ def load_policy(settings: Settings, creator: ArkivskaperSettings) -> Policy:
 def _load_model(path: Path):
     if not path.is_file():
         return None
-    from .learned import ClassModel
+    from noarkpipe.classify.learned import ClassModel
 
     return ClassModel.load(path)

@@ -101,10 +101,10 @@ from pydantic import (
     model_validator,
 )
 
-from ..config import read_toml
-from ..errors import ConfigError
-from ..intake.submission import Source, Submission
-from .identity import find_identity_numbers
+from noarkpipe.config import read_toml
+from noarkpipe.errors import ConfigError
+from noarkpipe.intake.submission import Source, Submission
+from noarkpipe.classify.identity import find_identity_numbers
 
 EXAMPLE_RULES_RESOURCE = "klassifisering.toml"
 

@@ -6,11 +6,11 @@ as a unit of work an executor can run elsewhere (`ConversionJob` in,
 their own (validation of deposits, re-checks).
 """
 
-from .identify import FormatId, identifier_version, identify
-from .job import ConversionJob, ConversionOutcome, convert_document, previous_outcome
-from .options import ConversionOptions, PdfaProfile
-from .pdfa import ConversionResult, ToolVersion, archival_copy, is_email_body, plan
-from .verify import Check, ConversionError, VerificationReport, verify_pdfa
+from noarkpipe.convert.identify import FormatId, identifier_version, identify
+from noarkpipe.convert.job import ConversionJob, ConversionOutcome, convert_document, previous_outcome
+from noarkpipe.convert.options import ConversionOptions, PdfaProfile
+from noarkpipe.convert.pdfa import ConversionResult, ToolVersion, archival_copy, is_email_body, plan
+from noarkpipe.convert.verify import Check, ConversionError, VerificationReport, verify_pdfa
 
 __all__ = [
     "Check",

@@ -63,11 +63,11 @@ from PIL import Image, UnidentifiedImageError
 from weasyprint.formatting_structure.boxes import TextBox
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from ..errors import InputFileError
-from ..intake.email import decode_text
-from ..intake.email_html import HtmlBody, build_main_document
-from .images import FLATTENED, frame_changes, on_white
-from .options import PdfaProfile
+from noarkpipe.errors import InputFileError
+from noarkpipe.intake.email import decode_text
+from noarkpipe.intake.email_html import HtmlBody, build_main_document
+from noarkpipe.convert.images import FLATTENED, frame_changes, on_white
+from noarkpipe.convert.options import PdfaProfile
 
 TOOL_NAME = "WeasyPrint"
 TOOL_VERSION = weasyprint.__version__

@@ -61,9 +61,9 @@ from pathlib import Path
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InputFileError
-from ..imaging import is_tiny_image, load_strictly
-from ..intake.scan import A4_LONG_SIDE_INCHES, MAX_PAGE_PIXELS, page_dpi
+from noarkpipe.errors import InputFileError
+from noarkpipe.imaging import is_tiny_image, load_strictly
+from noarkpipe.intake.scan import A4_LONG_SIDE_INCHES, MAX_PAGE_PIXELS, page_dpi
 
 pillow_heif.register_heif_opener()
 

@@ -33,11 +33,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..docstore import sha256_file
-from ..errors import ConfigError, InputFileError, MissingDependencyError
-from .identify import FormatId, identify
-from .options import ConversionOptions
-from .pdfa import ConversionResult, archival_copy
+from noarkpipe.docstore import sha256_file
+from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
+from noarkpipe.convert.identify import FormatId, identify
+from noarkpipe.convert.options import ConversionOptions
+from noarkpipe.convert.pdfa import ConversionResult, archival_copy
 
 FailureKind = Literal["refused", "missing_dependency", "settings"]
 

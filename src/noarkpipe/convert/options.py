@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .._exec import tesseract
-from ..errors import ConfigError
+from noarkpipe._exec import tesseract
+from noarkpipe.errors import ConfigError
 
 PdfaProfile = Literal["1b", "2b", "3b"]
 """PDF/A part and conformance level B; the levels OCRmyPDF and LibreOffice both produce."""

@@ -77,20 +77,20 @@ from pydantic import BaseModel, ConfigDict
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
-from .. import __version__ as noarkpipe_version
-from .._exec import ghostscript, libreoffice, ocrmypdf
-from ..clock import utcnow
-from ..docstore import sha256_file
-from ..errors import InputFileError, MissingDependencyError
-from ..intake.context import IntakeContext
-from ..intake.email import MAIN_FILENAME, decode_text, parse_eml
-from ..intake.email_html import HTML_MAIN_FILENAME
-from ..intake.scan import looks_truncated_pdf
-from ..intake.submission import DocumentRole, SubmissionDocument
-from .identify import PLAIN_TEXT_PUID, FormatId, identify
-from .images import IMAGE_MIMES, page_images
-from .options import ConversionOptions, PdfaProfile
-from .verify import (
+from noarkpipe import __version__ as noarkpipe_version
+from noarkpipe._exec import ghostscript, libreoffice, ocrmypdf
+from noarkpipe.clock import utcnow
+from noarkpipe.docstore import sha256_file
+from noarkpipe.errors import InputFileError, MissingDependencyError
+from noarkpipe.intake.context import IntakeContext
+from noarkpipe.intake.email import MAIN_FILENAME, decode_text, parse_eml
+from noarkpipe.intake.email_html import HTML_MAIN_FILENAME
+from noarkpipe.intake.scan import looks_truncated_pdf
+from noarkpipe.intake.submission import DocumentRole, SubmissionDocument
+from noarkpipe.convert.identify import PLAIN_TEXT_PUID, FormatId, identify
+from noarkpipe.convert.images import IMAGE_MIMES, page_images
+from noarkpipe.convert.options import ConversionOptions, PdfaProfile
+from noarkpipe.convert.verify import (
     ConversionError,
     VerificationReport,
     page_texts,
@@ -356,7 +356,7 @@ def _to_pdfa(
     if route is Route.email_html:
         return _render_html(source.read_text(encoding="utf-8", errors="replace"), output, options, deadline, ())
     if route is Route.html_document:
-        from . import html  # WeasyPrint is slow to import; see _render_html
+        from noarkpipe.convert import html  # WeasyPrint is slow to import; see _render_html
 
         cleaner = ToolVersion(name="noarkpipe HTML cleaner", version=noarkpipe_version)
         svg = fmt.mime.split(";")[0].strip().lower() == html.SVG_MEDIA_TYPE or (
@@ -405,7 +405,7 @@ def _render_html(
 ) -> tuple[tuple[ToolVersion, ...], VerificationReport, tuple[str, ...]]:
     # Imported here: WeasyPrint takes a second to import, which every CLI command would pay otherwise;
     # the conversion workers have it already (convert/preload.py).
-    from . import html
+    from noarkpipe.convert import html
 
     deadline.left()
     rendered = html.render_pdfa(markup, output, profile=options.pdfa_profile, max_pages=options.max_pages, what=what)

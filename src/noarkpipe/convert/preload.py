@@ -6,9 +6,9 @@ e-mails are typeset in read, and the conversion modules imported, instead
 of paying for them in every worker of every run.
 """
 
-from . import html  # noqa: F401  (WeasyPrint, for the HTML e-mail; pdfa imports it only when needed)
-from .identify import preload
-from .pdfa import preload_fonts
+from noarkpipe.convert import html  # noqa: F401  (WeasyPrint, for the HTML e-mail; pdfa imports it only when needed)
+from noarkpipe.convert.identify import preload
+from noarkpipe.convert.pdfa import preload_fonts
 
 preload()
 preload_fonts()

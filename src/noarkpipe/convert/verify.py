@@ -48,8 +48,8 @@ from pydantic import BaseModel, ConfigDict
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
-from ..errors import InputFileError
-from .options import PdfaProfile
+from noarkpipe.errors import InputFileError
+from noarkpipe.convert.options import PdfaProfile
 
 PDFAID_NAMESPACE = "http://www.aiim.org/pdfa/ns/id/"
 TEXT_SIMILARITY = 0.9

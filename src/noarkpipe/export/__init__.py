@@ -11,6 +11,6 @@ hashed as it is written), `xmlcheck` (streaming schema validation) and
 `source` (reading the store a page at a time).
 """
 
-from .package import ExportOptions, ExportResult, export_package
+from noarkpipe.export.package import ExportOptions, ExportResult, export_package
 
 __all__ = ["ExportOptions", "ExportResult", "export_package"]

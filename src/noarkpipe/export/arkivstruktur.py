@@ -53,8 +53,8 @@ from typing import IO
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from ..errors import ExportRefusedError
-from ..model import (
+from noarkpipe.errors import ExportRefusedError
+from noarkpipe.model import (
     Arkiv,
     Arkivdel,
     Arkivskaper,
@@ -70,9 +70,9 @@ from ..model import (
     Saksmappe,
     Skjerming,
 )
-from .source import CaseBundle, Scope, classification, count_cases, iter_cases
-from .xmlcheck import StreamCheck, xml_safe
-from .xmltext import closing_text, entity_text, opening_text
+from noarkpipe.export.source import CaseBundle, Scope, classification, count_cases, iter_cases
+from noarkpipe.export.xmlcheck import StreamCheck, xml_safe
+from noarkpipe.export.xmltext import closing_text, entity_text, opening_text
 
 XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>"
 

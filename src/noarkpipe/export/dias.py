@@ -42,7 +42,7 @@ from typing import IO
 
 from lxml import etree
 
-from .xmlcheck import xml_safe
+from noarkpipe.export.xmlcheck import xml_safe
 
 METS_DIAS = "http://arkivverket.no/standarder/METS"
 METS_LOC = "http://www.loc.gov/METS/"

@@ -53,7 +53,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from ..model.codes import Variantformat
+from noarkpipe.model.codes import Variantformat
 
 DOKUMENTER = "dokumenter"
 _VARIANT_CODE = {
@@ -145,7 +145,7 @@ class FormatInfo:
 
 def _identify_batch(paths: list[str], day: date) -> list[FormatInfo]:
     """Runs in a worker process: fido on each file."""
-    from ..convert.identify import identify
+    from noarkpipe.convert.identify import identify
 
     results = []
     for path in paths:
@@ -175,7 +175,7 @@ def _stored_puid(obj: StoredObject, day: date) -> FormatInfo | None:
     """The format a PRONOM id stored by the conversion stage names, without reading the file."""
     if not obj.format or not _PUID.match(obj.format):
         return None
-    from ..convert.identify import is_accepted
+    from noarkpipe.convert.identify import is_accepted
 
     name, version = _listed_names().get(obj.format, ("", ""))
     return FormatInfo(obj.format, name, version, "" if is_accepted(obj.format, day) else NOT_ACCEPTED)

@@ -41,12 +41,12 @@ from typing import IO
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from ..classify.screening import ScreeningRuleSet
-from ..journal import public
-from ..model.codes import Journalposttype, Journalstatus, Korrespondanseparttype
-from ..schemas import noark5_schema
-from .source import Scope, iter_endringer, iter_journalposter
-from .xmlcheck import xml_safe
+from noarkpipe.classify.screening import ScreeningRuleSet
+from noarkpipe.journal import public
+from noarkpipe.model.codes import Journalposttype, Journalstatus, Korrespondanseparttype
+from noarkpipe.schemas import noark5_schema
+from noarkpipe.export.source import Scope, iter_endringer, iter_journalposter
+from noarkpipe.export.xmlcheck import xml_safe
 
 ENDRINGSLOGG_NS = "http://www.arkivverket.no/standarder/noark5/endringslogg"
 LOEPENDE_NS = "http://www.arkivverket.no/standarder/noark5/loependeJournal"
@@ -186,7 +186,7 @@ def published_count(session: Session, scope: Scope, period: tuple[date, date]) -
     review queue and reserved numbers (EXTRACT_JOURNALSTATUS)."""
     from sqlalchemy import func, select
 
-    from ..journal import tables
+    from noarkpipe.journal import tables
 
     J, S = tables.Journalpost, tables.Saksmappe
     return session.scalar(
@@ -208,10 +208,10 @@ def offentlig_journal_job(
     against its schema, counting `counted`, and hashed, here too. Returns ('ok', (entries,
     (counts, sha256)), None), or ('error', message, hint) with the failure's class name folded
     into the message's kind."""
-    from ..errors import NoarkpipeError
-    from .source import snapshot
-    from ..docstore import sha256_file
-    from .xmlcheck import validate_and_count
+    from noarkpipe.errors import NoarkpipeError
+    from noarkpipe.export.source import snapshot
+    from noarkpipe.docstore import sha256_file
+    from noarkpipe.export.xmlcheck import validate_and_count
 
     try:
         with snapshot(store_url) as session:

@@ -69,25 +69,25 @@ from lxml import etree
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from .. import __version__
-from ..classify.screening import ScreeningRuleSet
-from ..config import DeponeringSettings, DepotSettings
-from ..docstore import fsync_path
-from ..errors import ExportRefusedError, InvalidOutputError
-from ..journal import tables
-from ..model.codes import Arkivdelstatus
-from ..schemas import assert_valid, noark5_schema, safe_parser, schema_path
-from . import addml, dias
-from .arkivstruktur import Closing, write_arkivstruktur
-from .documents import FormatReport
-from .journals import (
+from noarkpipe import __version__
+from noarkpipe.classify.screening import ScreeningRuleSet
+from noarkpipe.config import DeponeringSettings, DepotSettings
+from noarkpipe.docstore import fsync_path
+from noarkpipe.errors import ExportRefusedError, InvalidOutputError
+from noarkpipe.journal import tables
+from noarkpipe.model.codes import Arkivdelstatus
+from noarkpipe.schemas import assert_valid, noark5_schema, safe_parser, schema_path
+from noarkpipe.export import addml, dias
+from noarkpipe.export.arkivstruktur import Closing, write_arkivstruktur
+from noarkpipe.export.documents import FormatReport
+from noarkpipe.export.journals import (
     journal_period,
     offentlig_journal_job,
     published_count,
     write_endringslogg,
     write_loepende_journal,
 )
-from .source import (
+from noarkpipe.export.source import (
     Inventory,
     data_time,
     Scope,
@@ -97,8 +97,8 @@ from .source import (
     snapshot,
     take_inventory,
 )
-from .tarstream import PackageTar, fsync
-from .xmlcheck import StreamCheck, validate_and_count
+from noarkpipe.export.tarstream import PackageTar, fsync
+from noarkpipe.export.xmlcheck import StreamCheck, validate_and_count
 
 PACKAGE_NAMESPACE = uuid.UUID("4c1f6a52-6f0b-5b8e-8d8a-6e6f61726b70")
 SYSTEM_NAME = "noarkpipe"

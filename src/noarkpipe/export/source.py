@@ -32,12 +32,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, aliased
 
-from ..docstore import DocumentStore
-from ..errors import ExportRefusedError
-from ..journal import tables
-from ..journal.period import require_closed
-from ..model.codes import Arkivdelstatus, Variantformat
-from .documents import StoredObject, extract_names, selected
+from noarkpipe.docstore import DocumentStore
+from noarkpipe.errors import ExportRefusedError
+from noarkpipe.journal import tables
+from noarkpipe.journal.period import require_closed
+from noarkpipe.model.codes import Arkivdelstatus, Variantformat
+from noarkpipe.export.documents import StoredObject, extract_names, selected
 
 PAGE = 500
 

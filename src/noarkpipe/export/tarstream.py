@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import ExportRefusedError
+from noarkpipe.errors import ExportRefusedError
 
 COPY_BUFFER = 1 << 20
 _SPOOLED_CHUNKS = 16  # how far the reader may run ahead of the writer: 16 MB

@@ -17,8 +17,8 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 
-from ..model import NoarkModel
-from ..model.xml import NAMESPACE, XSI, field_layout
+from noarkpipe.model import NoarkModel
+from noarkpipe.model.xml import NAMESPACE, XSI, field_layout
 
 
 def escape(text: str) -> str:

@@ -7,8 +7,8 @@ network, and raises `InputFileError` with a reason a person can act on for
 anything it cannot take in; the nightly run then quarantines the file.
 """
 
-from .context import IntakeContext, IntakeLimits
-from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 __all__ = [
     "DocumentRole",

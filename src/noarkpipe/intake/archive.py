@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from ..errors import InputFileError
-from .context import IntakeContext, IntakeLimits
-from .safety import is_unsafe_member_path, require_size
+from noarkpipe.errors import InputFileError
+from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.intake.safety import is_unsafe_member_path, require_size
 
 CHUNK = 64 * 1024
 RATIO_FLOOR_BYTES = 1024 * 1024

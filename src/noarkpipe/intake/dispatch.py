@@ -45,15 +45,15 @@ from pathlib import Path
 
 import magic
 
-from ..errors import InputFileError
-from .context import IntakeContext
-from .eform import parse_eform_pair, parse_eform_xml, parse_eform_zip, sniff_eform
-from .email import parse_eml
-from .msg import parse_msg
-from .safety import open_regular
-from .scan import parse_scan
-from .signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
-from .submission import Source, Submission
+from noarkpipe.errors import InputFileError
+from noarkpipe.intake.context import IntakeContext
+from noarkpipe.intake.eform import parse_eform_pair, parse_eform_xml, parse_eform_zip, sniff_eform
+from noarkpipe.intake.email import parse_eml
+from noarkpipe.intake.msg import parse_msg
+from noarkpipe.intake.safety import open_regular
+from noarkpipe.intake.scan import parse_scan
+from noarkpipe.intake.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
+from noarkpipe.intake.submission import Source, Submission
 
 Parser = Callable[[Path, IntakeContext], list[Submission]]
 

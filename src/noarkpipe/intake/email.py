@@ -49,11 +49,11 @@ from lxml import etree, html
 
 from dataclasses import replace
 
-from ..errors import InputFileError
-from . import archive, email_guard, email_html, invitation, notices
-from .context import IntakeContext, IntakeLimits
-from .safety import require_size, safe_filename
-from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.errors import InputFileError
+from noarkpipe.intake import archive, email_guard, email_html, invitation, notices
+from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.intake.safety import require_size, safe_filename
+from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 LOCAL_TIME = ZoneInfo("Europe/Oslo")
 MAIN_FILENAME = "e-post.txt"
@@ -416,8 +416,8 @@ class _Collector:
         content = part.get_payload(decode=True) or b""
         media_type, filename = part.get_content_type(), _filename(part)
         # Imported here: both lay their text out with this module's helpers.
-        from . import msg as outlook
-        from . import tnef
+        from noarkpipe.intake import msg as outlook
+        from noarkpipe.intake import tnef
 
         if tnef.is_tnef(media_type, filename, content):
             self._winmail(tnef, content, safe_filename(filename, "winmail.dat"), depth)

@@ -60,8 +60,8 @@ from email.policy import EmailPolicy
 
 import magic
 
-from ..errors import InputFileError
-from .context import IntakeLimits
+from noarkpipe.errors import InputFileError
+from noarkpipe.intake.context import IntakeLimits
 
 ADDRESS_FIELDS = frozenset({
     "from", "sender", "reply-to", "to", "cc", "bcc",

@@ -48,14 +48,14 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from ..clock import utcnow
-from ..config import ImapSettings
-from ..errors import ConfigError, SourceUnavailableError
-from ..workarea import ItemState
-from ..journal import tables
-from ..journal.store import Store
-from .context import IntakeLimits
-from .safety import safe_filename
+from noarkpipe.clock import utcnow
+from noarkpipe.config import ImapSettings
+from noarkpipe.errors import ConfigError, SourceUnavailableError
+from noarkpipe.workarea import ItemState
+from noarkpipe.journal import tables
+from noarkpipe.journal.store import Store
+from noarkpipe.intake.context import IntakeLimits
+from noarkpipe.intake.safety import safe_filename
 
 log = logging.getLogger(__name__)
 

@@ -35,12 +35,12 @@ from extract_msg.enums import ErrorBehavior
 from extract_msg.msg_classes import MessageBase
 from extract_msg.null_date import NullDate
 
-from ..errors import InputFileError
-from . import email_guard
-from .context import IntakeContext, IntakeLimits
-from .email import LOCAL_TIME, MAIN_FILENAME, OLE_SIGNATURE, TEXT_MEDIA_TYPE, html_to_text, render_main_document
-from .safety import require_size, safe_filename
-from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.errors import InputFileError
+from noarkpipe.intake import email_guard
+from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.intake.email import LOCAL_TIME, MAIN_FILENAME, OLE_SIGNATURE, TEXT_MEDIA_TYPE, html_to_text, render_main_document
+from noarkpipe.intake.safety import require_size, safe_filename
+from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 MSG_MEDIA_TYPE = "application/vnd.ms-outlook"
 

@@ -42,16 +42,16 @@ import pypdfium2
 import pypdfium2.raw as pdfium_c
 from PIL import Image, UnidentifiedImageError
 
-from .. import pdfstreams
-from .._exec import sandbox as converter_sandbox
-from .._exec import tesseract
-from ..errors import InputFileError
-from ..imaging import load_strictly
-from .context import IntakeContext, IntakeLimits
-from .safety import require_size, safe_filename
-from .separator import is_separator_page, is_separator_text
-from .signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
-from .submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe import pdfstreams
+from noarkpipe._exec import sandbox as converter_sandbox
+from noarkpipe._exec import tesseract
+from noarkpipe.errors import InputFileError
+from noarkpipe.imaging import load_strictly
+from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.intake.safety import require_size, safe_filename
+from noarkpipe.intake.separator import is_separator_page, is_separator_text
+from noarkpipe.intake.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
+from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 OSLO = ZoneInfo("Europe/Oslo")
 

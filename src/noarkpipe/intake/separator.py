@@ -21,7 +21,7 @@ from itertools import groupby
 import qrcode
 from PIL import Image
 
-from ..errors import MissingDependencyError
+from noarkpipe.errors import MissingDependencyError
 
 SEPARATOR_MARKER = "NOARKPIPE:SEPARATOR:1"
 """The QR payload of a separator sheet; the trailing number is the sheet layout version."""

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from tnefparse import TNEF
 from tnefparse import properties as mapi
 
-from ..errors import InputFileError
-from .context import IntakeLimits
-from .email import html_to_text
-from .msg import decode_html, rtf_to_text
+from noarkpipe.errors import InputFileError
+from noarkpipe.intake.context import IntakeLimits
+from noarkpipe.intake.email import html_to_text
+from noarkpipe.intake.msg import decode_html, rtf_to_text
 
 TNEF_MEDIA_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 SIGNATURE = b"\x78\x9f\x3e\x22"

@@ -13,8 +13,8 @@ from datetime import date, datetime
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from . import tables
-from ..clock import utcnow
+from noarkpipe.journal import tables
+from noarkpipe.clock import utcnow
 
 
 def _text(value) -> str | None:

@@ -46,11 +46,11 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ..errors import ExitCode, ExportRefusedError, NoarkpipeError
-from ..model.codes import Arkivdelstatus, Journalstatus, Saksstatus
-from . import tables
-from .journaling import LOCAL_TIME
-from .review import parse_number
+from noarkpipe.errors import ExitCode, ExportRefusedError, NoarkpipeError
+from noarkpipe.model.codes import Arkivdelstatus, Journalstatus, Saksstatus
+from noarkpipe.journal import tables
+from noarkpipe.journal.journaling import LOCAL_TIME
+from noarkpipe.journal.review import parse_number
 
 CLOSED_SAKSSTATUS = (Saksstatus.avsluttet.value, Saksstatus.utgaar.value)
 # Registrations no archivist has finished: a case holding one is not closed.

@@ -80,8 +80,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from ..classify.identity import find_identity_numbers
-from ..classify.screening import (
+from noarkpipe.classify.identity import find_identity_numbers
+from noarkpipe.classify.screening import (
     MASK,
     PublicField,
     PublicJournalLeakError,
@@ -94,16 +94,16 @@ from ..classify.screening import (
     default_screening_rules,
     public_text,
 )
-from ..errors import InvalidOutputError, SchemaValidationError, StoreError
-from ..intake.submission import Party
-from ..model.codes import (
+from noarkpipe.errors import InvalidOutputError, SchemaValidationError, StoreError
+from noarkpipe.intake.submission import Party
+from noarkpipe.model.codes import (
     Journalposttype,
     Journalstatus,
     Korrespondanseparttype,
     SkjermingMetadata,
 )
-from ..schemas import noark5_schema, safe_parser, validation_problems, xml_schema
-from . import tables
+from noarkpipe.schemas import noark5_schema, safe_parser, validation_problems, xml_schema
+from noarkpipe.journal import tables
 
 NAMESPACE = "http://www.arkivverket.no/standarder/noark5/offentligJournal"
 OFFENTLIG_JOURNAL_SCHEMA = noark5_schema("offentligJournal", "v5.0")

@@ -34,11 +34,11 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..clock import utcnow
-from ..errors import ExitCode, NoarkpipeError
-from ..model.codes import Journalstatus, Saksstatus, Variantformat
-from . import numbering, tables
-from .journaling import StoredDocument, add_archival_variant, add_production_variant
+from noarkpipe.clock import utcnow
+from noarkpipe.errors import ExitCode, NoarkpipeError
+from noarkpipe.model.codes import Journalstatus, Saksstatus, Variantformat
+from noarkpipe.journal import numbering, tables
+from noarkpipe.journal.journaling import StoredDocument, add_archival_variant, add_production_variant
 
 REVIEWABLE = Journalstatus.midlertidig_registrering.value
 _NUMBER = re.compile(r"^\s*(\d{2}|\d{4})\s*/\s*(\d{1,7})\s*$")

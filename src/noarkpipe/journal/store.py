@@ -30,8 +30,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import StoreError
-from . import endringslogg, tables
+from noarkpipe.errors import StoreError
+from noarkpipe.journal import endringslogg, tables
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 LOCK_TIMEOUT_S = 60

@@ -1,6 +1,6 @@
 """Noark 5 v5.0 entities, code lists and their arkivstruktur XML."""
 
-from .arkivstruktur import (
+from noarkpipe.model.arkivstruktur import (
     Arkiv,
     Arkivdel,
     Arkivskaper,
@@ -22,7 +22,7 @@ from .arkivstruktur import (
     Skjerming,
     new_system_id,
 )
-from .codes import (
+from noarkpipe.model.codes import (
     Arkivdelstatus,
     Arkivstatus,
     Dokumentmedium,
@@ -38,7 +38,7 @@ from .codes import (
     TilknyttetRegistreringSom,
     Variantformat,
 )
-from .xml import (
+from noarkpipe.model.xml import (
     ARKIVSTRUKTUR_SCHEMA,
     NAMESPACE,
     arkivstruktur_bytes,

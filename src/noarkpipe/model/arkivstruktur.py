@@ -43,7 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-from .codes import (
+from noarkpipe.model.codes import (
     Arkivdelstatus,
     Arkivstatus,
     Dokumentmedium,

@@ -23,12 +23,12 @@ from email.utils import format_datetime, make_msgid
 
 from pydantic import BaseModel
 
-from ..clock import utcnow
-from ..config import ReportSettings
-from ..errors import ExitCode
-from ..journal.journaling import LOCAL_TIME
-from ..printable import printable
-from .report import RunReport
+from noarkpipe.clock import utcnow
+from noarkpipe.config import ReportSettings
+from noarkpipe.errors import ExitCode
+from noarkpipe.journal.journaling import LOCAL_TIME
+from noarkpipe.printable import printable
+from noarkpipe.ops.report import RunReport
 
 
 class MailError(Exception):

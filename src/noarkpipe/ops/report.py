@@ -26,16 +26,16 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from .. import __version__
-from ..config import Settings
-from ..errors import ExitCode
-from ..journal import tables
-from ..journal.journaling import LOCAL_TIME
-from ..journal.store import Store
-from ..model.codes import Journalstatus
-from ..nightly import MailboxResult, Outcome, RunSummary
-from .redact import mask_identity_numbers
-from .timing import StageTime
+from noarkpipe import __version__
+from noarkpipe.config import Settings
+from noarkpipe.errors import ExitCode
+from noarkpipe.journal import tables
+from noarkpipe.journal.journaling import LOCAL_TIME
+from noarkpipe.journal.store import Store
+from noarkpipe.model.codes import Journalstatus
+from noarkpipe.nightly import MailboxResult, Outcome, RunSummary
+from noarkpipe.ops.redact import mask_identity_numbers
+from noarkpipe.ops.timing import StageTime
 
 FILE_MODE = 0o640
 

@@ -31,10 +31,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..clock import utcnow
-from ..errors import ConfigError, ExitCode, NoarkpipeError
-from .redact import mask_identity_numbers
+from noarkpipe import __version__
+from noarkpipe.clock import utcnow
+from noarkpipe.errors import ConfigError, ExitCode, NoarkpipeError
+from noarkpipe.ops.redact import mask_identity_numbers
 
 log = logging.getLogger(__name__)
 

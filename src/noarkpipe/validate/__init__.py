@@ -28,8 +28,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .engine import validate
-    from .model import CheckDef, CheckResult, Location, Severity, ValidateOptions, ValidationReport
+    from noarkpipe.validate.engine import validate
+    from noarkpipe.validate.model import CheckDef, CheckResult, Location, Severity, ValidateOptions, ValidationReport
 
 __all__ = [
     "CheckDef", "CheckResult", "Location", "Severity", "ValidateOptions", "ValidationReport", "validate",

@@ -49,23 +49,23 @@ from typing import BinaryIO, Self
 
 from lxml import etree
 
-from .. import __version__
-from ..errors import InputFileError, NoarkpipeError
-from ..schemas import xml_schema
-from .addml import MAX_ADDML_BYTES, AddmlInfo, read_addml
-from .checks import families
-from .checks import package as package_checks
-from .checks import structure as structure_checks
-from .findings import FINDINGS_COLUMNS, FINDINGS_TABLE, Findings
-from .ledger import Ledger
-from .messages import Message, msg
-from .model import ArkivdelCounts, DetectedVersion, ValidateOptions, ValidationReport
-from .report import write_findings_csv
-from .source import FILE, Member, Source, TarSource, open_source
-from .texts import texts
-from .version import detect
-from .reader import FRAME, UNREADABLE, Job
-from .walker import Frame, Subscriptions, XmlOutcome, XmlProblem, place_schema_errors, walk
+from noarkpipe import __version__
+from noarkpipe.errors import InputFileError, NoarkpipeError
+from noarkpipe.schemas import xml_schema
+from noarkpipe.validate.addml import MAX_ADDML_BYTES, AddmlInfo, read_addml
+from noarkpipe.validate.checks import families
+from noarkpipe.validate.checks import package as package_checks
+from noarkpipe.validate.checks import structure as structure_checks
+from noarkpipe.validate.findings import FINDINGS_COLUMNS, FINDINGS_TABLE, Findings
+from noarkpipe.validate.ledger import Ledger
+from noarkpipe.validate.messages import Message, msg
+from noarkpipe.validate.model import ArkivdelCounts, DetectedVersion, ValidateOptions, ValidationReport
+from noarkpipe.validate.report import write_findings_csv
+from noarkpipe.validate.source import FILE, Member, Source, TarSource, open_source
+from noarkpipe.validate.texts import texts
+from noarkpipe.validate.version import detect
+from noarkpipe.validate.reader import FRAME, UNREADABLE, Job
+from noarkpipe.validate.walker import Frame, Subscriptions, XmlOutcome, XmlProblem, place_schema_errors, walk
 
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total): done and total in bytes (total 0 when unknown)."""

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ledger import Ledger
-from .messages import Message, as_message
-from .model import MAX_EXAMPLES, CheckDef, CheckResult, Location, Severity
-from .texts import default_summary, texts
+from noarkpipe.validate.ledger import Ledger
+from noarkpipe.validate.messages import Message, as_message
+from noarkpipe.validate.model import MAX_EXAMPLES, CheckDef, CheckResult, Location, Severity
+from noarkpipe.validate.texts import default_summary, texts
 
 FINDINGS_TABLE = "finding"
 FINDINGS_COLUMNS = "check_order INTEGER, check_id TEXT, file TEXT, line INTEGER, path TEXT, message TEXT"

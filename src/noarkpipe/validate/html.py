@@ -22,8 +22,8 @@ from __future__ import annotations
 from html import escape
 from math import ceil
 
-from .model import CheckResult, ValidationReport
-from .texts import Texts, texts, verdict_line, verdict_text
+from noarkpipe.validate.model import CheckResult, ValidationReport
+from noarkpipe.validate.texts import Texts, texts, verdict_line, verdict_text
 
 STYLE = """
 body { font-family: "DejaVu Sans", Verdana, sans-serif; margin: 2em auto; max-width: 72em; color: #1d1d1d;

@@ -29,8 +29,8 @@ from functools import lru_cache
 
 from lxml import etree
 
-from ..schemas import read_manifest, safe_parser, schema_path
-from .messages import Message, msg
+from noarkpipe.schemas import read_manifest, safe_parser, schema_path
+from noarkpipe.validate.messages import Message, msg
 
 BOM = b"\xef\xbb\xbf"
 _LINE_END_SPACE = re.compile(r"[ \t\r]+(?=\n)")

@@ -20,8 +20,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .model import CheckDef
-from .texts import Texts
+from noarkpipe.validate.model import CheckDef
+from noarkpipe.validate.texts import Texts
 
 CSV_COLUMNS = ("check_id", "arkade", "severity", "file", "line", "path", "message")
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Self
 
-from ..errors import InputFileError
-from .messages import Message, msg
+from noarkpipe.errors import InputFileError
+from noarkpipe.validate.messages import Message, msg
 
 FILE = "file"
 UNSAFE_KINDS = {

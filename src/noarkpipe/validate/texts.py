@@ -35,8 +35,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .messages import Message
-from .model import CheckDef, CheckResult, Location, ValidationReport
+from noarkpipe.validate.messages import Message
+from noarkpipe.validate.model import CheckDef, CheckResult, Location, ValidationReport
 
 LANGUAGES = ("nb", "en")
 NORWEGIAN_LOCALES = ("nb", "no", "nn")

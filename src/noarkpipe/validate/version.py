@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import re
 
-from ..schemas import NOARK5_VERSIONS, noark5_version_of
-from .addml import AddmlInfo
-from .model import DetectedVersion
-from .official import recognise
+from noarkpipe.schemas import NOARK5_VERSIONS, noark5_version_of
+from noarkpipe.validate.addml import AddmlInfo
+from noarkpipe.validate.model import DetectedVersion
+from noarkpipe.validate.official import recognise
 
 _VERSION_ATTRIBUTE = re.compile(rb"<(?:xs|xsd):schema\b[^>]*?\sversion=\"([^\"]+)\"", re.DOTALL)
 

@@ -55,7 +55,7 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from .messages import Message, joined, msg
+from noarkpipe.validate.messages import Message, joined, msg
 
 CHUNK = 64 * 1024
 CONTENT_CHUNK = 1024 * 1024

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..model import CheckDef, Severity
+from noarkpipe.validate.model import CheckDef, Severity
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from noarkpipe.validate.engine import Run
 
 
 class Family:
@@ -38,7 +38,7 @@ def check(family: str, id: str, name: str, severity: Severity, description: str,
 
 def families() -> list[Family]:
     """A fresh instance of every family, in report order."""
-    from . import (
+    from noarkpipe.validate.checks import (
         addml,
         changelog,
         counts,
@@ -86,7 +86,7 @@ def checks_table() -> str:
 
 def arkade_coverage() -> dict[str, list[str]]:
     """Arkade test id -> the ids of our checks that answer it, for every one of Arkade's Noark 5 tests."""
-    from ..arkade import ARKADE_TESTS
+    from noarkpipe.validate.arkade import ARKADE_TESTS
 
     covered: dict[str, list[str]] = {test: [] for test in ARKADE_TESTS}
     for definition in all_checks():
@@ -97,7 +97,7 @@ def arkade_coverage() -> dict[str, list[str]]:
 
 def arkade_table() -> str:
     """Markdown: each Arkade 5 Noark 5 test, the checks that answer it, and how they differ."""
-    from ..arkade import ARKADE_TESTS
+    from noarkpipe.validate.arkade import ARKADE_TESTS
 
     rows = ["| Arkade 5 | test | answered by | notes |", "|---|---|---|---|"]
     for test, checks in arkade_coverage().items():

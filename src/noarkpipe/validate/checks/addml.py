@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..messages import msg
-from ..model import Severity
-from . import Family, check
+from noarkpipe.validate.messages import msg
+from noarkpipe.validate.model import Severity
+from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from noarkpipe.validate.engine import Run
 
 FAMILY = "addml"
 CHECKSUMS = "ADDML-01"

@@ -21,13 +21,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from ..messages import msg
-from ..model import Severity
-from ..walker import Frame
-from . import Family, check
+from noarkpipe.validate.messages import msg
+from noarkpipe.validate.model import Severity
+from noarkpipe.validate.walker import Frame
+from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from noarkpipe.validate.engine import Run
 
 FAMILY = "changelog"
 REFERENCES = "LOG-01"

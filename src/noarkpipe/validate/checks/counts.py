@@ -25,14 +25,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from ...model.codes import Dokumentstatus, Journalposttype, Journalstatus
-from ..messages import Joined, Message, joined, msg
-from ..model import Severity
-from ..walker import Frame
-from . import Family, check
+from noarkpipe.model.codes import Dokumentstatus, Journalposttype, Journalstatus
+from noarkpipe.validate.messages import Joined, Message, joined, msg
+from noarkpipe.validate.model import Severity
+from noarkpipe.validate.walker import Frame
+from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from noarkpipe.validate.engine import Run
 
 FAMILY = "counts"
 ARCHIVES = "CNT-01"

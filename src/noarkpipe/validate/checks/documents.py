@@ -15,14 +15,14 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
-from ..messages import Message, msg
-from ..model import Severity
-from ..walker import Frame
-from . import Family, check
-from .structure import REQUIRED_FILES
+from noarkpipe.validate.messages import Message, msg
+from noarkpipe.validate.model import Severity
+from noarkpipe.validate.walker import Frame
+from noarkpipe.validate.checks import Family, check
+from noarkpipe.validate.checks.structure import REQUIRED_FILES
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from noarkpipe.validate.engine import Run
 
 FAMILY = "documents"
 MISSING = "DOC-01"

@@ -37,13 +37,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import NoarkpipeError
-from ..messages import Message, joined, msg
-from ..model import Severity
-from . import Family, check
+from noarkpipe.errors import NoarkpipeError
+from noarkpipe.validate.messages import Message, joined, msg
+from noarkpipe.validate.model import Severity
+from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from noarkpipe.validate.engine import Run
 
 FAMILY = "formats"
 FORMATS = "FMT-01"
@@ -85,8 +85,8 @@ class FormatsFamily(Family):
                 run.findings(definition.id).not_run(msg("arkivstruktur.xml was not read"))
             return
         try:
-            from ...convert.identify import identifier_version, identify
-            from ...convert.verify import verify_pdfa
+            from noarkpipe.convert.identify import identifier_version, identify
+            from noarkpipe.convert.verify import verify_pdfa
         except ImportError as exc:
             for definition in self.checks:
                 run.findings(definition.id).not_run(msg("format identification is not installed ({name})",

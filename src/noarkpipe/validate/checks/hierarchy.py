@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..messages import joined, msg
-from ..model import Severity
-from ..walker import Frame
-from . import Family, check
-from .counts import registration_date
+from noarkpipe.validate.messages import joined, msg
+from noarkpipe.validate.model import Severity
+from noarkpipe.validate.walker import Frame
+from noarkpipe.validate.checks import Family, check
+from noarkpipe.validate.checks.counts import registration_date
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from noarkpipe.validate.engine import Run
 
 FAMILY = "hierarchy"
 MIXED_CLASS = "HIER-01"

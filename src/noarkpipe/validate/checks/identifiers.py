@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from ..messages import joined, msg
-from ..model import Severity
-from ..walker import Frame
-from . import Family, check
+from noarkpipe.validate.messages import joined, msg
+from noarkpipe.validate.model import Severity
+from noarkpipe.validate.walker import Frame
+from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from noarkpipe.validate.engine import Run
 
 FAMILY = "identifiers"
 DUPLICATES = "ID-01"

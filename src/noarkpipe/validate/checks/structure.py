@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...schemas import noark5_revisions
-from ..messages import joined, msg
-from ..model import Severity
-from ..official import first_difference, recognise
-from . import Family, check
+from noarkpipe.schemas import noark5_revisions
+from noarkpipe.validate.messages import joined, msg
+from noarkpipe.validate.model import Severity
+from noarkpipe.validate.official import first_difference, recognise
+from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from noarkpipe.validate.engine import Run
 
 FAMILY = "structure"
 REQUIRED = "STR-01"
