@@ -52,8 +52,8 @@ from noarkpipe._exec import ghostscript, libreoffice
 from noarkpipe.convert import ConversionJob, ConversionOptions, convert_document
 from noarkpipe.convert.html import DataUrisOnly
 from noarkpipe.convert.pdfa import render_email
-from noarkpipe.execution import LocalExecutor
-from noarkpipe.intake.context import IntakeContext
+from noarkpipe.run.execution import LocalExecutor
+from noarkpipe.core.context import IntakeContext
 from noarkpipe.intake.email import MAIN_FILENAME, parse_eml
 from noarkpipe.intake.email_html import HTML_MAIN_FILENAME
 

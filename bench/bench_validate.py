@@ -65,7 +65,7 @@ with tarfile.open(tar) as archive:
 LXML_BASELINE = """
 import sys
 from lxml import etree
-from noarkpipe.schemas import xml_schema
+from noarkpipe.xml.schemas import xml_schema
 doc = etree.parse(sys.argv[1], etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True))
 sys.exit(0 if xml_schema("noark5/v5.0/arkivstruktur.xsd").validate(doc) else 12)
 """

@@ -37,7 +37,7 @@ from fpdf import FPDF
 from msoffcrypto.format.ooxml import OOXMLFile
 from PIL import Image, ImageDraw
 
-from noarkpipe.execution import LocalExecutor
+from noarkpipe.run.execution import LocalExecutor
 
 LETTER_PAGES = (
     (

@@ -29,9 +29,9 @@ from pathlib import Path
 from extractfactory import REPO, padded_pdf
 from sqlalchemy import insert
 
-from noarkpipe.docstore import DocumentStore
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
+from noarkpipe.store.docstore import DocumentStore
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 
 KLASSER = [
     ("000", "Generelle saker"), ("002", "Postjournal"), ("026", "Kontrakter og avtaler"),

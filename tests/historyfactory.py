@@ -35,10 +35,10 @@ from noarkpipe.config import (
     KlassifikasjonssystemSettings,
     load_klasser_csv,
 )
-from noarkpipe.intake.submission import Party, Source, Submission
+from noarkpipe.core.submission import Party, Source, Submission
 from noarkpipe.journal.journaling import ensure_structure, journal_submission
-from noarkpipe.journal.store import Store
-from noarkpipe.model.codes import Journalstatus, Saksstatus
+from noarkpipe.store.engine import Store
+from noarkpipe.core.codes import Journalstatus, Saksstatus
 
 K_KODER = Path(__file__).resolve().parents[1] / "src" / "noarkpipe" / "templates" / "k-koder.csv"
 ACTOR = "historyfactory"

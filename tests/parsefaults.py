@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from noarkpipe import nightly
+from noarkpipe.run import nightly
 
 PID_FILE = "fault-pids"
 """Where a fault notes its own and its programs' pids: beside the work area (claimed is work/<kode>/<item>)."""

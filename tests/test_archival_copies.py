@@ -37,15 +37,15 @@ from sqlalchemy import func, select
 from noarkpipe import api
 from noarkpipe.config import load_settings
 from noarkpipe.convert import verify_pdfa
-from noarkpipe.convert.identify import is_accepted
-from noarkpipe.docstore import DocumentStore
+from noarkpipe.files.identify import is_accepted
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import StoreError
-from noarkpipe.execution import LocalExecutor, descendants
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
-from noarkpipe.nightly import NightlyRun, Outcome
-from noarkpipe.schemas import safe_parser, xml_schema
-from noarkpipe.workarea import ARCHIVAL_PREFIX, ItemState
+from noarkpipe.run.execution import LocalExecutor, descendants
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
+from noarkpipe.run.nightly import NightlyRun, Outcome
+from noarkpipe.xml.schemas import safe_parser, xml_schema
+from noarkpipe.run.workarea import ARCHIVAL_PREFIX, ItemState
 
 PUID = re.compile(r"^(x-)?fmt/\d+$")
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -401,7 +401,7 @@ def test_a_run_killed_after_converting_does_not_convert_again(installation, monk
     store = Store.open(installation.store_url)
     first = factory.CountingExecutor()
     with monkeypatch.context() as patch:
-        patch.setattr("noarkpipe.nightly.journal_submission", store_gone)
+        patch.setattr("noarkpipe.run.nightly.journal_submission", store_gone)
         with pytest.raises(StoreError):
             NightlyRun(installation, store, executor=first).run()
     first.close()

@@ -53,7 +53,7 @@ def test_init_check_config_status_on_a_fresh_installation(tmp_path):
     report = json.loads(status.stdout)
     assert report["last_run"] is None
     assert [c["kode"] for c in report["creators"]] == ["fjellvik", "strandby"]
-    migrations = Path(api.__file__).parent / "journal" / "migrations" / "versions"
+    migrations = Path(api.__file__).parent / "store" / "migrations" / "versions"
     newest = max(p.name.split("_")[0] for p in migrations.glob("[0-9]*_*.py"))
     assert report["schema_revision"] == newest and report["altered_schemas"] == []
     text = _cli("status", "-c", config)

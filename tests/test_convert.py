@@ -27,20 +27,9 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from noarkpipe._exec import ghostscript, libreoffice, ocrmypdf
-from noarkpipe.convert import (
-    ConversionError,
-    ConversionJob,
-    ConversionOptions,
-    ConversionOutcome,
-    FormatId,
-    archival_copy,
-    convert_document,
-    identify,
-    plan,
-    previous_outcome,
-    verify_pdfa,
-)
-from noarkpipe.convert.identify import is_accepted
+from noarkpipe.convert import ConversionError, ConversionJob, ConversionOptions, ConversionOutcome, FormatId, archival_copy, convert_document, plan, previous_outcome, verify_pdfa
+from noarkpipe.files import identify
+from noarkpipe.files.identify import is_accepted
 from noarkpipe.convert.images import FLATTENED, frame_changes
 from noarkpipe.convert.pdfa import (
     Route,
@@ -54,7 +43,7 @@ from noarkpipe.errors import InputFileError, MissingDependencyError
 
 REPO = Path(__file__).resolve().parents[1]
 from noarkpipe.intake.email import MAIN_FILENAME
-from noarkpipe.intake.submission import DocumentRole, SubmissionDocument
+from noarkpipe.core.submission import DocumentRole, SubmissionDocument
 
 PDFA_PUIDS = {"1b": "fmt/354", "2b": "fmt/477", "3b": "fmt/480"}
 ODT_PUIDS = {"fmt/136", "fmt/290", "fmt/291", "fmt/1756"}

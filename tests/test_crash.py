@@ -36,8 +36,8 @@ from sqlalchemy import select
 
 from noarkpipe import api
 from noarkpipe.config import load_settings
-from noarkpipe.docstore import DocumentStore
-from noarkpipe.journal import tables
+from noarkpipe.store.docstore import DocumentStore
+from noarkpipe.store import tables
 
 from conftest import SAMPLE_INBOX, make_eml
 

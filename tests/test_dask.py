@@ -10,7 +10,7 @@ import daskjobs
 from daskcluster import dask_cluster
 
 from noarkpipe.errors import SourceUnavailableError
-from noarkpipe.execution_dask import DaskExecutor
+from noarkpipe.run.execution_dask import DaskExecutor
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_the_nightly_run_makes_its_archival_copies_on_the_cluster(scheduler, ins
     from sqlalchemy import select
 
     from noarkpipe import api
-    from noarkpipe.journal import tables
+    from noarkpipe.store import tables
 
     from conftest import drop, make_eml
 
@@ -130,7 +130,7 @@ def api_count_journalposts(settings) -> int:
     from sqlalchemy import func, select
 
     from noarkpipe import api
-    from noarkpipe.journal import tables
+    from noarkpipe.store import tables
 
     store = api.open_store(settings)
     try:

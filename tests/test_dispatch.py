@@ -23,7 +23,7 @@ from noarkpipe.errors import InputFileError
 from noarkpipe.intake import IntakeContext, Source
 from noarkpipe.intake.dispatch import choose_parser
 from noarkpipe.intake.scan import sniff_format
-from noarkpipe.intake.signatures import leading_signature
+from noarkpipe.files.signatures import leading_signature
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "sample-eforms"
 PDF = (SAMPLES / "skadedyr-FS-2026-120777.pdf").read_bytes()

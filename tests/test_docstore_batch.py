@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from noarkpipe import docstore
-from noarkpipe.docstore import INCOMING, DocumentStore
+from noarkpipe.store import docstore
+from noarkpipe.store.docstore import INCOMING, DocumentStore
 
 
 def _record_syscalls(monkeypatch) -> list[tuple[str, str]]:

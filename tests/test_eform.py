@@ -30,7 +30,7 @@ from noarkpipe.intake.eform import (
     schema_problems,
     sniff_eform,
 )
-from noarkpipe.schemas import safe_parser
+from noarkpipe.xml.schemas import safe_parser
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "sample-eforms"
 BYGGESAK = SAMPLES / "byggesak-fjellvik-ett-trinn.xml"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.intake.email import parse_eml
-from noarkpipe.intake.submission import DocumentRole
+from noarkpipe.core.submission import DocumentRole
 
 from conftest import SAMPLE_INBOX, make_eml
 

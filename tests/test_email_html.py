@@ -22,12 +22,12 @@ from pypdf import PdfReader
 
 from noarkpipe.convert import ConversionJob, ConversionOptions, convert_document, is_email_body, plan
 from noarkpipe.convert.html import DataUrisOnly, RefusedUrl, decode_data_uri
-from noarkpipe.convert.identify import FormatId
+from noarkpipe.files.identify import FormatId
 from noarkpipe.convert.pdfa import Route
 from noarkpipe.intake import email_html
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.intake.email import parse_eml
-from noarkpipe.intake.submission import DocumentRole, SubmissionDocument
+from noarkpipe.core.submission import DocumentRole, SubmissionDocument
 
 RECEIVED = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
 LOGO_COLOUR = (212, 17, 155)

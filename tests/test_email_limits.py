@@ -26,7 +26,7 @@ import pytest
 from msgfactory import Message, Recipient, outlook_message
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.intake.context import IntakeLimits
+from noarkpipe.core.context import IntakeLimits
 from noarkpipe.intake.email_guard import address_count, check_head
 
 PEAK_MB = 300
@@ -40,7 +40,7 @@ _CHILD = textwrap.dedent("""
     from pathlib import Path
     resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[3]),) * 2)
     from noarkpipe.errors import InputFileError
-    from noarkpipe.intake.context import IntakeContext, IntakeLimits
+    from noarkpipe.core.context import IntakeContext, IntakeLimits
     from noarkpipe.intake.email import parse_eml
     from noarkpipe.intake.msg import parse_msg
     path = Path(sys.argv[1])

@@ -20,13 +20,13 @@ import pytest
 
 from msgfactory import MINIMAL_PDF, Attachment, outlook_message
 from msgfactory import Message as OutlookMessage
-from noarkpipe.convert.identify import identify
+from noarkpipe.files.identify import identify
 from noarkpipe.errors import InputFileError
 from noarkpipe.intake import invitation, notices
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.intake.dispatch import choose_parser
 from noarkpipe.intake.email import parse_eml
-from noarkpipe.intake.submission import Source
+from noarkpipe.core.submission import Source
 from tneffactory import File, Tnef, tnef_stream
 
 RECEIVED = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)

@@ -1,8 +1,8 @@
 from sqlalchemy import select
 
 from noarkpipe import api
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 
 from conftest import drop, make_eml
 

@@ -24,7 +24,8 @@ from conftest import SAMPLE_INBOX, drop, make_eml, oslo_today
 from lxml import etree
 from test_journal_screening import _fnr
 
-from noarkpipe import api, schemas
+from noarkpipe import api
+from noarkpipe.xml import schemas
 from noarkpipe.config import load_settings
 
 TIMESTAMP = "2027-01-05T10:00:00+00:00"

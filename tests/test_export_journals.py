@@ -17,9 +17,10 @@ from exportfactory import generate
 from lxml import etree
 from sqlalchemy import select, update
 
-from noarkpipe import api, schemas
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
+from noarkpipe import api
+from noarkpipe.xml import schemas
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 from noarkpipe.validate import ValidateOptions, validate
 
 WHEN = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)

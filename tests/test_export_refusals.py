@@ -22,12 +22,13 @@ from exportfactory import corrupt_one_document, generate
 from lxml import etree
 from sqlalchemy import select, update
 
-from noarkpipe import api, schemas
-from noarkpipe.docstore import DocumentStore
+from noarkpipe import api
+from noarkpipe.xml import schemas
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ConfigError, ExportRefusedError
 from noarkpipe.export import package
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 
 WHEN = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 A = "{http://www.arkivverket.no/standarder/noark5/arkivstruktur}"

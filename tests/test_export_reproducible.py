@@ -27,10 +27,10 @@ from noarkpipe.export.source import iter_cases, resolve_scope, snapshot
 from noarkpipe.export.tarstream import _ustar_header
 from noarkpipe.export.xmlcheck import StreamCheck, validate_and_count
 from noarkpipe.export.xmltext import entity_text
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
-from noarkpipe.model.xml import NSMAP, write_entity
-from noarkpipe.schemas import noark5_schema
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
+from noarkpipe.xml.noark import NSMAP, write_entity
+from noarkpipe.xml.schemas import noark5_schema
 
 
 @pytest.fixture

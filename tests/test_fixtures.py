@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 import pypdf
 import pytest
 
-from noarkpipe.intake.context import IntakeContext
+from noarkpipe.core.context import IntakeContext
 from noarkpipe.intake.dispatch import choose_parser
-from noarkpipe.intake.submission import DocumentRole, Source
+from noarkpipe.core.submission import DocumentRole, Source
 
 from conftest import SAMPLE_INBOX
 

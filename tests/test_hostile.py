@@ -48,10 +48,10 @@ from sqlalchemy import select
 
 from noarkpipe import api
 from noarkpipe.config import load_settings
-from noarkpipe.docstore import DocumentStore
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ExitCode
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 
 pytestmark = pytest.mark.hostile
 

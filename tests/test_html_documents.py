@@ -39,13 +39,13 @@ from noarkpipe.convert import (
     is_email_body,
     plan,
 )
-from noarkpipe.convert.identify import FormatId, identify
+from noarkpipe.files.identify import FormatId, identify
 from noarkpipe.convert.pdfa import Route, xml_root
-from noarkpipe.intake.context import IntakeContext
+from noarkpipe.core.context import IntakeContext
 from noarkpipe.intake.dispatch import choose_parser
 from noarkpipe.intake.email import parse_eml
-from noarkpipe.intake.submission import DocumentRole, Source
-from noarkpipe.journal import tables
+from noarkpipe.core.submission import DocumentRole, Source
+from noarkpipe.store import tables
 
 RECEIVED = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
 EFORMS = Path(__file__).resolve().parents[1] / "fixtures" / "sample-eforms"

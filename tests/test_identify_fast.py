@@ -23,7 +23,7 @@ from fido import CONFIG_DIR
 from fido.fido import Fido
 from fido.versions import get_local_versions
 
-identify = importlib.import_module("noarkpipe.convert.identify")  # the package exports a function of that name
+identify = importlib.import_module("noarkpipe.files.identify")  # the package exports a function of that name
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,13 +24,13 @@ import pytest
 from sqlalchemy import select
 
 from noarkpipe import api
-from noarkpipe.docstore import DocumentStore
-from noarkpipe.intake.safety import safe_filename
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
-from noarkpipe.nightly import Outcome
-from noarkpipe.printable import PrintableFormatter, printable, printable_block
-from noarkpipe.workarea import CLAIM_SEPARATOR
+from noarkpipe.store.docstore import DocumentStore
+from noarkpipe.files.safety import safe_filename
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
+from noarkpipe.run.nightly import Outcome
+from noarkpipe.core.printable import PrintableFormatter, printable, printable_block
+from noarkpipe.run.workarea import CLAIM_SEPARATOR
 
 from conftest import drop, make_eml
 from loopback import OpenWatch

@@ -22,11 +22,11 @@ from sqlalchemy import select
 from dovecot import dovecot_binary, start_dovecot
 from msgfactory import Attachment, Message, outlook_message
 from noarkpipe import api
-from noarkpipe.docstore import DocumentStore
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ExitCode
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
-from noarkpipe.nightly import Outcome
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
+from noarkpipe.run.nightly import Outcome
 
 from conftest import SAMPLE_INBOX, drop, make_eml
 

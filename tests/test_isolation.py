@@ -22,11 +22,13 @@ import pytest
 from conftest import drop, make_eml
 from sqlalchemy import select
 
-from noarkpipe import api, isolation, nightly
+from noarkpipe import api
+from noarkpipe.run import isolation
+from noarkpipe.run import nightly
 from noarkpipe.config import load_settings
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
-from noarkpipe.journal import tables
-from noarkpipe.nightly import Outcome
+from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.store import tables
+from noarkpipe.run.nightly import Outcome
 
 MB = 1024 * 1024
 

@@ -25,9 +25,9 @@ from noarkpipe.classify.learned import (
     training_examples,
 )
 from noarkpipe.errors import ExitCode
-from noarkpipe.intake.submission import Party, Source, Submission
-from noarkpipe.journal import tables
-from noarkpipe.model.codes import Journalstatus, Saksstatus
+from noarkpipe.core.submission import Party, Source, Submission
+from noarkpipe.store import tables
+from noarkpipe.core.codes import Journalstatus, Saksstatus
 
 # Measured on this history (seed 0): accuracy 0.88, macro-F1 0.87; at the
 # default threshold 0.97 of the confident items right and 0.18 deferred

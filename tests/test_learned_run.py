@@ -20,8 +20,8 @@ from noarkpipe import api
 from noarkpipe.classify.learned import MODEL_DECIDED_NOTE
 from noarkpipe.classify.policy import model_path
 from noarkpipe.config import load_settings
-from noarkpipe.journal import tables
-from noarkpipe.model.codes import Journalstatus
+from noarkpipe.store import tables
+from noarkpipe.core.codes import Journalstatus
 
 from conftest import drop, make_eml
 

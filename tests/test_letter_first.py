@@ -33,16 +33,16 @@ from sqlalchemy import inspect, select
 from noarkpipe import api
 from noarkpipe.clock import utcnow
 from noarkpipe.config import DEFAULT_CONFIG_NAME, load_settings
-from noarkpipe.docstore import DocumentStore
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ExitCode
 from noarkpipe.export.documents import StoredObject, selected
-from noarkpipe.intake.submission import Party, Source, Submission
-from noarkpipe.journal import tables
+from noarkpipe.core.submission import Party, Source, Submission
+from noarkpipe.store import tables
 from noarkpipe.journal.journaling import ensure_structure, journal_submission
-from noarkpipe.journal.store import Store, _alembic_config, make_engine
-from noarkpipe.model.codes import Journalstatus
-from noarkpipe.nightly import NightlyRun, Outcome
-from noarkpipe.schemas import safe_parser, xml_schema
+from noarkpipe.store.engine import Store, _alembic_config, make_engine
+from noarkpipe.core.codes import Journalstatus
+from noarkpipe.run.nightly import NightlyRun, Outcome
+from noarkpipe.xml.schemas import safe_parser, xml_schema
 
 REVIEW = Journalstatus.midlertidig_registrering.value
 NOISE = hashlib.sha256(b"ikke et dokument").digest() * 64  # 2 KiB no format has a signature for

@@ -34,8 +34,8 @@ from noarkpipe.intake.mailbox import (
     seen_name,
     uid_set,
 )
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 
 LIMITS = IntakeLimits()
 NAME = re.compile(r"^\d{8}T\d{6}Z-imap-\d+-\d+\.eml$")

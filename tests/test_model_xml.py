@@ -9,41 +9,45 @@ from lxml import etree
 from pydantic import ValidationError
 
 from noarkpipe.errors import SchemaValidationError
-from noarkpipe.model import (
-    ARKIVSTRUKTUR_SCHEMA,
-    NAMESPACE,
-    Arkiv,
-    Arkivdel,
+from noarkpipe.core.codes import (
     Arkivdelstatus,
-    Arkivskaper,
     Arkivstatus,
-    Dokumentbeskrivelse,
     Dokumentmedium,
-    Dokumentobjekt,
     Dokumentstatus,
     Dokumenttype,
-    Journalpost,
     Journalposttype,
     Journalstatus,
-    Kassasjon,
     Kassasjonsvedtak,
+    Klassifikasjonstype,
+    Korrespondanseparttype,
+    Saksstatus,
+    SkjermingMetadata,
+    TilknyttetRegistreringSom,
+    Variantformat,
+)
+from noarkpipe.core.noark import (
+    Arkiv,
+    Arkivdel,
+    Arkivskaper,
+    Dokumentbeskrivelse,
+    Dokumentobjekt,
+    Journalpost,
+    Kassasjon,
     Klasse,
     Klassifikasjonssystem,
-    Klassifikasjonstype,
     Konvertering,
     Korrespondansepart,
-    Korrespondanseparttype,
     Kryssreferanse,
     Mappe,
     Merknad,
     Part,
     Registrering,
     Saksmappe,
-    Saksstatus,
     Skjerming,
-    SkjermingMetadata,
-    TilknyttetRegistreringSom,
-    Variantformat,
+)
+from noarkpipe.xml.noark import (
+    ARKIVSTRUKTUR_SCHEMA,
+    NAMESPACE,
     arkivstruktur_bytes,
     close_tag_fields,
     open_tag_fields,
@@ -53,7 +57,7 @@ from noarkpipe.model import (
     validate_arkivstruktur,
     write_entity,
 )
-from noarkpipe.schemas import safe_parser, schema_path, validation_problems
+from noarkpipe.xml.schemas import safe_parser, schema_path, validation_problems
 
 OSLO = ZoneInfo("Europe/Oslo")
 XS = "{http://www.w3.org/2001/XMLSchema}"

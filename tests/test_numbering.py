@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 from noarkpipe.clock import utcnow
 from noarkpipe.config import load_settings
-from noarkpipe.intake.submission import Party, Source, Submission
-from noarkpipe.journal import numbering, tables
+from noarkpipe.core.submission import Party, Source, Submission
+from noarkpipe.store import numbering
+from noarkpipe.store import tables
 from noarkpipe.journal.journaling import LOCAL_TIME, ensure_structure, journal_submission
-from noarkpipe.journal.store import Store
+from noarkpipe.store.engine import Store
 
 ITEMS_PER_WRITER = 40
 

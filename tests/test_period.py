@@ -12,8 +12,9 @@ from exportfactory import generate
 from sqlalchemy import func, inspect, select
 
 from noarkpipe import api
-from noarkpipe.journal import period, tables
-from noarkpipe.journal.store import Store
+from noarkpipe.journal import period
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 
 START, END = date(2024, 1, 1), date(2024, 12, 31)
 CUT = date(2024, 9, 30)

@@ -24,10 +24,10 @@ from noarkpipe import api
 from noarkpipe.clock import utcnow
 from noarkpipe.config import load_settings
 from noarkpipe.errors import ExitCode, StoreError
-from noarkpipe.intake.submission import Party, Source, Submission
-from noarkpipe.journal import tables
+from noarkpipe.core.submission import Party, Source, Submission
+from noarkpipe.store import tables
 from noarkpipe.journal.journaling import LOCAL_TIME, ensure_structure, journal_submission
-from noarkpipe.journal.store import Store
+from noarkpipe.store.engine import Store
 
 WRITERS = 3
 ITEMS_PER_WRITER = 30

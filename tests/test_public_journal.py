@@ -21,7 +21,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from noarkpipe import api
-from noarkpipe.classify.identity import find_identity_numbers, find_known_number
+from noarkpipe.core.identity import find_identity_numbers, find_known_number
 from noarkpipe.classify.screening import (
     MASK,
     PublicField,
@@ -32,22 +32,23 @@ from noarkpipe.classify.screening import (
     screening_input,
 )
 from noarkpipe.config import load_settings
-from noarkpipe.docstore import StoredBlob
+from noarkpipe.store.docstore import StoredBlob
 from noarkpipe.errors import SchemaValidationError
-from noarkpipe.intake.submission import (
+from noarkpipe.core.submission import (
     DocumentRole,
     Party,
     Source,
     Submission,
     SubmissionDocument,
 )
-from noarkpipe.journal import public, tables
+from noarkpipe.publish import journal as public
+from noarkpipe.store import tables
 from noarkpipe.journal.journaling import (
     StoredDocument,
     ensure_structure,
     journal_submission,
 )
-from noarkpipe.journal.public import (
+from noarkpipe.publish.journal import (
     EmptyPublicJournalError,
     PublicEntry,
     check_offentlig_journal,
@@ -56,9 +57,9 @@ from noarkpipe.journal.public import (
     write_html,
     write_offentlig_journal,
 )
-from noarkpipe.journal.store import Store
-from noarkpipe.model.codes import Journalstatus
-from noarkpipe.schemas import assert_valid, noark5_schema, safe_parser
+from noarkpipe.store.engine import Store
+from noarkpipe.core.codes import Journalstatus
+from noarkpipe.xml.schemas import assert_valid, noark5_schema, safe_parser
 
 RULES = default_screening_rules()
 FIRST_DAY, LAST_DAY = date(2026, 11, 20), date(2026, 11, 21)

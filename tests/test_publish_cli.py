@@ -9,7 +9,8 @@ from conftest import drop, make_eml, oslo_today
 from lxml import etree
 from test_journal_screening import _fnr
 
-from noarkpipe import api, schemas
+from noarkpipe import api
+from noarkpipe.xml import schemas
 
 
 def _cli(*args):

@@ -44,9 +44,9 @@ from sqlalchemy import select
 
 from noarkpipe.cli import cli
 from noarkpipe.config import load_settings
-from noarkpipe.docstore import DocumentStore
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
+from noarkpipe.store.docstore import DocumentStore
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "fixtures" / "real-world-mail"

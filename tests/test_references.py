@@ -10,16 +10,16 @@ from conftest import drop, make_eml
 from sqlalchemy import select
 
 from noarkpipe import api
-from noarkpipe.classify.references import (
+from noarkpipe.core.references import (
     CaseParty,
     find_case_references,
     is_party_of_case,
 )
 from noarkpipe.config import load_settings
-from noarkpipe.intake.submission import Party
-from noarkpipe.journal import tables
-from noarkpipe.model.codes import Journalstatus
-from noarkpipe.nightly import ItemResult
+from noarkpipe.core.submission import Party
+from noarkpipe.store import tables
+from noarkpipe.core.codes import Journalstatus
+from noarkpipe.run.nightly import ItemResult
 
 MIDLERTIDIG = Journalstatus.midlertidig_registrering.value
 

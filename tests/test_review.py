@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from noarkpipe import api
-from noarkpipe.journal import review, tables
-from noarkpipe.journal.store import Store
+from noarkpipe.journal import review
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 
 from conftest import drop, make_eml
 

@@ -21,10 +21,10 @@ from noarkpipe.classify.rules import (
     validate_against_classes,
 )
 from noarkpipe.errors import ConfigError
-from noarkpipe.intake.context import IntakeContext
+from noarkpipe.core.context import IntakeContext
 from noarkpipe.intake.eform import parse_eform_xml
 from noarkpipe.intake.email import parse_eml
-from noarkpipe.intake.submission import Party, Source, Submission
+from noarkpipe.core.submission import Party, Source, Submission
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = Path(noarkpipe.classify.__file__).parents[1] / "templates" / "klassifisering.toml"

@@ -9,13 +9,13 @@ import time
 from sqlalchemy import func, select
 
 from noarkpipe import api
-from noarkpipe.docstore import DocumentStore
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ExitCode
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
-from noarkpipe.nightly import Outcome
-from noarkpipe.workarea import CLAIM_SEPARATOR
-from noarkpipe.runlock import RunLock
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
+from noarkpipe.run.nightly import Outcome
+from noarkpipe.run.workarea import CLAIM_SEPARATOR
+from noarkpipe.run.lock import RunLock
 
 from conftest import SAMPLE_INBOX, copy_sample_inbox, drop, make_eml
 
@@ -158,7 +158,7 @@ def test_a_second_run_while_one_is_running_exits_75_at_once(installation):
         [
             sys.executable,
             "-c",
-            "import sys; from pathlib import Path; from noarkpipe.runlock import RunLock\n"
+            "import sys; from pathlib import Path; from noarkpipe.run.lock import RunLock\n"
             f"with RunLock(Path({str(installation.lock_path)!r})):\n"
             "    print('locked', flush=True); sys.stdin.readline()",
         ],

@@ -16,9 +16,9 @@ from conftest import SAMPLE_INBOX, drop, make_eml
 from noarkpipe import api
 from noarkpipe.config import load_settings
 from noarkpipe.errors import ConfigError, ExitCode
-from noarkpipe.nightly import ItemResult, Outcome
+from noarkpipe.run.nightly import ItemResult, Outcome
 from noarkpipe.ops.runlog import RunLog
-from noarkpipe.runlock import RunLock
+from noarkpipe.run.lock import RunLock
 
 FNR = "15038740110"  # a valid (synthetic) fødselsnummer
 

@@ -17,7 +17,7 @@ from smtpserver import free_port, start_smtp
 from noarkpipe import api
 from noarkpipe.config import load_settings
 from noarkpipe.errors import ConfigError, ExitCode
-from noarkpipe.nightly import Outcome
+from noarkpipe.run.nightly import Outcome
 from noarkpipe.ops.mail import _plain_text
 from noarkpipe.ops.report import RunReport, render_html
 

@@ -44,7 +44,7 @@ from noarkpipe.convert import (
     convert_document,
 )
 from noarkpipe.errors import MissingDependencyError
-from noarkpipe.nightly import conversion_options
+from noarkpipe.run.nightly import conversion_options
 
 LETTER = "Klage på vedtak om eiendomsskatt for Øvre Fjellvei 3"
 NOTICE = "Søknad om tilskudd til kulturtiltak på Øvre Seim"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from noarkpipe import schemas
+from noarkpipe.xml import schemas
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from noarkpipe.classify.identity import (
+from noarkpipe.core.identity import (
     IdentityNumberKind,
     find_identity_numbers,
     find_known_number,
@@ -40,14 +40,14 @@ from noarkpipe.classify.screening import (
     screening_input,
 )
 from noarkpipe.errors import ConfigError
-from noarkpipe.intake.submission import (
+from noarkpipe.core.submission import (
     DocumentRole,
     Party,
     Source,
     Submission,
     SubmissionDocument,
 )
-from noarkpipe.model.codes import SkjermingMetadata
+from noarkpipe.core.codes import SkjermingMetadata
 
 RULES = default_screening_rules()
 NO_RULES = ScreeningRuleSet()

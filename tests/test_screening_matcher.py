@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from noarkpipe.classify import screening
-from noarkpipe.classify.identity import find_identity_numbers, find_known_number
+from noarkpipe.core.identity import find_identity_numbers, find_known_number
 from noarkpipe.classify.screening import (
     ScreeningInput,
     ScreeningRule,

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from noarkpipe import api
 from noarkpipe.errors import ExitCode
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 from noarkpipe.ops.health import LastRunFacts, assess, parse_max_age, process_alive
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -7,7 +7,7 @@ from functools import partial
 
 import extractfactory as factory
 
-from noarkpipe.schemas import xml_schema
+from noarkpipe.xml.schemas import xml_schema
 from noarkpipe.validate.walker import CHUNK, Subscriptions, walk
 
 

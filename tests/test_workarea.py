@@ -7,9 +7,10 @@ import stat
 
 import pytest
 
-from noarkpipe import api, workarea
+from noarkpipe import api
+from noarkpipe.run import workarea
 from noarkpipe.errors import InputFileError
-from noarkpipe.nightly import Outcome
+from noarkpipe.run.nightly import Outcome
 
 from conftest import drop, make_eml
 

@@ -15,16 +15,17 @@ from sqlalchemy import func, select
 from noarkpipe.clock import utcnow
 from noarkpipe.config import DEFAULT_CONFIG_NAME, ConvertSettings, Settings, load_settings
 from noarkpipe.errors import ConfigError, ExitCode, InputFileError
-from noarkpipe.journal import review, tables
-from noarkpipe.model.codes import Journalstatus
-from noarkpipe.journal.store import Store
-from noarkpipe.nightly import ItemState, NightlyRun, Progress, RunSummary
-from noarkpipe.workarea import inbox_items
-from noarkpipe.runlock import RunLock
-from noarkpipe.schemas import altered_schemas
+from noarkpipe.journal import review
+from noarkpipe.store import tables
+from noarkpipe.core.codes import Journalstatus
+from noarkpipe.store.engine import Store
+from noarkpipe.run.nightly import ItemState, NightlyRun, Progress, RunSummary
+from noarkpipe.run.workarea import inbox_items
+from noarkpipe.run.lock import RunLock
+from noarkpipe.xml.schemas import altered_schemas
 from noarkpipe.ops import health as ops_health
 from noarkpipe.ops.runlog import RunLog
-from noarkpipe.ops.timing import StageTimer
+from noarkpipe.run.timing import StageTimer
 
 log = logging.getLogger(__name__)
 
@@ -361,8 +362,8 @@ def review_drop_part(
     The quarantine copy is written inside the transaction, before it commits:
     if the copy fails, the document stays in the journalpost.
     """
-    from noarkpipe.docstore import DocumentStore
-    from noarkpipe.workarea import quarantine_copy
+    from noarkpipe.store.docstore import DocumentStore
+    from noarkpipe.run.workarea import quarantine_copy
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     kode = _creator_kode(settings, kode)
@@ -393,11 +394,11 @@ def review_replace_part(
     from tempfile import TemporaryDirectory
 
     from noarkpipe.convert import ConversionJob, convert_document
-    from noarkpipe.docstore import DocumentStore, sha256_file
+    from noarkpipe.store.docstore import DocumentStore, sha256_file
     from noarkpipe.errors import MissingDependencyError
-    from noarkpipe.intake.safety import safe_filename
-    from noarkpipe.intake.submission import DocumentRole, SubmissionDocument
-    from noarkpipe.nightly import conversion_options, store_converted
+    from noarkpipe.files.safety import safe_filename
+    from noarkpipe.core.submission import DocumentRole, SubmissionDocument
+    from noarkpipe.run.nightly import conversion_options, store_converted
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     kode = _creator_kode(settings, kode)
@@ -442,11 +443,11 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
 
     from noarkpipe.classify.learned import submission_text
     from noarkpipe.classify.policy import load_policy
-    from noarkpipe.classify.references import find_case_references
+    from noarkpipe.core.references import find_case_references
     from noarkpipe.classify.rules import explain_text
     from noarkpipe.classify.screening import decide_screening, screening_input
     from noarkpipe.clock import utcnow
-    from noarkpipe.intake.context import IntakeContext
+    from noarkpipe.core.context import IntakeContext
     from noarkpipe.intake.dispatch import choose_parser
 
     settings = config if isinstance(config, Settings) else load_settings(config)
@@ -515,7 +516,8 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
 
 def _archival_preview(document, scratch: Path) -> str:
     """What the run would do with one document's archival copy, from its format alone (nothing is converted)."""
-    from noarkpipe.convert import identify, is_email_body, plan
+    from noarkpipe.convert import is_email_body, plan
+    from noarkpipe.files import identify
     from noarkpipe.convert.pdfa import Route
 
     name = f"{document.filename} ({document.role.value})"
@@ -551,7 +553,7 @@ def publish_journal(
     (as stored, and recomputed), and the written files are scanned before they are kept.
     """
     from noarkpipe.classify.policy import load_policy
-    from noarkpipe.journal import public
+    from noarkpipe.publish import journal as public
 
     if date_to < date_from:
         raise ConfigError(f"--to {date_to} is before --from {date_from}")

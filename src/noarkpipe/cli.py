@@ -29,8 +29,8 @@ from rich.text import Text
 from noarkpipe import __version__, api
 from noarkpipe.errors import ExitCode, NoarkpipeError
 from noarkpipe.journal.review import ReviewError
-from noarkpipe.nightly import Outcome, RunSummary
-from noarkpipe.printable import PrintableFormatter, printable, printable_block
+from noarkpipe.run.nightly import Outcome, RunSummary
+from noarkpipe.core.printable import PrintableFormatter, printable, printable_block
 
 log = logging.getLogger("noarkpipe")
 

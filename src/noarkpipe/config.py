@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from noarkpipe.errors import ConfigError
-from noarkpipe.intake.context import IntakeLimits
+from noarkpipe.core.context import IntakeLimits
 
 DEFAULT_CONFIG_NAME = "noarkpipe.toml"
 

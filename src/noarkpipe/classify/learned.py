@@ -97,9 +97,9 @@ from sqlalchemy.orm import Session
 
 from noarkpipe.clock import utcnow
 from noarkpipe.errors import ExitCode, NoarkpipeError
-from noarkpipe.intake.submission import Submission
-from noarkpipe.journal import tables
-from noarkpipe.model.codes import Journalstatus, Saksstatus
+from noarkpipe.core.submission import Submission
+from noarkpipe.store import tables
+from noarkpipe.core.codes import Journalstatus, Saksstatus
 from noarkpipe.classify.screening import MASK
 
 # Statuses at or past journaling: an archivist (or a rule) has settled the class.

@@ -103,8 +103,8 @@ from pydantic import (
 
 from noarkpipe.config import read_toml
 from noarkpipe.errors import ConfigError
-from noarkpipe.intake.submission import Source, Submission
-from noarkpipe.classify.identity import find_identity_numbers
+from noarkpipe.core.submission import Source, Submission
+from noarkpipe.core.identity import find_identity_numbers
 
 EXAMPLE_RULES_RESOURCE = "klassifisering.toml"
 

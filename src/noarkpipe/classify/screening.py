@@ -92,10 +92,10 @@ from pydantic import (
 from noarkpipe.config import read_toml
 from noarkpipe.errors import ConfigError, InvalidOutputError
 from noarkpipe.intake.eform import SUBMISSION_KEY as FORM_SUBMISSION_KEY
-from noarkpipe.intake.submission import Party, Submission
-from noarkpipe.model.arkivstruktur import Skjerming
-from noarkpipe.model.codes import SkjermingMetadata
-from noarkpipe.classify.identity import find_identity_numbers, find_known_number, identity_number_kind
+from noarkpipe.core.submission import Party, Submission
+from noarkpipe.core.noark import Skjerming
+from noarkpipe.core.codes import SkjermingMetadata
+from noarkpipe.core.identity import find_identity_numbers, find_known_number, identity_number_kind
 
 # One character longer than the widest gap `find_known_number` bridges, so a
 # mask can never glue the pieces of a known number back together.

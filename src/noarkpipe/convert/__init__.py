@@ -6,7 +6,7 @@ as a unit of work an executor can run elsewhere (`ConversionJob` in,
 their own (validation of deposits, re-checks).
 """
 
-from noarkpipe.convert.identify import FormatId, identifier_version, identify
+from noarkpipe.files.identify import FormatId, identifier_version, identify
 from noarkpipe.convert.job import ConversionJob, ConversionOutcome, convert_document, previous_outcome
 from noarkpipe.convert.options import ConversionOptions, PdfaProfile
 from noarkpipe.convert.pdfa import ConversionResult, ToolVersion, archival_copy, is_email_body, plan

@@ -62,7 +62,7 @@ import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.imaging import is_tiny_image, load_strictly
+from noarkpipe.files.imaging import is_tiny_image, load_strictly
 from noarkpipe.intake.scan import A4_LONG_SIDE_INCHES, MAX_PAGE_PIXELS, page_dpi
 
 pillow_heif.register_heif_opener()

@@ -1,6 +1,6 @@
 """One document's archival copy as a unit of work: paths and settings in, a file and its record out.
 
-The nightly run hands these jobs to an executor (`noarkpipe.execution`),
+The nightly run hands these jobs to an executor (`noarkpipe.run.execution`),
 which may run them in another process or on another machine. So a job
 holds only paths and settings, `convert_document` is importable by name, and
 its answer is a plain value: a refusal (a password-protected PDF, an
@@ -33,9 +33,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from noarkpipe.docstore import sha256_file
+from noarkpipe.store.docstore import sha256_file
 from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
-from noarkpipe.convert.identify import FormatId, identify
+from noarkpipe.files.identify import FormatId, identify
 from noarkpipe.convert.options import ConversionOptions
 from noarkpipe.convert.pdfa import ConversionResult, archival_copy
 

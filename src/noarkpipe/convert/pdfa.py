@@ -80,14 +80,14 @@ from pypdf.errors import PyPdfError
 from noarkpipe import __version__ as noarkpipe_version
 from noarkpipe._exec import ghostscript, libreoffice, ocrmypdf
 from noarkpipe.clock import utcnow
-from noarkpipe.docstore import sha256_file
+from noarkpipe.store.docstore import sha256_file
 from noarkpipe.errors import InputFileError, MissingDependencyError
-from noarkpipe.intake.context import IntakeContext
+from noarkpipe.core.context import IntakeContext
 from noarkpipe.intake.email import MAIN_FILENAME, decode_text, parse_eml
 from noarkpipe.intake.email_html import HTML_MAIN_FILENAME
 from noarkpipe.intake.scan import looks_truncated_pdf
-from noarkpipe.intake.submission import DocumentRole, SubmissionDocument
-from noarkpipe.convert.identify import PLAIN_TEXT_PUID, FormatId, identify
+from noarkpipe.core.submission import DocumentRole, SubmissionDocument
+from noarkpipe.files.identify import PLAIN_TEXT_PUID, FormatId, identify
 from noarkpipe.convert.images import IMAGE_MIMES, page_images
 from noarkpipe.convert.options import ConversionOptions, PdfaProfile
 from noarkpipe.convert.verify import (

@@ -54,7 +54,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from noarkpipe.errors import ExportRefusedError
-from noarkpipe.model import (
+from noarkpipe.core.noark import (
     Arkiv,
     Arkivdel,
     Arkivskaper,

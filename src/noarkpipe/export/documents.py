@@ -31,7 +31,7 @@ number 2026/345 by its name. One folder per journal year keeps folders small.
 Formats. documentfile-formatinfo.csv gives each file's PRONOM id. A stored
 format that is already a PRONOM id (the conversion stage records them) is
 taken as it is; other files are identified from their bytes with
-`noarkpipe.convert.identify` (fido), in worker processes beside the tar
+`noarkpipe.files.identify` (fido), in worker processes beside the tar
 writing, with results cached by checksum since identical bytes have one format.
 """
 
@@ -53,7 +53,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from noarkpipe.model.codes import Variantformat
+from noarkpipe.core.codes import Variantformat
 
 DOKUMENTER = "dokumenter"
 _VARIANT_CODE = {
@@ -145,7 +145,7 @@ class FormatInfo:
 
 def _identify_batch(paths: list[str], day: date) -> list[FormatInfo]:
     """Runs in a worker process: fido on each file."""
-    from noarkpipe.convert.identify import identify
+    from noarkpipe.files.identify import identify
 
     results = []
     for path in paths:
@@ -163,7 +163,7 @@ def _identify_batch(paths: list[str], day: date) -> list[FormatInfo]:
 @lru_cache(maxsize=1)
 def _listed_names() -> dict[str, tuple[str, str]]:
     """PUID → (name, version) from the depot's list of archival formats shipped with noarkpipe."""
-    text = resources.files("noarkpipe.convert").joinpath("archive-file-formats.json").read_text(encoding="utf-8")
+    text = resources.files("noarkpipe.files").joinpath("archive-file-formats.json").read_text(encoding="utf-8")
     return {
         puid: (entry.get("name", ""), entry.get("version", ""))
         for entry in json.loads(text)["file_formats"]
@@ -175,7 +175,7 @@ def _stored_puid(obj: StoredObject, day: date) -> FormatInfo | None:
     """The format a PRONOM id stored by the conversion stage names, without reading the file."""
     if not obj.format or not _PUID.match(obj.format):
         return None
-    from noarkpipe.convert.identify import is_accepted
+    from noarkpipe.files.identify import is_accepted
 
     name, version = _listed_names().get(obj.format, ("", ""))
     return FormatInfo(obj.format, name, version, "" if is_accepted(obj.format, day) else NOT_ACCEPTED)

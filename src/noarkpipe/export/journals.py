@@ -42,9 +42,9 @@ from lxml import etree
 from sqlalchemy.orm import Session
 
 from noarkpipe.classify.screening import ScreeningRuleSet
-from noarkpipe.journal import public
-from noarkpipe.model.codes import Journalposttype, Journalstatus, Korrespondanseparttype
-from noarkpipe.schemas import noark5_schema
+from noarkpipe.publish import journal as public
+from noarkpipe.core.codes import Journalposttype, Journalstatus, Korrespondanseparttype
+from noarkpipe.xml.schemas import noark5_schema
 from noarkpipe.export.source import Scope, iter_endringer, iter_journalposter
 from noarkpipe.export.xmlcheck import xml_safe
 
@@ -186,7 +186,7 @@ def published_count(session: Session, scope: Scope, period: tuple[date, date]) -
     review queue and reserved numbers (EXTRACT_JOURNALSTATUS)."""
     from sqlalchemy import func, select
 
-    from noarkpipe.journal import tables
+    from noarkpipe.store import tables
 
     J, S = tables.Journalpost, tables.Saksmappe
     return session.scalar(
@@ -210,7 +210,7 @@ def offentlig_journal_job(
     into the message's kind."""
     from noarkpipe.errors import NoarkpipeError
     from noarkpipe.export.source import snapshot
-    from noarkpipe.docstore import sha256_file
+    from noarkpipe.store.docstore import sha256_file
     from noarkpipe.export.xmlcheck import validate_and_count
 
     try:

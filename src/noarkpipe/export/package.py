@@ -72,12 +72,13 @@ from sqlalchemy import func, select
 from noarkpipe import __version__
 from noarkpipe.classify.screening import ScreeningRuleSet
 from noarkpipe.config import DeponeringSettings, DepotSettings
-from noarkpipe.docstore import fsync_path
+from noarkpipe.store.docstore import fsync_path
 from noarkpipe.errors import ExportRefusedError, InvalidOutputError
-from noarkpipe.journal import tables
-from noarkpipe.model.codes import Arkivdelstatus
-from noarkpipe.schemas import assert_valid, noark5_schema, safe_parser, schema_path
-from noarkpipe.export import addml, dias
+from noarkpipe.store import tables
+from noarkpipe.core.codes import Arkivdelstatus
+from noarkpipe.xml.schemas import assert_valid, noark5_schema, safe_parser, schema_path
+from noarkpipe.export import dias
+from noarkpipe.export import addml_writer as addml
 from noarkpipe.export.arkivstruktur import Closing, write_arkivstruktur
 from noarkpipe.export.documents import FormatReport
 from noarkpipe.export.journals import (

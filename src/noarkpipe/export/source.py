@@ -32,11 +32,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, aliased
 
-from noarkpipe.docstore import DocumentStore
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ExportRefusedError
-from noarkpipe.journal import tables
+from noarkpipe.store import tables
 from noarkpipe.journal.period import require_closed
-from noarkpipe.model.codes import Arkivdelstatus, Variantformat
+from noarkpipe.core.codes import Arkivdelstatus, Variantformat
 from noarkpipe.export.documents import StoredObject, extract_names, selected
 
 PAGE = 500

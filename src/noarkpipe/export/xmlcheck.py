@@ -33,7 +33,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from noarkpipe.errors import SchemaValidationError
-from noarkpipe.schemas import safe_parser, validation_problems, xml_schema
+from noarkpipe.xml.schemas import safe_parser, validation_problems, xml_schema
 
 # The options of schemas.safe_parser(); the pull parser takes them directly.
 _SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}

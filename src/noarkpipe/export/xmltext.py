@@ -17,8 +17,10 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 
-from noarkpipe.model import NoarkModel
-from noarkpipe.model.xml import NAMESPACE, XSI, field_layout
+from noarkpipe.core.noark import (
+    NoarkModel,
+)
+from noarkpipe.xml.noark import NAMESPACE, XSI, field_layout
 
 
 def escape(text: str) -> str:

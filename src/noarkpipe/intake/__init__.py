@@ -7,8 +7,8 @@ network, and raises `InputFileError` with a reason a person can act on for
 anything it cannot take in; the nightly run then quarantines the file.
 """
 
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
-from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 __all__ = [
     "DocumentRole",

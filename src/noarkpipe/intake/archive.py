@@ -36,8 +36,8 @@ from functools import cached_property
 from pathlib import Path
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
-from noarkpipe.intake.safety import is_unsafe_member_path, require_size
+from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.files.safety import is_unsafe_member_path, require_size
 
 CHUNK = 64 * 1024
 RATIO_FLOOR_BYTES = 1024 * 1024

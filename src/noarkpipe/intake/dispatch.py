@@ -46,14 +46,14 @@ from pathlib import Path
 import magic
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.intake.context import IntakeContext
+from noarkpipe.core.context import IntakeContext
 from noarkpipe.intake.eform import parse_eform_pair, parse_eform_xml, parse_eform_zip, sniff_eform
 from noarkpipe.intake.email import parse_eml
 from noarkpipe.intake.msg import parse_msg
-from noarkpipe.intake.safety import open_regular
+from noarkpipe.files.safety import open_regular
 from noarkpipe.intake.scan import parse_scan
-from noarkpipe.intake.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
-from noarkpipe.intake.submission import Source, Submission
+from noarkpipe.files.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
+from noarkpipe.core.submission import Source, Submission
 
 Parser = Callable[[Path, IntakeContext], list[Submission]]
 

@@ -51,11 +51,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.schemas import safe_parser
+from noarkpipe.xml.schemas import safe_parser
 from noarkpipe.intake import archive
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
-from noarkpipe.intake.safety import require_size, safe_filename
-from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.files.safety import require_size, safe_filename
+from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 NAMESPACE = "urn:noarkpipe:eskjema:1.0"
 ENVELOPE_TAG = f"{{{NAMESPACE}}}eskjema"

@@ -51,9 +51,9 @@ from dataclasses import replace
 
 from noarkpipe.errors import InputFileError
 from noarkpipe.intake import archive, email_guard, email_html, invitation, notices
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
-from noarkpipe.intake.safety import require_size, safe_filename
-from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.files.safety import require_size, safe_filename
+from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 LOCAL_TIME = ZoneInfo("Europe/Oslo")
 MAIN_FILENAME = "e-post.txt"

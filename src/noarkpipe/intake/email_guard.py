@@ -61,7 +61,7 @@ from email.policy import EmailPolicy
 import magic
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.intake.context import IntakeLimits
+from noarkpipe.core.context import IntakeLimits
 
 ADDRESS_FIELDS = frozenset({
     "from", "sender", "reply-to", "to", "cc", "bcc",

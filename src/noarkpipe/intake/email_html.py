@@ -52,9 +52,9 @@ import tinycss2
 from lxml import etree, html
 from PIL import Image, UnidentifiedImageError
 
-from noarkpipe.imaging import is_tiny_image
-from noarkpipe.intake.context import IntakeLimits
-from noarkpipe.intake.submission import DocumentRole, Party, SubmissionDocument
+from noarkpipe.files.imaging import is_tiny_image
+from noarkpipe.core.context import IntakeLimits
+from noarkpipe.core.submission import DocumentRole, Party, SubmissionDocument
 
 HTML_MAIN_FILENAME = "e-post.html"
 HTML_MEDIA_TYPE = "text/html; charset=utf-8"

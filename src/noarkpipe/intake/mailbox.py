@@ -51,11 +51,11 @@ from sqlalchemy import select
 from noarkpipe.clock import utcnow
 from noarkpipe.config import ImapSettings
 from noarkpipe.errors import ConfigError, SourceUnavailableError
-from noarkpipe.workarea import ItemState
-from noarkpipe.journal import tables
-from noarkpipe.journal.store import Store
-from noarkpipe.intake.context import IntakeLimits
-from noarkpipe.intake.safety import safe_filename
+from noarkpipe.run.workarea import ItemState
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
+from noarkpipe.core.context import IntakeLimits
+from noarkpipe.files.safety import safe_filename
 
 log = logging.getLogger(__name__)
 

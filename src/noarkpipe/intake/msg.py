@@ -37,10 +37,10 @@ from extract_msg.null_date import NullDate
 
 from noarkpipe.errors import InputFileError
 from noarkpipe.intake import email_guard
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.intake.email import LOCAL_TIME, MAIN_FILENAME, OLE_SIGNATURE, TEXT_MEDIA_TYPE, html_to_text, render_main_document
-from noarkpipe.intake.safety import require_size, safe_filename
-from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.files.safety import require_size, safe_filename
+from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 MSG_MEDIA_TYPE = "application/vnd.ms-outlook"
 

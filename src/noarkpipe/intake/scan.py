@@ -42,16 +42,16 @@ import pypdfium2
 import pypdfium2.raw as pdfium_c
 from PIL import Image, UnidentifiedImageError
 
-from noarkpipe import pdfstreams
+from noarkpipe.files import pdfstreams
 from noarkpipe._exec import sandbox as converter_sandbox
 from noarkpipe._exec import tesseract
 from noarkpipe.errors import InputFileError
-from noarkpipe.imaging import load_strictly
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
-from noarkpipe.intake.safety import require_size, safe_filename
+from noarkpipe.files.imaging import load_strictly
+from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.files.safety import require_size, safe_filename
 from noarkpipe.intake.separator import is_separator_page, is_separator_text
-from noarkpipe.intake.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
-from noarkpipe.intake.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.files.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
+from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
 OSLO = ZoneInfo("Europe/Oslo")
 

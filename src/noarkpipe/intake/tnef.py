@@ -23,7 +23,7 @@ from tnefparse import TNEF
 from tnefparse import properties as mapi
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.intake.context import IntakeLimits
+from noarkpipe.core.context import IntakeLimits
 from noarkpipe.intake.email import html_to_text
 from noarkpipe.intake.msg import decode_html, rtf_to_text
 

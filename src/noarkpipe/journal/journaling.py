@@ -35,15 +35,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from noarkpipe.classify.references import CaseParty, CaseReference, describe_sender, find_case_references, is_party_of_case
+from noarkpipe.core.references import CaseParty, CaseReference, describe_sender, find_case_references, is_party_of_case
 from noarkpipe.classify.learned import MODEL_DECIDED_NOTE, decide, submission_text
 from noarkpipe.classify.policy import Policy
 from noarkpipe.classify.rules import classify
 from noarkpipe.classify.screening import PublicField, ScreeningDecision, decide_screening, public_text, screening_input
 from noarkpipe.config import ArkivskaperSettings
-from noarkpipe.docstore import StoredBlob
-from noarkpipe.intake.submission import DocumentRole, Submission, SubmissionDocument
-from noarkpipe.model.codes import (
+from noarkpipe.store.docstore import StoredBlob
+from noarkpipe.core.submission import DocumentRole, Submission, SubmissionDocument
+from noarkpipe.core.codes import (
     Arkivdelstatus,
     Arkivstatus,
     Dokumentstatus,
@@ -55,7 +55,8 @@ from noarkpipe.model.codes import (
     TilknyttetRegistreringSom,
     Variantformat,
 )
-from noarkpipe.journal import numbering, tables
+from noarkpipe.store import numbering
+from noarkpipe.store import tables
 
 LOCAL_TIME = ZoneInfo("Europe/Oslo")
 

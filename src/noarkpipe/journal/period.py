@@ -47,8 +47,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from noarkpipe.errors import ExitCode, ExportRefusedError, NoarkpipeError
-from noarkpipe.model.codes import Arkivdelstatus, Journalstatus, Saksstatus
-from noarkpipe.journal import tables
+from noarkpipe.core.codes import Arkivdelstatus, Journalstatus, Saksstatus
+from noarkpipe.store import tables
 from noarkpipe.journal.journaling import LOCAL_TIME
 from noarkpipe.journal.review import parse_number
 

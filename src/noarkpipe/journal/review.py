@@ -36,8 +36,9 @@ from sqlalchemy.orm import Session
 
 from noarkpipe.clock import utcnow
 from noarkpipe.errors import ExitCode, NoarkpipeError
-from noarkpipe.model.codes import Journalstatus, Saksstatus, Variantformat
-from noarkpipe.journal import numbering, tables
+from noarkpipe.core.codes import Journalstatus, Saksstatus, Variantformat
+from noarkpipe.store import numbering
+from noarkpipe.store import tables
 from noarkpipe.journal.journaling import StoredDocument, add_archival_variant, add_production_variant
 
 REVIEWABLE = Journalstatus.midlertidig_registrering.value

@@ -27,7 +27,7 @@ from noarkpipe.clock import utcnow
 from noarkpipe.config import ReportSettings
 from noarkpipe.errors import ExitCode
 from noarkpipe.journal.journaling import LOCAL_TIME
-from noarkpipe.printable import printable
+from noarkpipe.core.printable import printable
 from noarkpipe.ops.report import RunReport
 
 

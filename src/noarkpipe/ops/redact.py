@@ -8,7 +8,7 @@ string they hold passes through `mask_identity_numbers` on the way out.
 
 from __future__ import annotations
 
-from noarkpipe.classify.identity import find_identity_numbers
+from noarkpipe.core.identity import find_identity_numbers
 from noarkpipe.classify.screening import MASK
 
 

@@ -29,13 +29,13 @@ from sqlalchemy import func, select
 from noarkpipe import __version__
 from noarkpipe.config import Settings
 from noarkpipe.errors import ExitCode
-from noarkpipe.journal import tables
+from noarkpipe.store import tables
 from noarkpipe.journal.journaling import LOCAL_TIME
-from noarkpipe.journal.store import Store
-from noarkpipe.model.codes import Journalstatus
-from noarkpipe.nightly import MailboxResult, Outcome, RunSummary
+from noarkpipe.store.engine import Store
+from noarkpipe.core.codes import Journalstatus
+from noarkpipe.run.nightly import MailboxResult, Outcome, RunSummary
 from noarkpipe.ops.redact import mask_identity_numbers
-from noarkpipe.ops.timing import StageTime
+from noarkpipe.run.timing import StageTime
 
 FILE_MODE = 0o640
 

@@ -51,8 +51,8 @@ from lxml import etree
 
 from noarkpipe import __version__
 from noarkpipe.errors import InputFileError, NoarkpipeError
-from noarkpipe.schemas import xml_schema
-from noarkpipe.validate.addml import MAX_ADDML_BYTES, AddmlInfo, read_addml
+from noarkpipe.xml.schemas import xml_schema
+from noarkpipe.validate.addml_reader import MAX_ADDML_BYTES, AddmlInfo, read_addml
 from noarkpipe.validate.checks import families
 from noarkpipe.validate.checks import package as package_checks
 from noarkpipe.validate.checks import structure as structure_checks

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 from lxml import etree
 
-from noarkpipe.schemas import read_manifest, safe_parser, schema_path
+from noarkpipe.xml.schemas import read_manifest, safe_parser, schema_path
 from noarkpipe.validate.messages import Message, msg
 
 BOM = b"\xef\xbb\xbf"

@@ -91,7 +91,7 @@ class _Validity:
         self.fatal = False
         self._parser = None
         if relative is not None:
-            from noarkpipe.schemas import xml_schema
+            from noarkpipe.xml.schemas import xml_schema
 
             self._parser = etree.XMLParser(schema=xml_schema(relative), target=_Null(), resolve_entities=False,
                                            no_network=True, load_dtd=False, huge_tree=False)

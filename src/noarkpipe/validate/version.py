@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-from noarkpipe.schemas import NOARK5_VERSIONS, noark5_version_of
-from noarkpipe.validate.addml import AddmlInfo
+from noarkpipe.xml.schemas import NOARK5_VERSIONS, noark5_version_of
+from noarkpipe.validate.addml_reader import AddmlInfo
 from noarkpipe.validate.model import DetectedVersion
 from noarkpipe.validate.official import recognise
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from noarkpipe.model.codes import Dokumentstatus, Journalposttype, Journalstatus
+from noarkpipe.core.codes import Dokumentstatus, Journalposttype, Journalstatus
 from noarkpipe.validate.messages import Joined, Message, joined, msg
 from noarkpipe.validate.model import Severity
 from noarkpipe.validate.walker import Frame

@@ -1,7 +1,7 @@
 """Formats: which file formats the documents are in, whether depots accept them, PDF/A indicators.
 
 Formats are identified from the bytes (PRONOM ids from fido's signatures,
-via noarkpipe.convert.identify; the file name is never consulted), once
+via noarkpipe.files.identify; the file name is never consulted), once
 per distinct file (same SHA-256, same answer). Identification costs a few
 milliseconds per file, so an extract with more distinct files than
 `max_identify` gets a sample, spread evenly over the file extensions
@@ -85,7 +85,7 @@ class FormatsFamily(Family):
                 run.findings(definition.id).not_run(msg("arkivstruktur.xml was not read"))
             return
         try:
-            from noarkpipe.convert.identify import identifier_version, identify
+            from noarkpipe.files.identify import identifier_version, identify
             from noarkpipe.convert.verify import verify_pdfa
         except ImportError as exc:
             for definition in self.checks:
@@ -210,7 +210,7 @@ def _format_name(puid: str | None, name: str, version: str) -> str | Message:
 @lru_cache(maxsize=1)
 def format_extensions() -> dict[str, frozenset[str]]:
     """PUID -> the file extensions the depots' list gives for it (lowercase, without the dot)."""
-    text = resources.files("noarkpipe.convert").joinpath("archive-file-formats.json").read_text(encoding="utf-8")
+    text = resources.files("noarkpipe.files").joinpath("archive-file-formats.json").read_text(encoding="utf-8")
     table: dict[str, frozenset[str]] = {}
     for entry in json.loads(text)["file_formats"]:
         names = entry.get("file_extension") or []

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from noarkpipe.schemas import noark5_revisions
+from noarkpipe.xml.schemas import noark5_revisions
 from noarkpipe.validate.messages import joined, msg
 from noarkpipe.validate.model import Severity
 from noarkpipe.validate.official import first_difference, recognise

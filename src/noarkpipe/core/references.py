@@ -24,8 +24,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from noarkpipe.intake.submission import Party
-from noarkpipe.model.codes import Journalstatus
+from noarkpipe.core.submission import Party
+from noarkpipe.core.codes import Journalstatus
 
 _LABEL = r"(?:deres\s+ref(?:eranse)?|v[åa]r\s+ref(?:eranse)?|ref(?:eranse)?|saksnr|saksnummer|sak|arkivsak|journalnr)"
 # The label must start a word: "byggesak 24/12" names a property (gnr/bnr), not case 2024/12.

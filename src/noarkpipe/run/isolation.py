@@ -52,7 +52,7 @@ from typing import Any
 
 from noarkpipe import errors
 from noarkpipe._exec.lifetime import die_with_parent
-from noarkpipe.execution import fork_server, kill_process_trees
+from noarkpipe.run.execution import fork_server, kill_process_trees
 
 MAX_CALLS = 200
 """Calls one child takes before it is replaced: a bound on what it may accumulate (caches, fragmentation)."""

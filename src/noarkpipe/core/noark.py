@@ -43,7 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-from noarkpipe.model.codes import (
+from noarkpipe.core.codes import (
     Arkivdelstatus,
     Arkivstatus,
     Dokumentmedium,

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from noarkpipe.intake.safety import open_regular
+from noarkpipe.files.safety import open_regular
 
 CHUNK = 1024 * 1024
 SYNC_THREADS = 8

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.printable import ZERO_WIDTH, is_unsafe, printable
+from noarkpipe.core.printable import ZERO_WIDTH, is_unsafe, printable
 
 MAX_FILENAME_CHARS = 150
 _RESERVED = re.compile(r'[<>:"|?*\\/]')

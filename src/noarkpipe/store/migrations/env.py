@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from noarkpipe.journal.tables import Base
+from noarkpipe.store.tables import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -31,7 +31,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from noarkpipe.errors import StoreError
-from noarkpipe.journal import endringslogg, tables
+from noarkpipe.store import endringslogg
+from noarkpipe.store import tables
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 LOCK_TIMEOUT_S = 60
@@ -95,7 +96,7 @@ def serialise_writers(connection) -> None:
 
 def _alembic_config(connection) -> AlembicConfig:
     config = AlembicConfig()
-    config.set_main_option("script_location", "noarkpipe.journal:migrations")
+    config.set_main_option("script_location", "noarkpipe.store:migrations")
     config.attributes["connection"] = connection
     return config
 

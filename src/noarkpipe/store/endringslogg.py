@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from noarkpipe.journal import tables
+from noarkpipe.store import tables
 from noarkpipe.clock import utcnow
 
 

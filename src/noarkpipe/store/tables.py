@@ -4,7 +4,7 @@ Noark fields keep their Noark 5 names (`offentligTittel`, `journalsekvensnummer`
 so the store, the model and the exported XML read the same. Operational
 tables (intake items, runs, number series) are named in English.
 
-Schema changes go through a new migration in `journal/migrations/versions/`.
+Schema changes go through a new migration in `store/migrations/versions/`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from noarkpipe.schemas import safe_parser
+from noarkpipe.xml.schemas import safe_parser
 
 MAX_ADDML_BYTES = 64 * 1024 * 1024
 

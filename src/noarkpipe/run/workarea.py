@@ -36,10 +36,10 @@ from enum import StrEnum
 from pathlib import Path
 
 from noarkpipe.clock import utcnow
-from noarkpipe.docstore import sha256_file
+from noarkpipe.store.docstore import sha256_file
 from noarkpipe.errors import StoreError
-from noarkpipe.intake.safety import describe_entry, not_regular_reason, safe_filename
-from noarkpipe.printable import printable, printable_block
+from noarkpipe.files.safety import describe_entry, not_regular_reason, safe_filename
+from noarkpipe.core.printable import printable, printable_block
 
 log = logging.getLogger(__name__)
 

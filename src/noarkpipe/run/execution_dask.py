@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from noarkpipe.errors import MissingDependencyError, SourceUnavailableError
-from noarkpipe.execution import TaskOutcome, run_task
+from noarkpipe.run.execution import TaskOutcome, run_task
 
 J = TypeVar("J")
 R = TypeVar("R")

@@ -80,7 +80,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from noarkpipe.classify.identity import find_identity_numbers
+from noarkpipe.core.identity import find_identity_numbers
 from noarkpipe.classify.screening import (
     MASK,
     PublicField,
@@ -95,15 +95,15 @@ from noarkpipe.classify.screening import (
     public_text,
 )
 from noarkpipe.errors import InvalidOutputError, SchemaValidationError, StoreError
-from noarkpipe.intake.submission import Party
-from noarkpipe.model.codes import (
+from noarkpipe.core.submission import Party
+from noarkpipe.core.codes import (
     Journalposttype,
     Journalstatus,
     Korrespondanseparttype,
     SkjermingMetadata,
 )
-from noarkpipe.schemas import noark5_schema, safe_parser, validation_problems, xml_schema
-from noarkpipe.journal import tables
+from noarkpipe.xml.schemas import noark5_schema, safe_parser, validation_problems, xml_schema
+from noarkpipe.store import tables
 
 NAMESPACE = "http://www.arkivverket.no/standarder/noark5/offentligJournal"
 OFFENTLIG_JOURNAL_SCHEMA = noark5_schema("offentligJournal", "v5.0")

@@ -27,8 +27,8 @@ NOARK5_REVISIONS = {"v5.0": ("v5.0", "v5.0-2019"), "v4.0": ("v4.0",), "v3.1": ("
 
 def schemas_dir() -> Path:
     """The folder holding the official schemas (wheel install or source checkout)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "schemas", here.parents[1] / "schemas"):
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "schemas", package.parents[1] / "schemas"):
         if (candidate / MANIFEST_NAME).is_file():
             return candidate
     raise MissingDependencyError(

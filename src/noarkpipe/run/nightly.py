@@ -51,7 +51,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from noarkpipe import isolation, pdfstreams, workarea
+from noarkpipe.run import isolation
+from noarkpipe.files import pdfstreams
+from noarkpipe.run import workarea
 from noarkpipe._exec import ocrmypdf, sandbox
 from noarkpipe.classify.policy import Policy, load_policy
 from noarkpipe.clock import utcnow
@@ -67,7 +69,7 @@ from noarkpipe.convert import (
     previous_outcome,
 )
 from noarkpipe.convert.job import received_format
-from noarkpipe.docstore import DocumentStore, StoreBatch, StoredBlob, sha256_file
+from noarkpipe.store.docstore import DocumentStore, StoreBatch, StoredBlob, sha256_file
 from noarkpipe.errors import (
     ConfigError,
     InputFileError,
@@ -76,12 +78,12 @@ from noarkpipe.errors import (
     SourceUnavailableError,
     StoreError,
 )
-from noarkpipe.execution import Executor, LocalExecutor, Task, TaskOutcome
+from noarkpipe.run.execution import Executor, LocalExecutor, Task, TaskOutcome
 from noarkpipe.intake import mailbox
-from noarkpipe.intake.context import IntakeContext, IntakeLimits
+from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.intake.dispatch import choose_parser
-from noarkpipe.intake.submission import Source, Submission, SubmissionDocument
-from noarkpipe.journal import tables
+from noarkpipe.core.submission import Source, Submission, SubmissionDocument
+from noarkpipe.store import tables
 from noarkpipe.journal.journaling import (
     ArchivalVariant,
     KonverteringRecord,
@@ -90,10 +92,10 @@ from noarkpipe.journal.journaling import (
     ensure_structure,
     journal_submission,
 )
-from noarkpipe.journal.store import Store
-from noarkpipe.model.codes import Journalstatus
-from noarkpipe.ops.timing import StageTime, StageTimer
-from noarkpipe.workarea import ItemState
+from noarkpipe.store.engine import Store
+from noarkpipe.core.codes import Journalstatus
+from noarkpipe.run.timing import StageTime, StageTimer
+from noarkpipe.run.workarea import ItemState
 
 
 class Outcome(StrEnum):
@@ -106,8 +108,8 @@ class Outcome(StrEnum):
 log = logging.getLogger(__name__)
 
 PRELOAD = (
-    "noarkpipe.convert.preload", "ocrmypdf", "noarkpipe.nightly", "noarkpipe.intake.msg", "noarkpipe.intake.tnef",
-    "click", "rich.console", "rich.progress", "rich.table", "noarkpipe.api", "noarkpipe.printable",
+    "noarkpipe.convert.preload", "ocrmypdf", "noarkpipe.run.nightly", "noarkpipe.intake.msg", "noarkpipe.intake.tnef",
+    "click", "rich.console", "rich.progress", "rich.table", "noarkpipe.api", "noarkpipe.core.printable",
 )
 """What the fork server imports once for the conversion workers and the parse children (one server, one list).
 
@@ -697,7 +699,7 @@ class NightlyRun:
             ocrmypdf.require(self.conversion.ocr_languages)
             sandbox.require(self.conversion.sandbox)
             if self.settings.convert.scheduler:
-                from noarkpipe.execution_dask import DaskExecutor
+                from noarkpipe.run.execution_dask import DaskExecutor
 
                 self._executor = DaskExecutor(
                     self.settings.convert.scheduler,

@@ -39,7 +39,7 @@ from fido.versions import get_local_versions
 from pydantic import BaseModel, ConfigDict
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.intake.signatures import PDF_HEADER
+from noarkpipe.files.signatures import PDF_HEADER
 
 ACCEPTED_FORMATS_RESOURCE = "archive-file-formats.json"
 PLAIN_TEXT_PUID = "x-fmt/111"

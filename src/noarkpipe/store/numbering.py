@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from noarkpipe.journal.tables import NumberSeries
+from noarkpipe.store.tables import NumberSeries
 
 SAK = "sak"
 JOURNAL = "journal"
