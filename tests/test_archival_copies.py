@@ -45,7 +45,8 @@ from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
 from noarkpipe.run.nightly import NightlyRun, Outcome
 from noarkpipe.xml.schemas import safe_parser, xml_schema
-from noarkpipe.run.workarea import ARCHIVAL_PREFIX, ItemState
+from noarkpipe.run.workarea import ARCHIVAL_PREFIX
+from noarkpipe.store.tables import ItemState
 
 PUID = re.compile(r"^(x-)?fmt/\d+$")
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

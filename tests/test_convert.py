@@ -38,7 +38,7 @@ from noarkpipe.convert.pdfa import (
     sidecar_pages,
     split_email_text,
 )
-from noarkpipe.convert.verify import pdfa_claim, text_check
+from noarkpipe.files.verify import pdfa_claim, text_check
 from noarkpipe.errors import InputFileError, MissingDependencyError
 
 REPO = Path(__file__).resolve().parents[1]

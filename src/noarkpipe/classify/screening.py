@@ -91,8 +91,7 @@ from pydantic import (
 
 from noarkpipe.config import read_toml
 from noarkpipe.errors import ConfigError, InvalidOutputError
-from noarkpipe.intake.eform import SUBMISSION_KEY as FORM_SUBMISSION_KEY
-from noarkpipe.core.submission import Party, Submission
+from noarkpipe.core.submission import FORM_SUBMISSION_KEY, Party, Submission
 from noarkpipe.core.noark import Skjerming
 from noarkpipe.core.codes import SkjermingMetadata
 from noarkpipe.core.identity import find_identity_numbers, find_known_number, identity_number_kind

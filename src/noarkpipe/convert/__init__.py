@@ -10,7 +10,7 @@ from noarkpipe.files.identify import FormatId, identifier_version, identify
 from noarkpipe.convert.job import ConversionJob, ConversionOutcome, convert_document, previous_outcome
 from noarkpipe.convert.options import ConversionOptions, PdfaProfile
 from noarkpipe.convert.pdfa import ConversionResult, ToolVersion, archival_copy, is_email_body, plan
-from noarkpipe.convert.verify import Check, ConversionError, VerificationReport, verify_pdfa
+from noarkpipe.files.verify import Check, ConversionError, VerificationReport, verify_pdfa
 
 __all__ = [
     "Check",

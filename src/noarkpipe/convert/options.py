@@ -8,9 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from noarkpipe._exec import tesseract
 from noarkpipe.errors import ConfigError
+from noarkpipe.files.verify import PdfaProfile
 
-PdfaProfile = Literal["1b", "2b", "3b"]
-"""PDF/A part and conformance level B; the levels OCRmyPDF and LibreOffice both produce."""
 
 
 class ConversionOptions(BaseModel):

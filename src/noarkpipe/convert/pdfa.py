@@ -90,7 +90,7 @@ from noarkpipe.core.submission import DocumentRole, SubmissionDocument
 from noarkpipe.files.identify import PLAIN_TEXT_PUID, FormatId, identify
 from noarkpipe.convert.images import IMAGE_MIMES, page_images
 from noarkpipe.convert.options import ConversionOptions, PdfaProfile
-from noarkpipe.convert.verify import (
+from noarkpipe.files.verify import (
     ConversionError,
     VerificationReport,
     page_texts,

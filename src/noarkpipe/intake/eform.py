@@ -55,7 +55,7 @@ from noarkpipe.xml.schemas import safe_parser
 from noarkpipe.intake import archive
 from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.files.safety import require_size, safe_filename
-from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.core.submission import FORM_SUBMISSION_KEY, DocumentRole, Party, Source, Submission, SubmissionDocument
 
 NAMESPACE = "urn:noarkpipe:eskjema:1.0"
 ENVELOPE_TAG = f"{{{NAMESPACE}}}eskjema"
@@ -63,8 +63,6 @@ SCHEMA_PATH = Path(__file__).with_name("eskjema-1.0.xsd")
 MANIFEST_NAME = "manifest.json"
 DATA_FILENAME = "skjemadata.xml"
 DATA_TITLE = "Skjemadata (XML)"
-SUBMISSION_KEY = "_submission"
-"""The key in `form_data` for what the delivery says besides the fields; field names start with a letter."""
 MAX_GROUP_DEPTH = 10
 MAX_JSON_DEPTH = 32
 SNIFF_BYTES = 64 * 1024
@@ -753,7 +751,7 @@ def _party(submitter: Submitter) -> Party:
 
 def _form_data(metadata: EformMetadata) -> dict:
     data = _fields_dict(metadata.fields)
-    data[SUBMISSION_KEY] = metadata.model_dump(
+    data[FORM_SUBMISSION_KEY] = metadata.model_dump(
         mode="json", by_alias=True, exclude_none=True, include={"submission_id", "form_version", "submitter"}
     )
     return data

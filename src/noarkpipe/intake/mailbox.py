@@ -51,7 +51,7 @@ from sqlalchemy import select
 from noarkpipe.clock import utcnow
 from noarkpipe.config import ImapSettings
 from noarkpipe.errors import ConfigError, SourceUnavailableError
-from noarkpipe.run.workarea import ItemState
+from noarkpipe.store.tables import ItemState
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
 from noarkpipe.core.context import IntakeLimits

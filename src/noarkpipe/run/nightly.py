@@ -95,7 +95,7 @@ from noarkpipe.journal.journaling import (
 from noarkpipe.store.engine import Store
 from noarkpipe.core.codes import Journalstatus
 from noarkpipe.run.timing import StageTime, StageTimer
-from noarkpipe.run.workarea import ItemState
+from noarkpipe.store.tables import ItemState
 
 
 class Outcome(StrEnum):

@@ -32,11 +32,11 @@ import os
 import shutil
 import stat
 import uuid
-from enum import StrEnum
 from pathlib import Path
 
 from noarkpipe.clock import utcnow
 from noarkpipe.store.docstore import sha256_file
+from noarkpipe.store.tables import ItemState
 from noarkpipe.errors import StoreError
 from noarkpipe.files.safety import describe_entry, not_regular_reason, safe_filename
 from noarkpipe.core.printable import printable, printable_block
@@ -50,17 +50,6 @@ IGNORED_SUFFIXES = (".part", ".tmp", ".partial", "~")
 MAX_ORIGIN_BYTES = 200
 # An e-form delivered as data + rendering: both halves are one item.
 BUNDLE_PAIRS = ((".json", ".pdf"),)
-
-
-class ItemState(StrEnum):
-    """Where an intake item is; each state is committed before the next step starts."""
-
-    claimed = "claimed"
-    converted = "converted"
-    """Every document has its archival copy in the item's archival folder; journaling is next."""
-    journaled = "journaled"
-    filed = "filed"
-    quarantined = "quarantined"
 
 
 def _ready(name: str) -> bool:

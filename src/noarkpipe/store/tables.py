@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +25,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+
+class ItemState(StrEnum):
+    """Where an intake item is; each state is committed before the next step starts."""
+
+    claimed = "claimed"
+    converted = "converted"
+    """Every document has its archival copy in the item's archival folder; journaling is next."""
+    journaled = "journaled"
+    filed = "filed"
+    quarantined = "quarantined"
 
 
 class UtcDateTime(TypeDecorator):

@@ -14,7 +14,7 @@ the dokumentobjekt was created: plain PDF, for instance, was an archival
 format until 2008.
 
 Files identified or declared as PDF/A get the conformance indicators of
-noarkpipe.convert.verify (XMP PDF/A claim, no encryption, fonts embedded,
+noarkpipe.files.verify (XMP PDF/A claim, no encryption, fonts embedded,
 pikepdf's PDF/A rule check), up to `max_pdfa` of them. This is not a full
 ISO 19005 validation (veraPDF needs Java and is not available); a depot
 running veraPDF may find more.
@@ -86,7 +86,7 @@ class FormatsFamily(Family):
             return
         try:
             from noarkpipe.files.identify import identifier_version, identify
-            from noarkpipe.convert.verify import verify_pdfa
+            from noarkpipe.files.verify import verify_pdfa
         except ImportError as exc:
             for definition in self.checks:
                 run.findings(definition.id).not_run(msg("format identification is not installed ({name})",

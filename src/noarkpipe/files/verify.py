@@ -49,7 +49,9 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from noarkpipe.errors import InputFileError
-from noarkpipe.convert.options import PdfaProfile
+
+PdfaProfile = Literal["1b", "2b", "3b"]
+"""PDF/A part and conformance level B; the levels OCRmyPDF and LibreOffice both produce."""
 
 PDFAID_NAMESPACE = "http://www.aiim.org/pdfa/ns/id/"
 TEXT_SIMILARITY = 0.9
