@@ -28,7 +28,7 @@ from pypdf import PdfReader, PdfWriter
 
 from noarkpipe._exec import ghostscript, libreoffice, ocrmypdf
 from noarkpipe.convert import ConversionError, ConversionJob, ConversionOptions, ConversionOutcome, FormatId, archival_copy, convert_document, plan, previous_outcome, verify_pdfa
-from noarkpipe.files import identify
+from noarkpipe.files.identify import identify
 from noarkpipe.files.identify import is_accepted
 from noarkpipe.convert.images import FLATTENED, frame_changes
 from noarkpipe.convert.pdfa import (

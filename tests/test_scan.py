@@ -24,7 +24,7 @@ from noarkpipe._exec import tesseract
 from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
 from noarkpipe.intake import DocumentRole, IntakeContext, IntakeLimits, Source
 from noarkpipe.intake.scan import (
-    OSLO,
+    LOCAL_TIME as OSLO,
     PageInk,
     PageKind,
     fallback_title,

@@ -517,7 +517,7 @@ def classify_explain(config: str | Path | Settings, path: str | Path, kode: str 
 def _archival_preview(document, scratch: Path) -> str:
     """What the run would do with one document's archival copy, from its format alone (nothing is converted)."""
     from noarkpipe.convert import is_email_body, plan
-    from noarkpipe.files import identify
+    from noarkpipe.files.identify import identify
     from noarkpipe.convert.pdfa import Route
 
     name = f"{document.filename} ({document.role.value})"

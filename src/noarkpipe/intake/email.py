@@ -42,20 +42,19 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import magic
 from lxml import etree, html
 
 from dataclasses import replace
 
+from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.errors import InputFileError
 from noarkpipe.intake import archive, email_guard, email_html, invitation, notices
 from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.files.safety import require_size, safe_filename
 from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
-LOCAL_TIME = ZoneInfo("Europe/Oslo")
 MAIN_FILENAME = "e-post.txt"
 TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
 _KNOWN_HEADERS = ("from", "to", "subject", "date", "message-id", "mime-version", "received")

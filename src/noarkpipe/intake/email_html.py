@@ -46,12 +46,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo
 
 import tinycss2
 from lxml import etree, html
 from PIL import Image, UnidentifiedImageError
 
+from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.files.imaging import is_tiny_image
 from noarkpipe.core.context import IntakeLimits
 from noarkpipe.core.submission import DocumentRole, Party, SubmissionDocument
@@ -60,7 +60,6 @@ HTML_MAIN_FILENAME = "e-post.html"
 HTML_MEDIA_TYPE = "text/html; charset=utf-8"
 TRACKING_PIXEL_SIDE = 2
 """An image at most this many pixels wide and high shows nothing a reader sees: a tracking pixel."""
-LOCAL_TIME = ZoneInfo("Europe/Oslo")
 
 _DROPPED_WITH_CONTENT = frozenset({
     "script", "iframe", "frame", "frameset", "object", "embed", "applet", "link", "meta", "base", "title",

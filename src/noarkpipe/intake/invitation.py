@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-LOCAL_TIME = ZoneInfo("Europe/Oslo")
+from noarkpipe.clock import LOCAL_TIME
+
 CALENDAR_MEDIA_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics"})
 # The Windows zone names met in invitations to Norwegian offices (CLDR windowsZones, "001" territory).
 _WINDOWS_ZONES = {

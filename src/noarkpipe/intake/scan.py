@@ -35,13 +35,13 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 import img2pdf
 import pypdfium2
 import pypdfium2.raw as pdfium_c
 from PIL import Image, UnidentifiedImageError
 
+from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.files import pdfstreams
 from noarkpipe._exec import sandbox as converter_sandbox
 from noarkpipe._exec import tesseract
@@ -53,7 +53,6 @@ from noarkpipe.intake.separator import is_separator_page, is_separator_text
 from noarkpipe.files.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
 from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 
-OSLO = ZoneInfo("Europe/Oslo")
 
 MAX_PAGE_PIXELS = 72_000_000
 """A3 at 600 dpi fits; anything larger is refused as a likely decompression bomb, not decoded."""
@@ -288,7 +287,7 @@ def letter_sent(letter_date: date | None) -> datetime | None:
     """A letter date carries no time; noon Oslo time is the same calendar day in UTC, summer and winter."""
     if letter_date is None:
         return None
-    return datetime.combine(letter_date, time(12, 0), tzinfo=OSLO)
+    return datetime.combine(letter_date, time(12, 0), tzinfo=LOCAL_TIME)
 
 
 _REFERENCE_LABEL = re.compile(r"\b(?P<whose>deres|v[åaä]r)\s+ref(?:eranse)?\b\s*[.:]*\s*", re.IGNORECASE)

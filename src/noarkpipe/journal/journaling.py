@@ -30,11 +30,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.core.references import CaseParty, CaseReference, describe_sender, find_case_references, is_party_of_case
 from noarkpipe.classify.learned import MODEL_DECIDED_NOTE, decide, submission_text
 from noarkpipe.classify.policy import Policy
@@ -58,7 +58,6 @@ from noarkpipe.core.codes import (
 from noarkpipe.store import numbering
 from noarkpipe.store import tables
 
-LOCAL_TIME = ZoneInfo("Europe/Oslo")
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from noarkpipe.errors import ExitCode, ExportRefusedError, NoarkpipeError
 from noarkpipe.core.codes import Arkivdelstatus, Journalstatus, Saksstatus
 from noarkpipe.store import tables
-from noarkpipe.journal.journaling import LOCAL_TIME
+from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.journal.review import parse_number
 
 CLOSED_SAKSSTATUS = (Saksstatus.avsluttet.value, Saksstatus.utgaar.value)

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from noarkpipe.clock import utcnow
 from noarkpipe.config import ReportSettings
 from noarkpipe.errors import ExitCode
-from noarkpipe.journal.journaling import LOCAL_TIME
+from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.core.printable import printable
 from noarkpipe.ops.report import RunReport
 

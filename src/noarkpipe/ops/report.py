@@ -30,7 +30,7 @@ from noarkpipe import __version__
 from noarkpipe.config import Settings
 from noarkpipe.errors import ExitCode
 from noarkpipe.store import tables
-from noarkpipe.journal.journaling import LOCAL_TIME
+from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.store.engine import Store
 from noarkpipe.core.codes import Journalstatus
 from noarkpipe.run.nightly import MailboxResult, Outcome, RunSummary
