@@ -44,18 +44,18 @@ from pypdf import PdfReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import convertfactory as factory
-import imagefactory
 import img2pdf
 
+from helpers import convertfactory as factory
+from helpers import imagefactory
 from noarkpipe._exec import ghostscript, libreoffice
 from noarkpipe.convert import ConversionJob, ConversionOptions, convert_document
 from noarkpipe.convert.html import DataUrisOnly
-from noarkpipe.convert.pdfa import render_email
-from noarkpipe.run.execution import LocalExecutor
+from noarkpipe.convert.typeset import render_email
 from noarkpipe.core.context import IntakeContext
-from noarkpipe.intake.email import MAIN_FILENAME, parse_eml
-from noarkpipe.intake.email_html import HTML_MAIN_FILENAME
+from noarkpipe.core.email_document import HTML_MAIN_FILENAME, MAIN_FILENAME
+from noarkpipe.intake.email import parse_eml
+from noarkpipe.run.execution_local import LocalExecutor
 
 OCRMYPDF = Path(sys.executable).with_name("ocrmypdf")
 
@@ -221,7 +221,7 @@ BASELINES: dict[str, dict[str, Baseline]] = {
     "HTML e-mail": {"WeasyPrint": _weasyprint},
     "docx": {"LibreOffice": _libreoffice("text")},
     "xlsx": {"LibreOffice": _libreoffice("spreadsheet")},
-    **dict.fromkeys(imagefactory.BENCH_SAMPLES, {"img2pdf": _frames_img2pdf, "ocrmypdf": _frames_ocrmypdf}),
+    **{kind: {"img2pdf": _frames_img2pdf, "ocrmypdf": _frames_ocrmypdf} for kind in imagefactory.BENCH_SAMPLES},
 }
 COLUMNS = ("gs", "ocrmypdf", "img2pdf", "fpdf2", "LibreOffice", "WeasyPrint")
 

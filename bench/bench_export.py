@@ -1,7 +1,7 @@
 """Benchmark: `noarkpipe export` of a large closed period, next to `tar cf - | sha256sum` in the same run.
 
 A closed arkivdel is generated straight into a fresh journal store with bulk
-inserts (tests/exportfactory.py: cases, journalposter, parties, documents
+inserts (tests/helpers/exportfactory.py: cases, journalposter, parties, documents
 with PDF/A copies and konvertering records, endringslogg), the documents as
 real files in the document store. At two sizes (a tenth of the
 registrations, in a second store, and the whole), each in its own process
@@ -36,8 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from exportfactory import generate
-
+from helpers.exportfactory import generate
 from noarkpipe import api
 from noarkpipe.config import load_settings
 

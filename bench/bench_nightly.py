@@ -67,7 +67,7 @@ PARAGRAPH = (
 
 def _font() -> Path:
     sys.path.insert(0, str(REPO / "tests"))
-    from scanfactory import font_path
+    from helpers.scanfactory import font_path
 
     return font_path()
 
@@ -113,7 +113,7 @@ def baseline(inbox: Path, out: Path, tools: bool = False) -> None:
         import pikepdf
         import pikepdf.pdfa
 
-        from noarkpipe.convert.pdfa import render_email
+        from noarkpipe.convert.typeset import render_email
     for path in sorted(inbox.iterdir()):
         data = path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()

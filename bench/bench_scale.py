@@ -26,11 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import make_eml  # noqa: E402
-from daskcluster import dask_cluster  # noqa: E402
-
-from noarkpipe import api  # noqa: E402
-from noarkpipe.config import load_settings  # noqa: E402
+from helpers.daskcluster import dask_cluster
+from helpers.inbox import make_eml
+from noarkpipe import api
+from noarkpipe.config import load_settings
 
 SCANS = REPO / "fixtures" / "sample-scans"
 

@@ -1,7 +1,7 @@
 """Benchmark: `noarkpipe validate` next to its baselines, in the same run, at one size or several.
 
 For each size (--registrations, one number or several: the memory claim
-needs two) a v5.0 extract is generated with tests/extractfactory.py (each
+needs two) a v5.0 extract is generated with tests/helpers/extractfactory.py (each
 PDF padded to --document-kb) and packed as a DIAS tar with its submission
 description. Then, each in a child process of its own, side by side:
 
@@ -44,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-import extractfactory as factory
+from helpers import extractfactory as factory
 
 SCHEMA = REPO / "schemas" / "noark5" / "v5.0" / "arkivstruktur.xsd"
 

@@ -25,5 +25,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+.venv/bin/python -m pip install --quiet -e '.[test,dev]'
 echo "noarkpipe installed in $(pwd)/.venv ($(.venv/bin/noarkpipe --version))"

@@ -27,26 +27,28 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import convertfactory as factory
 import pytest
-from conftest import SAMPLE_INBOX, drop, make_eml
 from lxml import etree
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from helpers import convertfactory as factory
+from helpers.inbox import SAMPLE_INBOX, drop, make_eml
 from noarkpipe import api
 from noarkpipe.config import load_settings
 from noarkpipe.convert import verify_pdfa
-from noarkpipe.files.identify import is_accepted
-from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import StoreError
-from noarkpipe.run.execution import LocalExecutor, descendants
-from noarkpipe.store import tables
-from noarkpipe.store.engine import Store
-from noarkpipe.run.nightly import NightlyRun, Outcome
-from noarkpipe.xml.schemas import safe_parser, xml_schema
+from noarkpipe.files.identify import is_accepted
+from noarkpipe.run.execution_local import LocalExecutor
+from noarkpipe.run.nightly import NightlyRun
+from noarkpipe.run.processes import descendants
+from noarkpipe.run.results import Outcome
 from noarkpipe.run.workarea import ARCHIVAL_PREFIX
+from noarkpipe.store import tables
+from noarkpipe.store.docstore import DocumentStore
+from noarkpipe.store.engine import Store
 from noarkpipe.store.tables import ItemState
+from noarkpipe.xml.schemas import safe_parser, xml_schema
 
 PUID = re.compile(r"^(x-)?fmt/\d+$")
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -488,8 +490,8 @@ def test_a_crashing_or_failing_task_takes_only_itself():
         good = [executor.submit(math.factorial, n) for n in range(8)]
         assert [task.outcome().value for task in good] == [math.factorial(n) for n in range(8)]
         assert "died 2 time(s)" in crash.outcome().failure
-        assert error.outcome().failure == "internal error: ValueError: invalid literal for int() with base 10: " \
-            "'ugyldig verdi: æøå'"
+        assert error.outcome().failure == ("internal error: ValueError: invalid literal for int() with base 10: "
+                                           "'ugyldig verdi: æøå'")
 
 
 def test_closing_with_cancel_drops_what_has_not_started():

@@ -110,3 +110,31 @@ def test_cli_missing_config_file(tmp_path):
     )
     assert done.returncode == 3
     assert "config file not found" in done.stderr and "noarkpipe init" in done.stderr
+
+
+def test_a_misspelt_setting_is_named_first_with_the_setting_it_resembles(tmp_path):
+    # The misspelling also makes the real setting missing; it is named first.
+    text = BASE.replace('navn = "Fjellvik kommune"', 'nanv = "Fjellvik kommune"')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(_write(tmp_path, text))
+    assert "arkivskaper[0].nanv: is not a known setting (misspelt?) (1 more problem(s) after this one)" in str(
+        raised.value
+    )
+    assert raised.value.hint == "did you mean 'navn'?"
+
+
+def test_describe_validation_error_is_the_one_formatter():
+    from pydantic import BaseModel, ConfigDict, ValidationError
+
+    from noarkpipe.config import describe_validation_error
+
+    class Table(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        workers: int
+
+    try:
+        Table.model_validate({"workers": "many"})
+    except ValidationError as exc:
+        error = describe_validation_error(exc, "noarkpipe.toml", hint="see the sample config")
+    assert error.message == "noarkpipe.toml: workers: Input should be a valid integer, unable to parse string as an integer"
+    assert error.hint == "see the sample config"

@@ -21,29 +21,35 @@ from datetime import date
 from pathlib import Path
 from typing import Self
 
-import convertfactory as factory
 import pikepdf
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from helpers import convertfactory as factory
 from noarkpipe._exec import ghostscript, libreoffice, ocrmypdf
-from noarkpipe.convert import ConversionError, ConversionJob, ConversionOptions, ConversionOutcome, FormatId, archival_copy, convert_document, plan, previous_outcome, verify_pdfa
-from noarkpipe.files.identify import identify
-from noarkpipe.files.identify import is_accepted
-from noarkpipe.convert.images import FLATTENED, frame_changes
-from noarkpipe.convert.pdfa import (
-    Route,
-    expected_text,
-    glyphs_missing,
-    sidecar_pages,
-    split_email_text,
+from noarkpipe.convert import (
+    ConversionError,
+    ConversionJob,
+    ConversionOptions,
+    ConversionOutcome,
+    FormatId,
+    archival_copy,
+    convert_document,
+    plan,
+    previous_outcome,
+    verify_pdfa,
 )
-from noarkpipe.files.verify import pdfa_claim, text_check
+from noarkpipe.convert.images import FLATTENED, frame_changes
+from noarkpipe.convert.normalise import expected_text, sidecar_pages
+from noarkpipe.convert.pdfa import Route
+from noarkpipe.convert.typeset import glyphs_missing, split_email_text
+from noarkpipe.core.email_document import MAIN_FILENAME
+from noarkpipe.core.submission import DocumentRole, SubmissionDocument
 from noarkpipe.errors import InputFileError, MissingDependencyError
+from noarkpipe.files.identify import identify, is_accepted
+from noarkpipe.files.verify import pdfa_claim, text_check
 
 REPO = Path(__file__).resolve().parents[1]
-from noarkpipe.intake.email import MAIN_FILENAME
-from noarkpipe.core.submission import DocumentRole, SubmissionDocument
 
 PDFA_PUIDS = {"1b": "fmt/354", "2b": "fmt/477", "3b": "fmt/480"}
 ODT_PUIDS = {"fmt/136", "fmt/290", "fmt/291", "fmt/1756"}

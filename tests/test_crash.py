@@ -34,12 +34,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from helpers.inbox import SAMPLE_INBOX, make_eml
 from noarkpipe import api
 from noarkpipe.config import load_settings
-from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.store import tables
-
-from conftest import SAMPLE_INBOX, make_eml
+from noarkpipe.store.docstore import DocumentStore
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
@@ -247,7 +246,7 @@ def test_the_run_was_killed_often_enough(crashed):
 def test_every_input_is_journaled_exactly_once_or_quarantined(reference, crashed):
     assert crashed["journal"]["registrations"] == reference["journal"]["registrations"]
     settings = crashed["journal"]["settings"]
-    for kode, files in _night().items():
+    for kode in _night():
         quarantine = settings.creator(kode).quarantine
         quarantined = {p.name for p in quarantine.rglob("*") if p.is_file()} if quarantine.exists() else set()
         expected = {p.name for p in reference["journal"]["settings"].creator(kode).quarantine.rglob("*") if p.is_file()}
@@ -305,7 +304,7 @@ def test_sigterm_stops_after_the_current_item(tmp_path):
 
 
 def test_an_item_killed_between_journaling_and_filing_is_filed_by_the_next_run(installation):
-    from conftest import drop
+    from helpers.inbox import drop
 
     drop(installation, "fjellvik", "a.eml", make_eml(subject="Brev som ble journalført"))
     api.run(installation)
@@ -357,7 +356,7 @@ def _still_running(seen: dict[int, tuple[str, str]]) -> dict[int, str]:
 
 def test_everything_a_run_started_dies_with_it(tmp_path):
     """SIGKILL of the run's main process alone (not its group): fork server, workers, OCR and LibreOffice go too."""
-    import convertfactory
+    from helpers import convertfactory
 
     scan = convertfactory.long_scanned_pdf(tmp_path / "lang.pdf", copies=3)
     office = convertfactory.office_documents(tmp_path / "office")

@@ -6,9 +6,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-import daskjobs
-from daskcluster import dask_cluster
-
+from helpers import daskjobs
+from helpers.daskcluster import dask_cluster
 from noarkpipe.errors import SourceUnavailableError
 from noarkpipe.run.execution_dask import DaskExecutor
 
@@ -78,10 +77,9 @@ def _tasks_run_on(scheduler: str) -> int:
 def test_the_nightly_run_makes_its_archival_copies_on_the_cluster(scheduler, installation):
     from sqlalchemy import select
 
+    from helpers.inbox import drop, make_eml
     from noarkpipe import api
     from noarkpipe.store import tables
-
-    from conftest import drop, make_eml
 
     before = _tasks_run_on(scheduler)
     for i in range(3):
@@ -108,7 +106,7 @@ def test_the_nightly_run_makes_its_archival_copies_on_the_cluster(scheduler, ins
 
 
 def test_an_unreachable_scheduler_stops_the_run_before_any_item_is_taken_in(installation):
-    from conftest import drop, make_eml
+    from helpers.inbox import drop, make_eml
 
     drop(installation, "fjellvik", "a.eml", make_eml(subject="Venter på klyngen"))
     result = _cli("run", "--config", installation.config_path, "--scheduler", "tcp://127.0.0.1:9")

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from noarkpipe.errors import InputFileError
+from noarkpipe.files.signatures import leading_signature
 from noarkpipe.intake import IntakeContext, Source
 from noarkpipe.intake.dispatch import choose_parser
 from noarkpipe.intake.scan import sniff_format
-from noarkpipe.files.signatures import leading_signature
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "sample-eforms"
 PDF = (SAMPLES / "skadedyr-FS-2026-120777.pdf").read_bytes()

@@ -23,13 +23,8 @@ from lxml import etree
 from noarkpipe.errors import InputFileError
 from noarkpipe.intake import DocumentRole, IntakeContext, IntakeLimits, Source
 from noarkpipe.intake.archive import read_zip
-from noarkpipe.intake.eform import (
-    parse_eform_pair,
-    parse_eform_xml,
-    parse_eform_zip,
-    schema_problems,
-    sniff_eform,
-)
+from noarkpipe.intake.eform import parse_eform_pair, parse_eform_xml, parse_eform_zip, sniff_eform
+from noarkpipe.intake.eform_envelope import schema_problems
 from noarkpipe.xml.schemas import safe_parser
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "sample-eforms"
@@ -711,3 +706,34 @@ def test_limits_on_size_and_document_count(tmp_path):
     path = manifest_zip(tmp_path, [main_entry()], members)
     with pytest.raises(InputFileError, match="5 documents, more than the limit of 4"):
         parse_eform_zip(path, context(tmp_path, max_documents=4))
+
+
+def test_a_fodselsnummer_field_accepts_a_valid_number_however_spaced(tmp_path):
+    spaced = f"{FNR[:6]}\u00a0{FNR[6:]}"
+    [submission] = pair(tmp_path, form(submitter={"type": "person", "name": "Kari Nordmann", "fodselsnummer": spaced}))
+    assert submission.form_data["_submission"]["submitter"]["fodselsnummer"] == FNR
+
+
+@pytest.mark.parametrize("number", [FNR[:-1] + str((int(FNR[-1]) + 1) % 10), "12345678901", "3185873454"])
+def test_a_fodselsnummer_field_with_a_wrong_check_digit_is_refused_without_quoting_it(tmp_path, number):
+    metadata = form(submitter={"type": "person", "name": "Kari Nordmann", "fodselsnummer": number})
+    with pytest.raises(InputFileError) as raised:
+        pair(tmp_path, metadata)
+    assert "submitter.fodselsnummer" in str(raised.value)
+    assert number not in str(raised.value) + str(raised.value.hint)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "12345678901",  # no valid check digits: taken out all the same, a miss leaks
+        f"{FNR[:6]}\u2009{FNR[6:]}",  # thin space: the old eleven-digit pattern missed it
+        FNR.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+        f"{FNR[:4]} {FNR[4:8]} {FNR[8:]}",
+    ],
+)
+def test_every_written_number_stays_out_of_name_and_subject(tmp_path, written):
+    metadata = form(about=f"Kari Nordmann ({written})", submitter={"type": "person", "name": f"Kari {written}"})
+    [submission] = pair(tmp_path, metadata)
+    assert submission.sender.name == "Kari"
+    assert submission.subject == "Melding om skadedyr – Kari Nordmann"

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from noarkpipe.errors import InputFileError
+from helpers.inbox import SAMPLE_INBOX, make_eml
 from noarkpipe.core.context import IntakeContext, IntakeLimits
-from noarkpipe.intake.email import parse_eml
 from noarkpipe.core.submission import DocumentRole
-
-from conftest import SAMPLE_INBOX, make_eml
+from noarkpipe.errors import InputFileError
+from noarkpipe.intake.email import parse_eml
 
 RECEIVED = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
 
@@ -31,7 +30,7 @@ def _crlf(text: str, charset: str = "utf-8") -> bytes:
 
 
 def test_attachments_keep_names_bytes_and_order_and_the_body_is_the_main_document(tmp_path):
-    pdf = "%PDF-1.4\n% søknad\n%%EOF\n".encode("utf-8")
+    pdf = "%PDF-1.4\n% søknad\n%%EOF\n".encode()
     raw = make_eml(attachments=[("Søknad gnr 12.pdf", pdf, "application/pdf"), ("kart.png", b"\x89PNG....", "image/png")])
     submission = _parse(tmp_path, raw)
     assert [d.role for d in submission.documents] == [DocumentRole.main, DocumentRole.attachment, DocumentRole.attachment]
@@ -300,11 +299,11 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 def test_zip_attachments_are_unpacked_into_their_files_nested_ones_too(tmp_path):
-    from conftest import make_eml
+    from helpers.inbox import make_eml
 
     inner = _zip({"snitt.txt": "Snitt A–A, æøå".encode()})
     raw = make_eml(subject="Tegninger", attachments=[
-        ("tegninger.zip", _zip({"plan/første etasje.txt": "Plan 1. etasje".encode(), "snitt.zip": inner}), "application/zip"),
+        ("tegninger.zip", _zip({"plan/første etasje.txt": b"Plan 1. etasje", "snitt.zip": inner}), "application/zip"),
         ("brev.txt", b"Hei", "text/plain"),
     ])
     path = tmp_path / "z.eml"
@@ -319,7 +318,7 @@ def test_zip_attachments_are_unpacked_into_their_files_nested_ones_too(tmp_path)
 
 @pytest.mark.parametrize("member", ["../../etc/passwd", "/abs/fil.txt"])
 def test_a_zip_attachment_with_an_escaping_member_is_refused(tmp_path, member):
-    from conftest import make_eml
+    from helpers.inbox import make_eml
 
     raw = make_eml(subject="Farlig", attachments=[("x.zip", _zip({member: b"x"}), "application/zip")])
     path = tmp_path / "z.eml"

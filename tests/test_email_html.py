@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pypdfium2
 import pytest
-from loopback import Listener
 from PIL import Image
 from pypdf import PdfReader
 
+from helpers.loopback import Listener
 from noarkpipe.convert import ConversionJob, ConversionOptions, convert_document, is_email_body, plan
 from noarkpipe.convert.html import DataUrisOnly, RefusedUrl, decode_data_uri
-from noarkpipe.files.identify import FormatId
 from noarkpipe.convert.pdfa import Route
-from noarkpipe.intake import email_html
 from noarkpipe.core.context import IntakeContext, IntakeLimits
-from noarkpipe.intake.email import parse_eml
 from noarkpipe.core.submission import DocumentRole, SubmissionDocument
+from noarkpipe.files import email_html
+from noarkpipe.files.identify import FormatId
+from noarkpipe.intake.email import parse_eml
 
 RECEIVED = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
 LOGO_COLOUR = (212, 17, 155)
@@ -159,8 +159,9 @@ def test_html_newsletter_is_rendered_as_it_looked_and_nothing_is_fetched(tmp_pat
 
 def test_without_the_guard_weasyprint_would_have_fetched_from_the_listener(listener):
     """The no-request assertion above is only worth something if the same HTML, rendered naively, does reach out."""
-    import weasyprint
     from email import message_from_bytes, policy
+
+    import weasyprint
 
     message = message_from_bytes(_newsletter(listener.port), policy=policy.default)
     markup = message.get_body(("html",)).get_content()

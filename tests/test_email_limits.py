@@ -23,10 +23,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from msgfactory import Message, Recipient, outlook_message
 
-from noarkpipe.errors import InputFileError
+from helpers.msgfactory import Message, Recipient, outlook_message
 from noarkpipe.core.context import IntakeLimits
+from noarkpipe.errors import InputFileError
 from noarkpipe.intake.email_guard import address_count, check_head
 
 PEAK_MB = 300

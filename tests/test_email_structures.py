@@ -18,16 +18,16 @@ from pathlib import Path
 import compressed_rtf
 import pytest
 
-from msgfactory import MINIMAL_PDF, Attachment, outlook_message
-from msgfactory import Message as OutlookMessage
-from noarkpipe.files.identify import identify
-from noarkpipe.errors import InputFileError
-from noarkpipe.intake import invitation, notices
+from helpers.msgfactory import MINIMAL_PDF, Attachment, outlook_message
+from helpers.msgfactory import Message as OutlookMessage
+from helpers.tneffactory import File, Tnef, tnef_stream
 from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.core.submission import Source
+from noarkpipe.errors import InputFileError
+from noarkpipe.files.identify import identify
+from noarkpipe.intake import invitation, notices
 from noarkpipe.intake.dispatch import choose_parser
 from noarkpipe.intake.email import parse_eml
-from noarkpipe.core.submission import Source
-from tneffactory import File, Tnef, tnef_stream
 
 RECEIVED = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
 PNG = bytes.fromhex(

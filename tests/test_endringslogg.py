@@ -1,10 +1,9 @@
 from sqlalchemy import select
 
+from helpers.inbox import drop, make_eml
 from noarkpipe import api
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
-
-from conftest import drop, make_eml
 
 
 def test_every_change_to_journaled_metadata_is_logged_with_old_and_new_value(installation):

@@ -20,13 +20,13 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
-from conftest import SAMPLE_INBOX, drop, make_eml, oslo_today
 from lxml import etree
-from test_journal_screening import _fnr
 
+from helpers.inbox import SAMPLE_INBOX, drop, make_eml, oslo_today
 from noarkpipe import api
-from noarkpipe.xml import schemas
 from noarkpipe.config import load_settings
+from noarkpipe.xml import schemas
+from test_journal_screening import _fnr
 
 TIMESTAMP = "2027-01-05T10:00:00+00:00"
 EPOCH = int(datetime.fromisoformat(TIMESTAMP).timestamp())

@@ -13,15 +13,15 @@ from __future__ import annotations
 import tarfile
 from datetime import UTC, datetime
 
-from exportfactory import generate
 from lxml import etree
 from sqlalchemy import select, update
 
+from helpers.exportfactory import generate
 from noarkpipe import api
-from noarkpipe.xml import schemas
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
 from noarkpipe.validate import ValidateOptions, validate
+from noarkpipe.xml import schemas
 
 WHEN = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from exportfactory import generate
-from test_postgres import use_store
-
+from helpers.exportfactory import generate
 from noarkpipe import api
+from test_postgres import use_store
 
 WHEN = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 

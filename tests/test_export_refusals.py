@@ -17,18 +17,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from conftest import oslo_today
-from exportfactory import corrupt_one_document, generate
 from lxml import etree
 from sqlalchemy import select, update
 
+from helpers.exportfactory import corrupt_one_document, generate
+from helpers.inbox import oslo_today
 from noarkpipe import api
-from noarkpipe.xml import schemas
-from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ConfigError, ExportRefusedError
 from noarkpipe.export import package
 from noarkpipe.store import tables
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.store.engine import Store
+from noarkpipe.xml import schemas
 
 WHEN = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 A = "{http://www.arkivverket.no/standarder/noark5/arkivstruktur}"

@@ -16,21 +16,21 @@ import tarfile
 from datetime import UTC, datetime
 
 import pytest
-from exportfactory import generate
 from lxml import etree
 from sqlalchemy import select, update
 
+from helpers.exportfactory import generate
 from noarkpipe import api, clock
 from noarkpipe.errors import SchemaValidationError
 from noarkpipe.export.arkivstruktur import Closing, saksmappe_entity
 from noarkpipe.export.source import iter_cases, resolve_scope, snapshot
 from noarkpipe.export.tarstream import _ustar_header
-from noarkpipe.export.xmlcheck import StreamCheck, validate_and_count
 from noarkpipe.export.xmltext import entity_text
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
 from noarkpipe.xml.noark import NSMAP, write_entity
 from noarkpipe.xml.schemas import noark5_schema
+from noarkpipe.xml.streaming import StreamCheck, validate_and_count
 
 
 @pytest.fixture

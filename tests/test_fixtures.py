@@ -8,11 +8,10 @@ from datetime import UTC, date, datetime
 import pypdf
 import pytest
 
+from helpers.inbox import SAMPLE_INBOX
 from noarkpipe.core.context import IntakeContext
-from noarkpipe.intake.dispatch import choose_parser
 from noarkpipe.core.submission import DocumentRole, Source
-
-from conftest import SAMPLE_INBOX
+from noarkpipe.intake.dispatch import choose_parser
 
 FIXTURES = SAMPLE_INBOX.parent
 EFORMS = FIXTURES / "sample-eforms"

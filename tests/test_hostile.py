@@ -40,17 +40,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hostilefactory as hf
 import psutil
 import pytest
-from loopback import Listener, OpenWatch
 from sqlalchemy import select
 
+from helpers import hostilefactory as hf
+from helpers.loopback import Listener, OpenWatch
 from noarkpipe import api
 from noarkpipe.config import load_settings
-from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ExitCode
 from noarkpipe.store import tables
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.store.engine import Store
 
 pytestmark = pytest.mark.hostile

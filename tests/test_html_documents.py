@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pikepdf
 import pytest
-from conftest import drop, oslo_today
-from loopback import Listener
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from helpers.inbox import drop, oslo_today
+from helpers.loopback import Listener
 from noarkpipe import api
 from noarkpipe.config import load_settings
 from noarkpipe.convert import (
@@ -39,12 +39,12 @@ from noarkpipe.convert import (
     is_email_body,
     plan,
 )
-from noarkpipe.files.identify import FormatId, identify
 from noarkpipe.convert.pdfa import Route, xml_root
 from noarkpipe.core.context import IntakeContext
+from noarkpipe.core.submission import DocumentRole, Source
+from noarkpipe.files.identify import FormatId, identify
 from noarkpipe.intake.dispatch import choose_parser
 from noarkpipe.intake.email import parse_eml
-from noarkpipe.core.submission import DocumentRole, Source
 from noarkpipe.store import tables
 
 RECEIVED = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)

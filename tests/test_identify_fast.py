@@ -16,12 +16,13 @@ import os
 import time
 from pathlib import Path
 
-import convertfactory as factory
-import imagefactory
 import pytest
 from fido import CONFIG_DIR
 from fido.fido import Fido
 from fido.versions import get_local_versions
+
+from helpers import convertfactory as factory
+from helpers import imagefactory
 
 identify = importlib.import_module("noarkpipe.files.identify")  # the package exports a function of that name
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import pikepdf
 import pypdfium2
 import pytest
-import imagefactory
-from imagefactory import DPI, PAGE_WORDS, SIZE, TITLE, animated, page, save
 from PIL import Image, ImageFile
 from pypdf import PdfReader
 
+from helpers import imagefactory
+from helpers.imagefactory import DPI, PAGE_WORDS, SIZE, TITLE, animated, page, save
 from noarkpipe.convert import ConversionOptions, FormatId, archival_copy, plan, verify_pdfa
 from noarkpipe.convert.images import (
     FLATTENED,

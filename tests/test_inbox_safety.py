@@ -23,17 +23,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from helpers.inbox import drop, make_eml
+from helpers.loopback import OpenWatch
 from noarkpipe import api
-from noarkpipe.store.docstore import DocumentStore
-from noarkpipe.files.safety import safe_filename
-from noarkpipe.store import tables
-from noarkpipe.store.engine import Store
-from noarkpipe.run.nightly import Outcome
 from noarkpipe.core.printable import PrintableFormatter, printable, printable_block
+from noarkpipe.files.safety import safe_filename
+from noarkpipe.run.results import Outcome
 from noarkpipe.run.workarea import CLAIM_SEPARATOR
-
-from conftest import drop, make_eml
-from loopback import OpenWatch
+from noarkpipe.store import tables
+from noarkpipe.store.docstore import DocumentStore
+from noarkpipe.store.engine import Store
 
 KODE = "fjellvik"
 RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e")
@@ -235,7 +234,7 @@ def test_names_with_bidi_zero_width_newline_and_plus_keep_their_name_and_forge_n
         lines = (quarantine / f"{stored}.reason.txt").read_text(encoding="utf-8").splitlines()
         assert lines[0] == f"file: {printable(name)}"
         assert [line for line in lines if line.startswith("reason:")] == [f"reason: {quarantined[printable(name)].reason.splitlines()[0]}"]
-        assert not any(c in line for line in lines for c in RAW_CONTROLS + ("\u200b", "\r"))
+        assert not any(c in line for line in lines for c in (*RAW_CONTROLS, "\u200b", "\r"))
     store = Store.open(installation.store_url)
     try:
         with store.read() as session:

@@ -19,16 +19,15 @@ import pytest
 from pypdf import PdfWriter
 from sqlalchemy import select
 
-from dovecot import dovecot_binary, start_dovecot
-from msgfactory import Attachment, Message, outlook_message
+from helpers.dovecot import dovecot_binary, start_dovecot
+from helpers.inbox import SAMPLE_INBOX, drop, make_eml
+from helpers.msgfactory import Attachment, Message, outlook_message
 from noarkpipe import api
-from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ExitCode
+from noarkpipe.run.results import Outcome
 from noarkpipe.store import tables
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.store.engine import Store
-from noarkpipe.run.nightly import Outcome
-
-from conftest import SAMPLE_INBOX, drop, make_eml
 
 FIXTURES = SAMPLE_INBOX.parent
 SECRET = "root:x:0:0"  # what /etc/passwd starts with: must never reach the store
@@ -42,7 +41,7 @@ def _xxe() -> bytes:
 
 
 def _billion_laughs() -> bytes:
-    entities = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10}">' for i in range(1, 10))
+    entities = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
     return (
         f'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY l0 "ha">{entities}]>'
         '<eskjema xmlns="urn:noarkpipe:eskjema:1.0" version="1.0"><formType>&l9;</formType></eskjema>'

@@ -10,25 +10,23 @@ from __future__ import annotations
 import io
 import os
 import re
-import resource
 import threading
 import time
 import zipfile
 import zlib
 from pathlib import Path
 
-import parsefaults
 import pytest
-from conftest import drop, make_eml
 from sqlalchemy import select
 
+from helpers import parsefaults
+from helpers.inbox import drop, make_eml
 from noarkpipe import api
-from noarkpipe.run import isolation
-from noarkpipe.run import nightly
 from noarkpipe.config import load_settings
 from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.run import isolation, nightly
+from noarkpipe.run.results import Outcome
 from noarkpipe.store import tables
-from noarkpipe.run.nightly import Outcome
 
 MB = 1024 * 1024
 

@@ -6,11 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from helpers.inbox import drop, make_eml
 from noarkpipe import api
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
-
-from conftest import drop, make_eml
 
 
 def _fnr(day_month_year: str, individual: str) -> str:
@@ -21,7 +20,7 @@ def _fnr(day_month_year: str, individual: str) -> str:
     k2 = 11 - sum(w * d for w, d in zip((5, 4, 3, 2, 7, 6, 5, 4, 3, 2), digits)) % 11
     k2 = 0 if k2 == 11 else k2
     assert k1 != 10 and k2 != 10
-    return "".join(map(str, digits + [k2]))
+    return "".join(map(str, [*digits, k2]))
 
 
 def test_screened_items_carry_skjerming_and_a_public_title_without_the_secret(installation):
@@ -68,7 +67,6 @@ def test_form_person_names_come_from_name_fields_not_from_the_submitter():
 
 def test_a_screened_eform_hides_the_names_in_its_fields_from_the_public_journal(installation, tmp_path):
     import shutil
-    from datetime import date
 
     inbox = installation.creator("fjellvik").inbox
     inbox.mkdir(parents=True, exist_ok=True)

@@ -9,25 +9,23 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from historyfactory import EXCLUDED_MARKER, SCREENED_SURNAMES, build_history
 from sqlalchemy import func, select
 
+from helpers.historyfactory import EXCLUDED_MARKER, SCREENED_SURNAMES, build_history
 from noarkpipe.classify.learned import (
     DEFAULT_THRESHOLD,
     ClassModel,
-    ModelFileError,
     Suggestion,
-    TrainingError,
     TrainingExample,
     decide,
     submission_text,
     train,
     training_examples,
 )
-from noarkpipe.errors import ExitCode
-from noarkpipe.core.submission import Party, Source, Submission
-from noarkpipe.store import tables
 from noarkpipe.core.codes import Journalstatus, Saksstatus
+from noarkpipe.core.submission import Party, Source, Submission
+from noarkpipe.errors import ExitCode, ModelFileError, TrainingError
+from noarkpipe.store import tables
 
 # Measured on this history (seed 0): accuracy 0.88, macro-F1 0.87; at the
 # default threshold 0.97 of the confident items right and 0.18 deferred

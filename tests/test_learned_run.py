@@ -13,17 +13,16 @@ import subprocess
 import sys
 
 import pytest
-from historyfactory import build_history
 from sqlalchemy import select
 
+from helpers.historyfactory import build_history
+from helpers.inbox import drop, make_eml
 from noarkpipe import api
 from noarkpipe.classify.learned import MODEL_DECIDED_NOTE
 from noarkpipe.classify.policy import model_path
 from noarkpipe.config import load_settings
-from noarkpipe.store import tables
 from noarkpipe.core.codes import Journalstatus
-
-from conftest import drop, make_eml
+from noarkpipe.store import tables
 
 MIN_ACCURACY = 0.78  # see test_learned.py for the measured figures
 

@@ -21,27 +21,28 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-import convertfactory as factory
 import pytest
-import scanfactory
 from alembic import command
-from conftest import drop, make_eml
 from lxml import etree
 from PIL import Image
 from sqlalchemy import inspect, select
 
+from helpers import convertfactory as factory
+from helpers import scanfactory
+from helpers.inbox import drop, make_eml
 from noarkpipe import api
 from noarkpipe.clock import utcnow
 from noarkpipe.config import DEFAULT_CONFIG_NAME, load_settings
-from noarkpipe.store.docstore import DocumentStore
+from noarkpipe.core.codes import Journalstatus
+from noarkpipe.core.submission import Party, Source, Submission
 from noarkpipe.errors import ExitCode
 from noarkpipe.export.documents import StoredObject, selected
-from noarkpipe.core.submission import Party, Source, Submission
-from noarkpipe.store import tables
 from noarkpipe.journal.journaling import ensure_structure, journal_submission
+from noarkpipe.run.nightly import NightlyRun
+from noarkpipe.run.results import Outcome
+from noarkpipe.store import tables
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.store.engine import Store, _alembic_config, make_engine
-from noarkpipe.core.codes import Journalstatus
-from noarkpipe.run.nightly import NightlyRun, Outcome
 from noarkpipe.xml.schemas import safe_parser, xml_schema
 
 REVIEW = Journalstatus.midlertidig_registrering.value

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from dovecot import Dovecot, dovecot_binary, free_port, start_dovecot
-from msgfactory import MINIMAL_PDF
+from helpers.dovecot import Dovecot, dovecot_binary, free_port, start_dovecot
+from helpers.msgfactory import MINIMAL_PDF
 from noarkpipe.config import ImapSettings
 from noarkpipe.errors import ConfigError, ExitCode, SourceUnavailableError
 from noarkpipe.intake import IntakeLimits
@@ -99,10 +99,10 @@ class Account:
 
     def settings(self, tls: str = "ssl", **overrides) -> ImapSettings:
         port = self.server.imaps_port if tls == "ssl" else self.server.imap_port
-        values = dict(
-            host="127.0.0.1", port=port, tls=tls, username=self.user, password_env="NOARKPIPE_TEST_IMAP",
-            cafile=self.server.cafile, timeout_s=10,
-        )
+        values = {
+            "host": "127.0.0.1", "port": port, "tls": tls, "username": self.user, "password_env": "NOARKPIPE_TEST_IMAP",
+            "cafile": self.server.cafile, "timeout_s": 10,
+        }
         return ImapSettings(**(values | overrides))
 
     def connect(self) -> imaplib.IMAP4:
@@ -410,7 +410,7 @@ def test_maildir_fetch_and_dispose(store, tmp_path, creator):
     flagged.add_flag("F")
     cur_key = source.add(flagged)
     inbox = tmp_path / "inbox"
-    common = dict(arkivskaper_id=creator, store=store, actor="test")
+    common = {"arkivskaper_id": creator, "store": store, "actor": "test"}
 
     report = fetch_maildir(tmp_path / "Maildir", inbox, limits=LIMITS, **common)
 
@@ -437,7 +437,7 @@ def test_maildir_fetch_and_dispose(store, tmp_path, creator):
 def test_maildir_over_the_size_limit_and_not_a_maildir(store, tmp_path, creator):
     source = stdlib_mailbox.Maildir(tmp_path / "Maildir", create=True)
     source.add(letter(1, size=1_200_000))
-    common = dict(arkivskaper_id=creator, store=store, actor="test")
+    common = {"arkivskaper_id": creator, "store": store, "actor": "test"}
     report = fetch_maildir(tmp_path / "Maildir", tmp_path / "inbox", limits=IntakeLimits(max_file_mb=1), **common)
     assert report.fetched == [] and len(report.too_large) == 1 and rows(store) == []
     with pytest.raises(SourceUnavailableError, match="is not a maildir"):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import default as default_policy
 from pathlib import Path
 
 import compressed_rtf
-from email.parser import BytesParser
-from email.policy import default as default_policy
-
 import pytest
 
-from msgfactory import MINIMAL_PDF, Attachment, Message, Recipient, compound_file, outlook_message
+from helpers.msgfactory import MINIMAL_PDF, Attachment, Message, Recipient, compound_file, outlook_message
 from noarkpipe.errors import InputFileError
 from noarkpipe.intake import DocumentRole, IntakeContext, IntakeLimits, Source
 from noarkpipe.intake.msg import parse_msg, rtf_to_text, unique_filename

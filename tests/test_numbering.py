@@ -1,5 +1,6 @@
 """Numbers are unique and gap-free, also with two processes journaling at once."""
 
+import itertools
 import multiprocessing
 import time
 from collections import Counter
@@ -10,9 +11,8 @@ from sqlalchemy import select
 from noarkpipe.clock import utcnow
 from noarkpipe.config import load_settings
 from noarkpipe.core.submission import Party, Source, Submission
-from noarkpipe.store import numbering
-from noarkpipe.store import tables
 from noarkpipe.journal.journaling import LOCAL_TIME, ensure_structure, journal_submission
+from noarkpipe.store import numbering, tables
 from noarkpipe.store.engine import Store
 
 ITEMS_PER_WRITER = 40
@@ -68,7 +68,7 @@ def test_two_processes_journaling_at_once_get_unique_gap_free_numbers(installati
         assert sorted(s.sakssekvensnummer for s in saker) == list(range(1, len(saker) + 1))
         # Both writers interleaved (the numbers are not one block per writer).
         writers_in_order = [p.opprettetAv for p in sorted(posts, key=lambda p: p.journalsekvensnummer)]
-        assert sum(a != b for a, b in zip(writers_in_order, writers_in_order[1:])) > 1
+        assert sum(a != b for a, b in itertools.pairwise(writers_in_order)) > 1
         # Documents numbered inside each case: 1..n without gaps or repeats.
         per_case = {}
         for p in posts:
@@ -89,10 +89,9 @@ def test_a_rolled_back_transaction_gives_its_number_back(installation):
         structure = ensure_structure(session, installation.creator("fjellvik"), "t", utcnow())
     with store.write("t") as session:
         first = numbering.next_number(session, structure.arkivskaper_id, numbering.JOURNAL, 2026)
-    with pytest.raises(RuntimeError):
-        with store.write("t") as session:
-            assert numbering.next_number(session, structure.arkivskaper_id, numbering.JOURNAL, 2026) == first + 1
-            raise RuntimeError("journaling failed half-way")
+    with pytest.raises(RuntimeError), store.write("t") as session:
+        assert numbering.next_number(session, structure.arkivskaper_id, numbering.JOURNAL, 2026) == first + 1
+        raise RuntimeError("journaling failed half-way")
     with store.write("t") as session:
         assert numbering.next_number(session, structure.arkivskaper_id, numbering.JOURNAL, 2026) == first + 1
 

@@ -7,10 +7,10 @@ import sys
 from datetime import date, timedelta
 
 import pytest
-from conftest import drop, make_eml, oslo_today
-from exportfactory import generate
 from sqlalchemy import func, inspect, select
 
+from helpers.exportfactory import generate
+from helpers.inbox import drop, make_eml, oslo_today
 from noarkpipe import api
 from noarkpipe.journal import period
 from noarkpipe.store import tables

@@ -8,6 +8,7 @@ keep numbers unique and gap-free with several processes writing at once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import re
@@ -17,16 +18,16 @@ import sys
 import time
 
 import pytest
-from conftest import SAMPLE_INBOX, drop, make_eml
 from sqlalchemy import inspect, select
 
+from helpers.inbox import SAMPLE_INBOX, drop, make_eml
 from noarkpipe import api
 from noarkpipe.clock import utcnow
 from noarkpipe.config import load_settings
-from noarkpipe.errors import ExitCode, StoreError
 from noarkpipe.core.submission import Party, Source, Submission
-from noarkpipe.store import tables
+from noarkpipe.errors import ExitCode, StoreError
 from noarkpipe.journal.journaling import LOCAL_TIME, ensure_structure, journal_submission
+from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
 
 WRITERS = 3
@@ -199,7 +200,7 @@ def test_several_processes_journaling_at_once_get_unique_gap_free_numbers(instal
             assert sorted(p.journalsekvensnummer for p in posts) == list(range(1, total + 1))
             assert sorted(s.sakssekvensnummer for s in saker) == list(range(1, len(saker) + 1))
             in_order = [p.opprettetAv for p in sorted(posts, key=lambda p: p.journalsekvensnummer)]
-            assert sum(a != b for a, b in zip(in_order, in_order[1:])) > WRITERS  # they interleaved
+            assert sum(a != b for a, b in itertools.pairwise(in_order)) > WRITERS  # they interleaved
             per_case: dict[int, list[int]] = {}
             for p in posts:
                 per_case.setdefault(p.saksmappe_id, []).append(p.journalpostnummer)

@@ -21,19 +21,11 @@ from lxml import etree
 from sqlalchemy import select
 
 from noarkpipe import api
-from noarkpipe.core.identity import find_identity_numbers, find_known_number
-from noarkpipe.classify.screening import (
-    MASK,
-    PublicField,
-    PublicJournalLeakError,
-    decide_screening,
-    default_screening_rules,
-    public_text,
-    screening_input,
-)
+from noarkpipe.classify.screening import MASK, PublicField, decide_screening, public_text, screening_input
+from noarkpipe.classify.screenrules import default_screening_rules
 from noarkpipe.config import load_settings
-from noarkpipe.store.docstore import StoredBlob
-from noarkpipe.errors import SchemaValidationError
+from noarkpipe.core.codes import Journalstatus
+from noarkpipe.core.identity import find_identity_numbers, find_known_number
 from noarkpipe.core.submission import (
     DocumentRole,
     Party,
@@ -41,14 +33,13 @@ from noarkpipe.core.submission import (
     Submission,
     SubmissionDocument,
 )
-from noarkpipe.publish import journal as public
-from noarkpipe.store import tables
+from noarkpipe.errors import PublicJournalLeakError, SchemaValidationError
 from noarkpipe.journal.journaling import (
     StoredDocument,
     ensure_structure,
     journal_submission,
 )
-from noarkpipe.publish.journal import (
+from noarkpipe.publish import (
     EmptyPublicJournalError,
     PublicEntry,
     check_offentlig_journal,
@@ -57,8 +48,10 @@ from noarkpipe.publish.journal import (
     write_html,
     write_offentlig_journal,
 )
+from noarkpipe.publish import rescreening as public
+from noarkpipe.store import tables
+from noarkpipe.store.docstore import StoredBlob
 from noarkpipe.store.engine import Store
-from noarkpipe.core.codes import Journalstatus
 from noarkpipe.xml.schemas import assert_valid, noark5_schema, safe_parser
 
 RULES = default_screening_rules()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import drop, make_eml, oslo_today
 from lxml import etree
-from test_journal_screening import _fnr
 
+from helpers.inbox import drop, make_eml, oslo_today
 from noarkpipe import api
 from noarkpipe.xml import schemas
+from test_journal_screening import _fnr
 
 
 def _cli(*args):

@@ -44,8 +44,8 @@ from sqlalchemy import select
 
 from noarkpipe.cli import cli
 from noarkpipe.config import load_settings
-from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.store import tables
+from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.store.engine import Store
 
 REPO = Path(__file__).resolve().parents[1]

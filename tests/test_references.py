@@ -6,20 +6,21 @@ import subprocess
 import sys
 
 import pytest
-from conftest import drop, make_eml
 from sqlalchemy import select
 
+from helpers.inbox import drop, make_eml
 from noarkpipe import api
+from noarkpipe.config import load_settings
+from noarkpipe.core.codes import Journalstatus
 from noarkpipe.core.references import (
+    CASE_NUMBER,
     CaseParty,
     find_case_references,
     is_party_of_case,
 )
-from noarkpipe.config import load_settings
 from noarkpipe.core.submission import Party
+from noarkpipe.run.results import ItemResult
 from noarkpipe.store import tables
-from noarkpipe.core.codes import Journalstatus
-from noarkpipe.run.nightly import ItemResult
 
 MIDLERTIDIG = Journalstatus.midlertidig_registrering.value
 
@@ -35,6 +36,7 @@ MIDLERTIDIG = Journalstatus.midlertidig_registrering.value
         ("Saksnummer 2024 / 88 - 3", [(2024, 88, 3)]),
         ("Arkivsak 2023/1042", [(2023, 1042, None)]),
         ("Var ref 2026/15", [(2026, 15, None)]),  # ASCII for å
+        ("Vär ref 2026/15-3", [(2026, 15, 3)]),  # OCR reads å as ä; the scan intake's grammar took it already
         ("Sak 24/12", [(2024, 12, None)]),
         ("Deres ref 2025/1-1 og vår ref 2025/1-1", [(2025, 1, 1)]),  # one reference, not two
         ("Deres ref 2025/1, Saksnr 2025/2", [(2025, 1, None), (2025, 2, None)]),
@@ -253,3 +255,18 @@ def test_with_the_setting_journal_an_unknown_sender_joins_the_quoted_case_as_bef
 )
 def test_who_is_a_party_of_a_case(sender, parties, known):
     assert is_party_of_case(sender, parties) is known
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026 / 14 - 2", ("2026", "14", "2")),
+        ("26/14", ("26", "14", None)),
+        ("ABC 2026/14-2", ("2026", "14", "2")),
+        ("12026/14", None),  # a longer number is no saksår
+        ("300/14", None),
+    ],
+)
+def test_the_case_number_alone_is_the_same_grammar(text, expected):
+    match = CASE_NUMBER.search(text)
+    assert (match.group("year", "seq", "doc") if match else None) == expected

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pikepdf
 from fontTools.ttLib import TTFont
-from convertfactory import email_text
 
-from noarkpipe.convert import pdfa
+from helpers.convertfactory import email_text
+from noarkpipe.convert import typeset as pdfa
 
 OTHER = "Fra:   Łukasz <l@example.pl>\nEmne:  Ærlig talt\n\nŁódź, ∑ 1–3 ½ — ☃ Жизнь 漢字 (no glyph)\n"
 _DATED = re.compile(rb"(/CreationDate \(D:)[^)]*|(/ID \[)[^\]]*")
@@ -65,7 +65,7 @@ def test_same_bytes_cut_from_the_whole_font(tmp_path: Path, monkeypatch) -> None
 
 
 def test_common_outlines_hold_norwegian_and_sami_not_everything() -> None:
-    data, names = pdfa._common_outlines("DejaVuSans.ttf")
+    _data, names = pdfa._common_outlines("DejaVuSans.ttf")
     with TTFont(pdfa._font_file("DejaVuSans.ttf"), lazy=True) as font:
         cmap = font.getBestCmap()
         whole = len(font.getGlyphOrder())

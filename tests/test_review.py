@@ -9,12 +9,11 @@ import sys
 import pytest
 from sqlalchemy import select
 
+from helpers.inbox import drop, make_eml
 from noarkpipe import api
 from noarkpipe.journal import review
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
-
-from conftest import drop, make_eml
 
 
 def _cli(*args):

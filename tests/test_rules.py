@@ -9,22 +9,20 @@ from pathlib import Path
 import pytest
 
 import noarkpipe.classify
-from noarkpipe.classify.rules import (
+from noarkpipe.classify.rulefile import (
     ClassificationRule,
     RuleSet,
-    classify,
-    evaluate,
     example_classification_rules,
-    explain_text,
     load_classification_rules,
-    render_title,
     validate_against_classes,
 )
-from noarkpipe.errors import ConfigError
+from noarkpipe.classify.rulematch import evaluate
+from noarkpipe.classify.rules import classify, explain_text, render_title
 from noarkpipe.core.context import IntakeContext
+from noarkpipe.core.submission import Party, Source, Submission
+from noarkpipe.errors import ConfigError
 from noarkpipe.intake.eform import parse_eform_xml
 from noarkpipe.intake.email import parse_eml
-from noarkpipe.core.submission import Party, Source, Submission
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = Path(noarkpipe.classify.__file__).parents[1] / "templates" / "klassifisering.toml"
@@ -690,3 +688,9 @@ def test_example_innsyn_wins_over_the_topic():
     request = submission(subject="Innsyn i byggesøknad for gnr. 12 bnr. 7", body_text="Jf. offentleglova § 3.")
     decision = classify(request, example_classification_rules())
     assert (decision.rule, decision.klasse) == ("innsynskrav", "075")
+
+
+def test_a_misspelt_key_gets_the_key_it_resembles_as_a_hint(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_classification_rules(write_rules(tmp_path, '[[rule]]\nname = "x"\nklasse = "000"\nkeywrods = ["a"]\n'))
+    assert caught.value.hint.startswith("did you mean 'keywords'? keys a rule may have: ")

@@ -8,16 +8,15 @@ import time
 
 from sqlalchemy import func, select
 
+from helpers.inbox import SAMPLE_INBOX, copy_sample_inbox, drop, make_eml
 from noarkpipe import api
-from noarkpipe.store.docstore import DocumentStore
 from noarkpipe.errors import ExitCode
-from noarkpipe.store import tables
-from noarkpipe.store.engine import Store
-from noarkpipe.run.nightly import Outcome
-from noarkpipe.run.workarea import CLAIM_SEPARATOR
 from noarkpipe.run.lock import RunLock
-
-from conftest import SAMPLE_INBOX, copy_sample_inbox, drop, make_eml
+from noarkpipe.run.results import Outcome
+from noarkpipe.run.workarea import CLAIM_SEPARATOR
+from noarkpipe.store import tables
+from noarkpipe.store.docstore import DocumentStore
+from noarkpipe.store.engine import Store
 
 
 def _cli(*args, timeout=120):
@@ -203,3 +202,11 @@ def test_runlock_is_reentrant_after_release(tmp_path):
         pass
     with RunLock(tmp_path / "run.lock"):
         pass
+
+
+def test_the_result_types_and_ops_come_without_the_loop():
+    """CLI, API and ops/ take a finished run's data classes without importing the orchestrator or its executors."""
+    modules = "noarkpipe.run.results, noarkpipe.ops.report, noarkpipe.ops.mail, noarkpipe.ops.runlog, noarkpipe.ops.health"
+    code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.startswith('noarkpipe.run.')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['noarkpipe.run.results', 'noarkpipe.run.timing']"

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_INBOX, drop, make_eml
-
+from helpers.inbox import SAMPLE_INBOX, drop
 from noarkpipe import api
 from noarkpipe.config import load_settings
 from noarkpipe.errors import ConfigError, ExitCode
-from noarkpipe.run.nightly import ItemResult, Outcome
 from noarkpipe.ops.runlog import RunLog
 from noarkpipe.run.lock import RunLock
+from noarkpipe.run.results import ItemResult, Outcome
 
 FNR = "15038740110"  # a valid (synthetic) fødselsnummer
 

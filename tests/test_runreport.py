@@ -9,17 +9,17 @@ import subprocess
 import sys
 
 import pytest
-from conftest import SAMPLE_INBOX, drop, make_eml
-from dovecot import make_certificate
 from lxml import html as lxml_html
-from smtpserver import free_port, start_smtp
 
+from helpers.dovecot import make_certificate
+from helpers.inbox import SAMPLE_INBOX, drop, make_eml
+from helpers.smtpserver import free_port, start_smtp
 from noarkpipe import api
 from noarkpipe.config import load_settings
 from noarkpipe.errors import ConfigError, ExitCode
-from noarkpipe.run.nightly import Outcome
 from noarkpipe.ops.mail import _plain_text
 from noarkpipe.ops.report import RunReport, render_html
+from noarkpipe.run.results import Outcome
 
 FNR = "15038740110"  # a valid (synthetic) fødselsnummer
 SMTP_PASSWORD = "blåbær-Søndag 2026!"

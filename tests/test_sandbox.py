@@ -29,11 +29,12 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import convertfactory as factory
 import pytest
-from loopback import Listener
 from pypdf import PdfReader
 
+from helpers import convertfactory as factory
+from helpers import fakes
+from helpers.loopback import Listener
 from noarkpipe import api
 from noarkpipe._exec import libreoffice, sandbox, tesseract
 from noarkpipe.config import load_settings
@@ -44,7 +45,7 @@ from noarkpipe.convert import (
     convert_document,
 )
 from noarkpipe.errors import MissingDependencyError
-from noarkpipe.run.nightly import conversion_options
+from noarkpipe.run.converting import conversion_options
 
 LETTER = "Klage på vedtak om eiendomsskatt for Øvre Fjellvei 3"
 NOTICE = "Søknad om tilskudd til kulturtiltak på Øvre Seim"
@@ -388,14 +389,6 @@ def fresh_probe():
     sandbox._working_bwrap.cache_clear()
 
 
-def _fake_bwrap(folder: Path, script: str) -> Path:
-    folder.mkdir()
-    program = folder / "bwrap"
-    program.write_text("#!/bin/sh\n" + script)
-    program.chmod(0o755)
-    return folder
-
-
 def test_no_bwrap_is_a_missing_dependency_naming_the_package(fresh_probe, monkeypatch):
     monkeypatch.setattr(sandbox, "PROGRAM", "bwrap-not-installed")
     with pytest.raises(MissingDependencyError) as missing:
@@ -405,8 +398,7 @@ def test_no_bwrap_is_a_missing_dependency_naming_the_package(fresh_probe, monkey
 
 
 def test_a_bwrap_that_cannot_make_namespaces_is_refused_with_its_message(fresh_probe, tmp_path, monkeypatch):
-    folder = _fake_bwrap(tmp_path / "bin", "echo 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
-    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    fakes.faulty_bwrap(tmp_path / "bin", monkeypatch, "echo 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
     with pytest.raises(MissingDependencyError, match="No permissions to creating new namespace") as refused:
         sandbox.require("bwrap")
     assert "user namespaces" in refused.value.hint
@@ -414,8 +406,7 @@ def test_a_bwrap_that_cannot_make_namespaces_is_refused_with_its_message(fresh_p
 
 def test_a_bwrap_that_leaves_the_network_shared_is_refused(fresh_probe, tmp_path, monkeypatch):
     # Runs the command, but in this machine's namespaces.
-    folder = _fake_bwrap(tmp_path / "bin", 'while [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n')
-    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    fakes.faulty_bwrap(tmp_path / "bin", monkeypatch, 'while [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n')
     with pytest.raises(MissingDependencyError, match="would have network"):
         sandbox.require("bwrap")
 
@@ -483,8 +474,7 @@ def test_converters_write_no_temporaries_to_home_or_tmpdir(mode, tmp_path, monke
 
 @pytest.mark.parametrize("mode", ["bwrap", "off"])
 def test_scanned_mail_is_read_in_the_sandbox_the_setting_asks_for(mode, fresh_probe, tmp_path, monkeypatch):
-    import scanfactory
-
+    from helpers import scanfactory
     from noarkpipe.intake import IntakeContext
     from noarkpipe.intake.scan import parse_scan
 

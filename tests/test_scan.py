@@ -19,31 +19,26 @@ import pytest
 import qrcode
 from PIL import Image
 
-import scanfactory as factory
+from helpers import scanfactory as factory
 from noarkpipe._exec import tesseract
+from noarkpipe.clock import LOCAL_TIME as OSLO
+from noarkpipe.core.paper import page_dpi
+from noarkpipe.core.truncation import looks_truncated_pdf
 from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
 from noarkpipe.intake import DocumentRole, IntakeContext, IntakeLimits, Source
-from noarkpipe.intake.scan import (
-    LOCAL_TIME as OSLO,
-    PageInk,
-    PageKind,
+from noarkpipe.intake.letter_text import (
     fallback_title,
     find_letter_date,
     find_organisasjonsnummer,
     find_references,
     find_sender,
     find_subject,
-    is_blank,
     letter_filename,
     letter_sent,
-    looks_truncated_pdf,
-    measure_ink,
-    page_dpi,
-    parse_scan,
-    sniff_format,
-    split_letters,
     valid_organisasjonsnummer,
 )
+from noarkpipe.intake.scan import parse_scan, sniff_format
+from noarkpipe.intake.scan_pages import PageInk, PageKind, is_blank, measure_ink, split_letters
 from noarkpipe.intake.separator import (
     CAPTION,
     SEPARATOR_MARKER,
@@ -453,7 +448,7 @@ def test_empty_file(tmp_path):
 
 
 def test_text_file_named_pdf(tmp_path):
-    _refused(_write(tmp_path, "brev.pdf", "Hei, her er brevet.\n".encode()), tmp_path, "not a PDF, TIFF, JPEG or PNG")
+    _refused(_write(tmp_path, "brev.pdf", b"Hei, her er brevet.\n"), tmp_path, "not a PDF, TIFF, JPEG or PNG")
 
 
 def test_format_is_decided_by_content_not_name(tmp_path, pages):

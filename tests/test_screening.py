@@ -17,29 +17,30 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from noarkpipe.classify.screening import (
+    MASK,
+    PublicField,
+    ScreeningDecision,
+    ScreeningInput,
+    ScreeningSecrets,
+    assert_public_safe,
+    decide_screening,
+    public_text,
+    screening_input,
+)
+from noarkpipe.classify.screenrules import (
+    ScreeningRule,
+    ScreeningRuleSet,
+    default_screening_rules,
+    load_screening_rules,
+)
+from noarkpipe.core.codes import SkjermingMetadata
 from noarkpipe.core.identity import (
     IdentityNumberKind,
     find_identity_numbers,
     find_known_number,
     identity_number_kind,
 )
-from noarkpipe.classify.screening import (
-    MASK,
-    PublicField,
-    PublicJournalLeakError,
-    ScreeningDecision,
-    ScreeningInput,
-    ScreeningRule,
-    ScreeningRuleSet,
-    ScreeningSecrets,
-    assert_public_safe,
-    decide_screening,
-    default_screening_rules,
-    load_screening_rules,
-    public_text,
-    screening_input,
-)
-from noarkpipe.errors import ConfigError
 from noarkpipe.core.submission import (
     DocumentRole,
     Party,
@@ -47,7 +48,7 @@ from noarkpipe.core.submission import (
     Submission,
     SubmissionDocument,
 )
-from noarkpipe.core.codes import SkjermingMetadata
+from noarkpipe.errors import ConfigError, PublicJournalLeakError
 
 RULES = default_screening_rules()
 NO_RULES = ScreeningRuleSet()
@@ -240,7 +241,9 @@ def test_residual_risk_account_numbers_with_date_like_bank_prefix():
     is taken for a fødselsnummer (the safe direction); if k1 disagrees it is not."""
     flagged = constructed_account_number("1503", k1_agrees=True)
     ignored = constructed_account_number("1503", k1_agrees=False)
-    written = lambda n: f"{n[:4]}.{n[4:6]}.{n[6:]}"
+    def written(n: str) -> str:
+        return f"{n[:4]}.{n[4:6]}.{n[6:]}"
+
     assert [m.number for m in find_identity_numbers(f"Konto {written(flagged)}")] == [flagged]
     assert find_identity_numbers(f"Konto {written(ignored)}") == []
 
@@ -728,3 +731,14 @@ def test_any_valid_number_with_any_separators_is_found_and_redacted(born, indivi
     assert_public_safe(decision.offentlig_tittel, decision.secrets)
     with pytest.raises(PublicJournalLeakError):
         assert_public_safe(text, ScreeningSecrets())
+
+
+def test_a_misspelt_key_is_named_before_the_missing_one_with_the_key_it_resembles(tmp_path):
+    # Screening named pydantic's first problem (the "missing" real key); now, like every
+    # config message, the misspelling comes first.
+    text = MINIMAL_RULE.replace('skjermingshjemmel = "', 'skjermingshjemel = "')
+    with pytest.raises(ConfigError) as caught:
+        load_screening_rules(write_rules(tmp_path, text))
+    assert "rule 1 ('barnevern'): skjermingshjemel: is not a known key (misspelt?)" in caught.value.message
+    assert "1 more problem(s)" in caught.value.message
+    assert caught.value.hint.startswith("did you mean 'skjermingshjemmel'?")

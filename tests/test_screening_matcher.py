@@ -20,15 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from noarkpipe.classify import screening
+from noarkpipe.classify.screening import ScreeningInput, decide_screening
+from noarkpipe.classify.screenrules import ScreeningRule, ScreeningRuleSet, SearchField, default_screening_rules
 from noarkpipe.core.identity import find_identity_numbers, find_known_number
-from noarkpipe.classify.screening import (
-    ScreeningInput,
-    ScreeningRule,
-    ScreeningRuleSet,
-    SearchField,
-    decide_screening,
-    default_screening_rules,
-)
 
 STANDARD = default_screening_rules()
 # Overlapping keywords on purpose: a phrase and its first word, a wildcard and a plain form,

@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import drop
 from sqlalchemy import select
 
+from helpers.inbox import drop
 from noarkpipe import api
 from noarkpipe.errors import ExitCode
+from noarkpipe.ops.health import LastRunFacts, assess, parse_max_age, process_alive
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
-from noarkpipe.ops.health import LastRunFacts, assess, parse_max_age, process_alive
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 NOW = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-import extractfactory as factory
 import pytest
 
+from helpers import extractfactory as factory
 from noarkpipe.validate import ValidateOptions, validate
 from noarkpipe.validate.checks import all_checks
 

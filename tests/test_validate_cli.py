@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import extractfactory as factory
 import pytest
 from lxml import html as lxml_html
 
+from helpers import extractfactory as factory
 from noarkpipe.validate import ValidateOptions, validate
 from noarkpipe.validate.checks import all_checks, checks_table
 
@@ -93,7 +93,7 @@ def test_the_html_report_is_self_contained_escaped_and_shows_the_findings(tmp_pa
     assert all(value.startswith("#") for value in tree.xpath("//@src | //@href"))  # nothing fetched from anywhere
     assert tree.xpath("//h3[@id='HIER-03']") and tree.xpath("//h3[@id='FMT-02']")
     assert len(tree.xpath("//svg")) == 2  # registrations per year, formats
-    years = {text for text in tree.xpath("//svg[1]//text/text()")}
+    years = set(tree.xpath("//svg[1]//text/text()"))
     assert {str(year) for year in extract.per_year} <= years
     assert "fmt/17" in page
 

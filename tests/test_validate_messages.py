@@ -11,10 +11,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-import extractfactory as factory
 import pytest
 from lxml import html as lxml_html
 
+from helpers import extractfactory as factory
 from noarkpipe.validate.messages import Message, joined, msg, placeholders
 from noarkpipe.validate.texts import texts
 

@@ -17,9 +17,9 @@ import tarfile
 import threading
 from pathlib import Path
 
-import extractfactory as factory
 import pytest
 
+from helpers import extractfactory as factory
 from noarkpipe.errors import InputFileError
 from noarkpipe.validate import ValidateOptions, validate
 

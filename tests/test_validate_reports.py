@@ -22,11 +22,11 @@ import tracemalloc
 import unicodedata
 from pathlib import Path
 
-import extractfactory as factory
 import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
+from helpers import extractfactory as factory
 from noarkpipe import api
 from noarkpipe.config import load_settings
 from noarkpipe.errors import ConfigError

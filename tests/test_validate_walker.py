@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from functools import partial
 
-import extractfactory as factory
-
-from noarkpipe.xml.schemas import xml_schema
+from helpers import extractfactory as factory
 from noarkpipe.validate.walker import CHUNK, Subscriptions, walk
+from noarkpipe.xml.schemas import xml_schema
 
 
 def _walk(path, schema="noark5/v5.0/arkivstruktur.xsd"):

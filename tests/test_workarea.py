@@ -7,12 +7,11 @@ import stat
 
 import pytest
 
+from helpers.inbox import drop, make_eml
 from noarkpipe import api
-from noarkpipe.run import workarea
 from noarkpipe.errors import InputFileError
-from noarkpipe.run.nightly import Outcome
-
-from conftest import drop, make_eml
+from noarkpipe.run import workarea
+from noarkpipe.run.results import Outcome
 
 
 def test_json_and_pdf_with_the_same_stem_are_one_item_and_partial_uploads_wait(tmp_path):

@@ -7,17 +7,21 @@ config and its data directory can be moved together.
 from __future__ import annotations
 
 import csv
+import difflib
 import os
 import re
 import tomllib
+import types
+import typing
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from noarkpipe.errors import ConfigError
 from noarkpipe.core.context import IntakeLimits
+from noarkpipe.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "noarkpipe.toml"
 
@@ -202,7 +206,9 @@ class ReportSettings(_Strict):
     mail_to: tuple[str, ...] = Field(default=(), description="archivists who get the report after every run")
     mail_from: str | None = Field(default=None, description="default noarkpipe@<this host>")
     smtp_host: str = "localhost"
-    smtp_port: int | None = Field(default=None, gt=0, lt=65536, description="default 465 with ssl, else 587 with starttls, else 25")
+    smtp_port: int | None = Field(
+        default=None, gt=0, lt=65536, description="default 465 with ssl, else 587 with starttls, else 25"
+    )
     starttls: bool = Field(default=True, description="upgrade the connection with STARTTLS (refused if the server can't)")
     ssl: bool = Field(default=False, description="TLS from the first byte (port 465) instead of STARTTLS")
     username: str | None = None
@@ -296,14 +302,92 @@ class Settings(_Strict):
         raise ConfigError(f"no arkivskaper with kode '{kode}' in {self.config_path}")
 
 
-def _error_location(loc: tuple) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
-        else:
-            parts.append(str(item))
-    return ".".join(parts)
+def error_location(loc: tuple, raw: Mapping | None = None) -> str:
+    """Where a validation error is, as the file's author writes it.
+
+    In the config (no `raw`): `arkivskaper[0].navn`. In a rules file, given
+    its raw TOML: an entry of an array of tables (`[[rule]]`) is named by its
+    number from 1 and its `name`, if it has one, then the dotted key:
+    `rule 2 ('x'): sources.0`.
+    """
+    if raw is None:
+        parts: list[str] = []
+        for item in loc:
+            if isinstance(item, int):
+                parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+            else:
+                parts.append(str(item))
+        return ".".join(parts) or "top level"
+    if len(loc) > 1 and isinstance(loc[1], int) and isinstance(raw.get(loc[0]), list):
+        entries, index = raw[loc[0]], loc[1]
+        entry = entries[index] if index < len(entries) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = f"{loc[0]} {index + 1}" + (f" ({name!r})" if name else "")
+        rest = ".".join(str(part) for part in loc[2:])
+        return f"{label}: {rest}" if rest else label
+    return ".".join(str(part) for part in loc) or "top level"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> tuple[str, ...]:
+    """The keys a table may have at `loc` of `model`, following nested models; empty if unknown."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
+        nested = _model_in(field.annotation) if field is not None else None
+        if nested is None:
+            return ()
+        model = nested
+    return tuple(field.alias or name for name, field in model.model_fields.items())
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, tuple, list, typing.Annotated):
+        return next((m for arg in typing.get_args(annotation) if (m := _model_in(arg)) is not None), None)
+    return None
+
+
+def describe_validation_error(
+    exc: ValidationError,
+    source: str | Path,
+    *,
+    raw: Mapping | None = None,
+    model: type[BaseModel] | None = None,
+    noun: str = "key",
+    messages: Mapping[str, str] | None = None,
+    rename: Callable[[str], str] = str,
+    hint: str | Callable[[str], str | None] | None = None,
+) -> ConfigError:
+    """The one ConfigError for a pydantic error in a file the operator writes (config, rules files).
+
+    A misspelt key also makes the real one "missing", so an unknown key is
+    named first, and the hint starts with the closest known key of `model` at
+    that place ("did you mean 'klasse'?"). `raw` names `[[table]]` entries by
+    number and name (see `error_location`); `messages` replaces pydantic's
+    message per error type; `rename` rewrites the location; `hint` is fixed or
+    chosen by location.
+    """
+    errors = exc.errors()
+    first = next((error for error in errors if error["type"] == "extra_forbidden"), errors[0])
+    where = rename(error_location(first["loc"], raw))
+    base_hint = hint(where) if callable(hint) else hint
+    message = first["msg"].removeprefix("Value error, ")
+    if messages and first["type"] in messages:
+        message = messages[first["type"]]
+    elif first["type"] == "missing":
+        message = "is required but missing"
+    elif first["type"] == "extra_forbidden":
+        message = f"is not a known {noun} (misspelt?)"
+        key = first["loc"][-1]
+        known = _fields_at(model, first["loc"][:-1]) if model is not None else ()
+        if isinstance(key, str) and (close := difflib.get_close_matches(key, known, n=1)):
+            base_hint = f"did you mean {close[0]!r}?" + (f" {base_hint}" if base_hint else "")
+    more = f" ({exc.error_count() - 1} more problem(s) after this one)" if exc.error_count() > 1 else ""
+    return ConfigError(f"{source}: {where}: {message}{more}", hint=base_hint)
 
 
 def _resolve(base: Path, value: str | Path) -> Path:
@@ -426,15 +510,14 @@ def load_settings(config_path: str | Path) -> Settings:
             **_ops_sections(raw, base, path),
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = _error_location(first["loc"]).replace("intake.limits.", "intake.")
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "missing":
-            message = "is required but missing"
-        elif first["type"] == "extra_forbidden":
-            message = "is not a known setting (misspelt?)"
-        more = f" ({exc.error_count() - 1} more problem(s) after this one)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {where}: {message}{more}", hint=_hint_for(where)) from None
+        raise describe_validation_error(
+            exc,
+            path,
+            model=Settings,
+            noun="setting",
+            rename=lambda where: where.replace("intake.limits.", "intake."),
+            hint=_hint_for,
+        ) from None
 
     for creator in settings.arkivskaper:
         known = {k.klasseID for k in creator.klassifikasjonssystem.klasser}

@@ -7,6 +7,7 @@ are documented in the README and must not be renumbered.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -102,3 +103,71 @@ class SchemaValidationError(InvalidOutputError):
         super().__init__(f"XML does not validate against {schema}:\n  {shown}{more}")
         self.schema = schema
         self.problems = problems
+
+
+# -- failures of one stage or service; the exit code says which kind of failure it is,
+#    so several share one where a cron job needs to tell the same things apart
+
+class ConversionError(InputFileError):
+    """The archival copy was made but fails verification (or cannot be made); the document is not converted.
+
+    `report` is the `files.verify.VerificationReport` when there is one (typed loosely: this module
+    sits below every other and imports none of them).
+    """
+
+    def __init__(self, message: str, *, report: Any = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
+
+
+class PdfaNotApprovedError(InputFileError):
+    """OCRmyPDF could not make the PDF into a PDF/A its validator approves (often: fonts not embedded)."""
+
+
+class SandboxError(MissingDependencyError):
+    """The sandbox the converters must run in cannot be made on this machine (exit 5: something to install or allow)."""
+
+
+class TrainingError(NoarkpipeError):
+    """The journaled history is not enough to train a model on (exit 4, like any input that cannot be used)."""
+
+    exit_code = ExitCode.input_file
+
+
+class ModelFileError(NoarkpipeError):
+    """A model file is missing, damaged, edited or from an incompatible noarkpipe (exit 4: a file that cannot be used)."""
+
+    exit_code = ExitCode.input_file
+
+
+class PublicJournalLeakError(InvalidOutputError):
+    """A string meant for the public journal still holds screened information (exit 7: our own output failed its check)."""
+
+
+class EmptyPublicJournalError(InvalidOutputError):
+    """No journalpost in the period: offentligJournal.xsd needs at least one journalregistrering."""
+
+
+class PeriodError(NoarkpipeError):
+    """A period or case operation that cannot be carried out as asked; nothing was changed.
+
+    Exit 13, shared with `ExportRefusedError`: both mean "refused, nothing written, fix and retry".
+    """
+
+    exit_code = ExitCode.export_refused
+
+
+class ReviewError(NoarkpipeError):
+    """A review decision that cannot be carried out (unknown number, wrong state): exit 2, a wrong argument."""
+
+    exit_code = ExitCode.bad_args
+
+
+class MailError(NoarkpipeError):
+    """The run report could not be mailed; the message says why and what to check.
+
+    Never a run's exit code: the run notes the failure in its log and report and ends as it
+    would have. Its code (11) is that of a server noarkpipe could not reach.
+    """
+
+    exit_code = ExitCode.source_unavailable

@@ -14,15 +14,12 @@ PDF Ghostscript cannot read or finish in time is an `InputFileError`.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-from functools import lru_cache
 from pathlib import Path
 
+from noarkpipe._exec import probe, sandbox
 from noarkpipe.errors import InputFileError, MissingDependencyError
-from noarkpipe._exec import probe_version, sandbox
 
-PROGRAM = "gs"
 MIN_VERSION = (9, 54)
 """The oldest release OCRmyPDF supports, and the one RHEL 9 ships."""
 TEXT_REGRESSION = ((10, 0, 0), (10, 2, 1))
@@ -35,25 +32,28 @@ convert PDFs that have text to PDF/A; noarkpipe then uses Ghostscript only
 to embed missing fonts, and verification compares each page's text before
 and after.
 """
-_VERSION = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?", re.MULTILINE)
 
 
-def parse_version(output: str) -> tuple[int, ...] | None:
-    """The version from `gs --version` output ('10.00.0' -> (10, 0, 0))."""
-    match = _VERSION.search(output)
-    if match is None:
-        return None
-    return tuple(int(part) for part in match.groups() if part is not None)
+def install_hint() -> str:
+    return "apt-get install ghostscript"
+
+
+TOOL = probe.ToolProbe(
+    name="Ghostscript",
+    role="needed to embed fonts in PDFs for their archival copy",
+    programs=("gs",),
+    # `gs --version` prints '10.00.0'.
+    version_pattern=re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?", re.MULTILINE),
+    min_version=MIN_VERSION,
+    install_hint=install_hint,
+)
+parse_version = TOOL.parse_version
 
 
 def garbles_existing_text(version: tuple[int, ...]) -> bool:
     """True for the releases with the text regression, see TEXT_REGRESSION."""
     first, fixed = TEXT_REGRESSION
     return first <= _padded(version) < fixed
-
-
-def install_hint() -> str:
-    return "apt-get install ghostscript"
 
 
 def embed_fonts_args(program: str, source: Path, target: Path) -> list[str]:
@@ -97,19 +97,7 @@ def embed_fonts_args(program: str, source: Path, target: Path) -> list[str]:
 
 def require() -> tuple[str, tuple[int, ...]]:
     """The path and version of a Ghostscript that is new enough."""
-    program = shutil.which(PROGRAM)
-    if program is None:
-        raise MissingDependencyError(
-            "Ghostscript, needed to embed fonts in PDFs for their archival copy, is not installed or not on PATH",
-            hint=install_hint(),
-        )
-    version = _probe(program)
-    if version < MIN_VERSION:
-        raise MissingDependencyError(
-            f"Ghostscript {_dotted(version)} is too old; noarkpipe needs {_dotted(MIN_VERSION)} or newer",
-            hint=install_hint(),
-        )
-    return program, version
+    return probe.require(TOOL)
 
 
 def embed_fonts(
@@ -139,18 +127,8 @@ def embed_fonts(
         )
 
 
-@lru_cache(maxsize=4)
-def _probe(program: str) -> tuple[int, ...]:
-    """The version of the Ghostscript at `program`, asked once per process."""
-    return probe_version(program, "Ghostscript", parse_version, install_hint())
-
-
 def _padded(version: tuple[int, ...]) -> tuple[int, ...]:
-    return (version + (0, 0, 0))[:3]
-
-
-def _dotted(version: tuple[int, ...]) -> str:
-    return ".".join(map(str, version))
+    return ((*version, 0, 0, 0))[:3]
 
 
 def _last_error(text: str) -> str:

@@ -35,19 +35,16 @@ import re
 import shutil
 import signal
 import subprocess
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from noarkpipe._exec import probe, sandbox
 from noarkpipe.errors import InputFileError, MissingDependencyError
-from noarkpipe._exec import probe_version, sandbox
 
-PROGRAMS = ("soffice", "libreoffice")
 MIN_VERSION = (7, 4)
 """Export filter options given as JSON on the command line (used for the PDF/A level) work from 7.4."""
 PACKAGES = ("libreoffice-writer-nogui", "libreoffice-calc-nogui")
 """The smallest Debian set that opens text documents and spreadsheets without a display."""
-_VERSION = re.compile(r"LibreOffice\s+(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 LOCKED_DOWN: tuple[tuple[str, str, str], ...] = (
     # Linked images and other linked content of a document from an untrusted place (every
@@ -65,16 +62,20 @@ Family = Literal["text", "spreadsheet"]
 _EXPORT_FILTERS: dict[str, str] = {"text": "writer_pdf_Export", "spreadsheet": "calc_pdf_Export"}
 
 
-def parse_version(output: str) -> tuple[int, ...] | None:
-    """The version from `soffice --version` ('LibreOffice 7.4.7.2 40(Build:2)' -> (7, 4, 7, 2))."""
-    match = _VERSION.search(output)
-    if match is None:
-        return None
-    return tuple(int(part) for part in match.groups() if part is not None)
-
-
 def install_hint() -> str:
     return "apt-get install --no-install-recommends " + " ".join(PACKAGES)
+
+
+TOOL = probe.ToolProbe(
+    name="LibreOffice",
+    role="needed for archival copies of office documents",
+    programs=("soffice", "libreoffice"),
+    # `soffice --version` prints 'LibreOffice 7.4.7.2 40(Build:2)'.
+    version_pattern=re.compile(r"LibreOffice\s+(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?"),
+    min_version=MIN_VERSION,
+    install_hint=install_hint,
+)
+parse_version = TOOL.parse_version
 
 
 def export_target(family: Family, pdfa_part: int) -> str:
@@ -104,19 +105,7 @@ def convert_args(program: str, source: Path, outdir: Path, profile: Path, family
 
 def require() -> tuple[str, tuple[int, ...]]:
     """The path and version of a LibreOffice that is new enough."""
-    program = next((found for name in PROGRAMS if (found := shutil.which(name))), None)
-    if program is None:
-        raise MissingDependencyError(
-            "LibreOffice, needed for archival copies of office documents, is not installed or not on PATH",
-            hint=install_hint(),
-        )
-    version = _probe(program)
-    if version < MIN_VERSION:
-        raise MissingDependencyError(
-            f"LibreOffice {_dotted(version)} is too old; noarkpipe needs {_dotted(MIN_VERSION)} or newer",
-            hint=install_hint(),
-        )
-    return program, version
+    return probe.require(TOOL)
 
 
 def locked_down_settings() -> str:
@@ -205,18 +194,8 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.communicate()
 
 
-@lru_cache(maxsize=4)
-def _probe(program: str) -> tuple[int, ...]:
-    """The version of the LibreOffice at `program`, asked once per process."""
-    return probe_version(program, "LibreOffice", parse_version, install_hint())
-
-
 def _item(path: str, name: str, value: str) -> str:
     return f'<item oor:path="{path}"><prop oor:name="{name}" oor:op="fuse"><value>{value}</value></prop></item>'
-
-
-def _dotted(version: tuple[int, ...]) -> str:
-    return ".".join(map(str, version))
 
 
 def _last_line(text: str) -> str:

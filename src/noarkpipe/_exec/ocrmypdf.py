@@ -36,19 +36,17 @@ import signal
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Literal
 
-from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
-from noarkpipe._exec import ghostscript, sandbox, tesseract
+from noarkpipe._exec import ghostscript, probe, sandbox, tesseract
 from noarkpipe._exec.lifetime import die_with_parent
+from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError, PdfaNotApprovedError
 
 DISTRIBUTION = "ocrmypdf"
 MIN_VERSION = (17, 13)
 """The pdfa_backend option, PDF/A made and validated without Ghostscript, arrived in 17.13.0."""
-_VERSION = re.compile(r"\d+(?:\.\d+)*")
 _STOP_GRACE_SECONDS = 10
 """How long a child that has reported may take to exit before it is killed."""
 
@@ -60,10 +58,6 @@ _NO_SANDBOX = -2
 """Not OCRmyPDF's: the child could not be given its namespaces (no network, a read-only view), so it did not start."""
 
 
-class PdfaNotApprovedError(InputFileError):
-    """OCRmyPDF could not make the PDF into a PDF/A its validator approves (often: fonts not embedded)."""
-
-
 @dataclass(frozen=True)
 class Outcome:
     version: str
@@ -71,14 +65,20 @@ class Outcome:
     """What OCRmyPDF logged at warning level or above, for the conversion record."""
 
 
-def parse_version(text: str) -> tuple[int, ...]:
-    """'17.13.0' -> (17, 13, 0); anything after the leading numbers ('rc1', '+local') is ignored."""
-    match = _VERSION.match(text)
-    return tuple(int(part) for part in match.group(0).split(".")) if match else ()
-
-
 def install_hint() -> str:
     return f"pip install '{DISTRIBUTION}>={MIN_VERSION[0]}.{MIN_VERSION[1]},<{MIN_VERSION[0] + 1}'"
+
+
+TOOL = probe.ToolProbe(
+    name="OCRmyPDF",
+    role="needed for archival copies of PDFs and scans",
+    distribution=DISTRIBUTION,
+    # '17.13.0' -> (17, 13, 0); anything after the leading numbers ('rc1', '+local') is ignored.
+    version_pattern=re.compile(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:\.(\d+))?"),
+    min_version=MIN_VERSION,
+    install_hint=install_hint,
+)
+parse_version = TOOL.parse_version
 
 
 def pdfa_backend(gs_version: tuple[int, ...]) -> Literal["internal", "auto"]:
@@ -126,17 +126,7 @@ def ocr_options(
 
 def require(languages: str) -> tuple[str, tuple[int, ...]]:
     """OCRmyPDF's version and Ghostscript's, after checking tesseract has `languages`."""
-    try:
-        installed = metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError as exc:
-        raise MissingDependencyError(
-            "OCRmyPDF, needed for archival copies of PDFs and scans, is not installed", hint=install_hint()
-        ) from exc
-    if parse_version(installed) < MIN_VERSION:
-        raise MissingDependencyError(
-            f"OCRmyPDF {installed} is too old; noarkpipe needs {MIN_VERSION[0]}.{MIN_VERSION[1]} or newer",
-            hint=install_hint(),
-        )
+    installed, _ = probe.require(TOOL)
     tesseract.require(languages)
     _, gs_version = ghostscript.require()
     return installed, gs_version
@@ -296,7 +286,7 @@ def _convert(sender: Connection, options: dict[str, Any], env: dict[str, str]) -
         report = (code, "ExitCode", f"exit code {code}", warnings.messages)
     except ExitCodeException as exc:
         report = (int(exc.exit_code), type(exc).__name__, str(exc).strip(), warnings.messages)
-    except Exception as exc:  # noqa: BLE001 - a crash inside OCRmyPDF or a library it uses, on this document
+    except Exception as exc:
         report = (-1, type(exc).__name__, str(exc).strip(), warnings.messages)
     sender.send(report)
     sender.close()

@@ -46,7 +46,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from noarkpipe.errors import MissingDependencyError
+from noarkpipe.errors import SandboxError
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,6 @@ _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000
 _SYS_MOUNT_SETATTR = 442
 """The same number on every architecture Linux numbers its new system calls alike (all but alpha)."""
 _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = -100, 0x8000, 0x1
-
-
-class SandboxError(MissingDependencyError):
-    """The sandbox the converters must run in cannot be made on this machine."""
 
 
 def install_hint() -> str:

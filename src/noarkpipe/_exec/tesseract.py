@@ -14,23 +14,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+from noarkpipe._exec import probe, sandbox
 from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
-from noarkpipe._exec import sandbox
 
-PROGRAM = "tesseract"
 MIN_VERSION = (4, 1)
 """The LSTM engine, reading from stdin and the --dpi option all work from 4.1."""
 PAGE_TIMEOUT_SECONDS = 180
 """A letter page takes about a second; three minutes means tesseract is stuck on it."""
-_PROBE_TIMEOUT_SECONDS = 30
 
 _LANGUAGE_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_VERSION = re.compile(r"tesseract\s+v?(\d+)\.(\d+)(?:\.(\d+))?", re.IGNORECASE)
 _LANGUAGE_LOAD_FAILURE = ("Failed loading language", "Error opening data file", "couldn't load any languages")
 _BUNDLED_LANGUAGES = frozenset({"eng", "osd"})
 """Installed with the tesseract-ocr package itself on Debian, so never named in an install hint."""
@@ -47,14 +43,6 @@ def parse_languages(spec: str) -> tuple[str, ...]:
     return codes
 
 
-def parse_version(output: str) -> tuple[int, ...] | None:
-    """The version from `tesseract --version` output ('tesseract 5.3.0' -> (5, 3, 0))."""
-    match = _VERSION.search(output)
-    if match is None:
-        return None
-    return tuple(int(part) for part in match.groups() if part is not None)
-
-
 def parse_installed_languages(output: str) -> frozenset[str]:
     """The codes listed by `tesseract --list-langs`, without its 'List of available languages' heading."""
     lines = [line.strip() for line in output.splitlines()]
@@ -65,6 +53,27 @@ def install_hint(languages: tuple[str, ...] = ("nor",)) -> str:
     """The apt-get line for tesseract with `languages`; Debian packages 'chi_sim' as tesseract-ocr-chi-sim."""
     extra = [code.lower().replace("_", "-") for code in languages if code not in _BUNDLED_LANGUAGES]
     return " ".join(["apt-get install tesseract-ocr", *(f"tesseract-ocr-{code}" for code in extra)])
+
+
+def _environment() -> dict[str, str]:
+    # tesseract's OpenMP threads make it several times slower on small
+    # servers (measured 2.1 s against 0.5 s for an A4 letter on 2 cores);
+    # an operator who has measured otherwise can still set the variable.
+    return {**os.environ, "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT", "1")}
+
+
+TOOL = probe.ToolProbe(
+    name="tesseract",
+    role="the OCR program for scanned mail",
+    programs=("tesseract",),
+    # `tesseract --version` prints 'tesseract 5.3.0' (older releases 'tesseract v4.1.1-rc2', on stderr).
+    version_pattern=re.compile(r"tesseract\s+v?(\d+)\.(\d+)(?:\.(\d+))?", re.IGNORECASE),
+    min_version=MIN_VERSION,
+    install_hint=install_hint,
+    environment=_environment,
+    reads_stderr=True,
+)
+parse_version = TOOL.parse_version
 
 
 def ocr_args(program: str, languages: tuple[str, ...], dpi: int) -> list[str]:
@@ -79,18 +88,8 @@ def ocr_args(program: str, languages: tuple[str, ...], dpi: int) -> list[str]:
 def require(languages: str) -> str:
     """The path of a tesseract that is new enough and has every language in `languages`."""
     codes = parse_languages(languages)
-    program = shutil.which(PROGRAM)
-    if program is None:
-        raise MissingDependencyError(
-            "tesseract, the OCR program for scanned mail, is not installed or not on PATH",
-            hint=install_hint(codes),
-        )
-    version, installed = _probe(program)
-    if version < MIN_VERSION:
-        raise MissingDependencyError(
-            f"tesseract {_dotted(version)} is too old; noarkpipe needs {_dotted(MIN_VERSION)} or newer",
-            hint=install_hint(codes),
-        )
+    program, _ = probe.require(TOOL, hint=install_hint(codes))
+    installed = _installed_languages(program)
     missing = tuple(code for code in codes if code not in installed)
     if missing:
         raise MissingDependencyError(
@@ -145,39 +144,9 @@ def page_text(
 
 
 @lru_cache(maxsize=4)
-def _probe(program: str) -> tuple[tuple[int, ...], frozenset[str]]:
-    """Version and installed languages of the tesseract at `program`, asked once per process."""
-    version_output = _run_probe([program, "--version"])
-    version = parse_version(version_output)
-    if version is None:
-        raise MissingDependencyError(
-            f"{program} did not report a tesseract version; is it really tesseract?",
-            hint=install_hint(),
-        )
-    return version, parse_installed_languages(_run_probe([program, "--list-langs"]))
-
-
-def _run_probe(args: list[str]) -> str:
-    try:
-        completed = subprocess.run(
-            args, capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS,
-            env=sandbox.probe_environment(_environment()), check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MissingDependencyError(f"could not run {' '.join(args)}: {exc}", hint=install_hint()) from exc
-    # Older releases print the version and language list on stderr.
-    return (completed.stdout + completed.stderr).decode("utf-8", "replace")
-
-
-def _environment() -> dict[str, str]:
-    # tesseract's OpenMP threads make it several times slower on small
-    # servers (measured 2.1 s against 0.5 s for an A4 letter on 2 cores);
-    # an operator who has measured otherwise can still set the variable.
-    return {**os.environ, "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT", "1")}
-
-
-def _dotted(version: tuple[int, ...]) -> str:
-    return ".".join(map(str, version))
+def _installed_languages(program: str) -> frozenset[str]:
+    """The trained data the tesseract at `program` has, asked once per process."""
+    return parse_installed_languages(probe.probe_output(TOOL, program, ("--list-langs",)))
 
 
 def _last_line(text: str) -> str:

@@ -95,12 +95,12 @@ from scipy.special import expit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from noarkpipe.clock import utcnow
-from noarkpipe.errors import ExitCode, NoarkpipeError
-from noarkpipe.core.submission import Submission
-from noarkpipe.store import tables
-from noarkpipe.core.codes import Journalstatus, Saksstatus
 from noarkpipe.classify.screening import MASK
+from noarkpipe.clock import utcnow
+from noarkpipe.core.codes import Journalstatus, Saksstatus
+from noarkpipe.core.submission import Submission
+from noarkpipe.errors import ModelFileError, TrainingError
+from noarkpipe.store import tables
 
 # Statuses at or past journaling: an archivist (or a rule) has settled the class.
 # M is unchecked intake, Utgår was a mistake, a Reservert dokument has no content yet.
@@ -135,18 +135,6 @@ MODEL_FORMAT = "noarkpipe-class-model"
 # refuse to load instead of giving quietly different suggestions.
 MODEL_FORMAT_VERSION = 1
 FEATURE_SCHEME = "NFKC+casefold, digits->0; words 1-2, in-word chars 2-5 (min_df 2); sublinear tf-idf, L2 per block"
-
-
-class TrainingError(NoarkpipeError):
-    """The journaled history is not enough to train a model on."""
-
-    exit_code = ExitCode.input_file
-
-
-class ModelFileError(NoarkpipeError):
-    """A model file is missing, damaged, edited or from an incompatible noarkpipe."""
-
-    exit_code = ExitCode.input_file
 
 
 _RETRAIN_HINT = "train a new one with 'noarkpipe classify train'"

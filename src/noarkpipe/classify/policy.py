@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from noarkpipe.classify.rulefile import RuleSet, load_classification_rules, validate_against_classes
+from noarkpipe.classify.screenrules import ScreeningRuleSet, default_screening_rules, load_screening_rules
 from noarkpipe.config import ArkivskaperSettings, Settings
-from noarkpipe.classify.rules import RuleSet, load_classification_rules, validate_against_classes
-from noarkpipe.classify.screening import ScreeningRuleSet, default_screening_rules, load_screening_rules
 
 DEFAULT_MODEL_THRESHOLD = 0.8
 

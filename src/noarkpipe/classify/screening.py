@@ -7,7 +7,7 @@ through `assert_public_safe`, the last-line guard.
 
 What is always true, whatever the rules say:
 - an identity number (fødselsnummer, D-, H- or synthetic number; see
-  `identity.py`) anywhere in the title, subject, body, form fields or
+  `core/identity.py`) anywhere in the title, subject, body, form fields or
   attachment names screens the item, and no identity number ever survives in
   a public string, however it is written;
 - names of private correspondence parties (the sender, unless it has an
@@ -17,98 +17,42 @@ What is always true, whatever the rules say:
   "Skjerming navn ..." value): the full name, each part of it (both halves of
   "Berg-Hansen"), and possessive forms ("Ødegårds", "Hans'").
 
-Names and keywords are compared case-insensitively and spelling-tolerantly:
-text is NFKC-normalised and case-folded, accents are dropped, æ/ø/å fold to
+Names and keywords are compared case-insensitively and spelling-tolerantly
+(`core/terms.py` with `fold=True`): text is NFKC-normalised and case-folded, accents are dropped, æ/ø/å fold to
 e/o/a, and the transliterations ae/oe/aa fold the same way, so "Åse Ødegård",
 "ÅSE ØDEGÅRD", "Ase Odegard" and "Aase Oedegaard" are one name. A term only
 matches whole words; underscores count as spaces, and so do a zero-width space
 and a change from lower to upper case, so "Legeerklaering_AseOdegard.pdf"
 gives up the name too.
 
-The rules file (TOML)
----------------------
-The package ships `skjerming-standard.toml`, a starting set for municipalities.
-A rules file holds at most one `[identity_number]` table and any number of
-`[[rule]]` tables:
-
-    [identity_number]              # used when only an identity number screens an item
-    tilgangsrestriksjon = "13"     # all three keys optional; these are the defaults
-    skjermingshjemmel = "Offl. § 13 jf. fvl. § 13 første ledd nr. 1"
-    skjermingMetadata = ["Skjerming tittel registrering - utvalgte ord"]
-
-    [[rule]]
-    name = "barnevern"             # unique; shown to the archivist in reasons
-    description = "Child welfare"  # optional
-    tilgangsrestriksjon = "13"     # free text in Noark 5; municipalities use short codes
-    skjermingshjemmel = "Offl. § 13 jf. bvl. § 13-1"
-    skjermingMetadata = [          # Noark 5 M502 values, exactly as in the standard
-        "Skjerming tittel registrering - utvalgte ord",
-        "Skjerming navn avsender",
-    ]
-    # What makes the rule match; any one is enough, at least one must be given:
-    klasser = ["F00", "F4*"]       # klasseID, shell-style wildcards, case-insensitive
-    form_types = ["*barnevern*"]   # e-form type id, same wildcards
-    keywords = ["barnevern*", "bekymringsmelding*", "psykisk helse"]
-    patterns = ['\\bsak\\s+om\\s+omsorg\\b']   # Python regular expressions, case-insensitive
-    search_in = ["subject", "body", "attachments"]   # where keywords and patterns look (default: all)
-    hide_keywords = false          # true: matched keywords and patterns are hidden in public text too
-
-A keyword is one or more words matched as whole words; `*` at its start or end
-stands for any letters, so "barnevern*" also finds "barneverntenesta" and
-"*barnevern*" finds "kommunebarnevernet". Spaces between words match any run
-of spaces or punctuation. Write both bokmål and nynorsk forms where they differ.
-Patterns are matched against the original text.
-
-Rules are tried in file order; every rule that matches is named in the
-reasons. The first matching rule gives tilgangsrestriksjon and
-skjermingshjemmel; skjermingMetadata is the union over all matching rules (and
-the identity-number table if a number was found), plus "Skjerming tittel
-registrering - utvalgte ord" whenever the public title had words replaced, so
-the metadata always tells what was hidden.
+The rules file (a TOML file of `[[rule]]` tables and an optional
+`[identity_number]` table) is read by `screenrules.py`; its format, and how
+the matching rules make up the skjerming, are in docs/rules-format.md.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
-from typing import NamedTuple
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field
 
-from noarkpipe.config import read_toml
-from noarkpipe.errors import ConfigError, InvalidOutputError
-from noarkpipe.core.submission import FORM_SUBMISSION_KEY, Party, Submission
-from noarkpipe.core.noark import Skjerming
+from noarkpipe.classify.screenrules import ScreeningRule, ScreeningRuleSet, SearchField
 from noarkpipe.core.codes import SkjermingMetadata
 from noarkpipe.core.identity import find_identity_numbers, find_known_number, identity_number_kind
+from noarkpipe.core.noark import Skjerming
+from noarkpipe.core.submission import FORM_SUBMISSION_KEY, Party, Submission
+from noarkpipe.core.terms import any_term_pattern, term_pattern, user_pattern
+from noarkpipe.core.terms import fold_text as _fold
+from noarkpipe.errors import PublicJournalLeakError
 
 # One character longer than the widest gap `find_known_number` bridges, so a
 # mask can never glue the pieces of a known number back together.
 MASK = "*****"
-
-STANDARD_RULES_RESOURCE = "skjerming-standard.toml"
-
-
-class SearchField(StrEnum):
-    """Where a rule's keywords and patterns look."""
-
-    subject = "subject"
-    body = "body"
-    attachments = "attachments"
 
 
 class PublicField(StrEnum):
@@ -154,128 +98,6 @@ _TITLE_WORDS_HIDDEN = frozenset(
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# ---------------------------------------------------------------- rules
-
-
-class ScreeningRule(_Strict):
-    """One reason to screen: what it matches, and the skjerming it gives."""
-
-    name: str = Field(min_length=1)
-    description: str = ""
-    tilgangsrestriksjon: str = Field(min_length=1)
-    skjermingshjemmel: str = Field(min_length=1)
-    skjermingMetadata: tuple[SkjermingMetadata, ...] = Field(min_length=1)
-    klasser: tuple[str, ...] = ()
-    form_types: tuple[str, ...] = ()
-    keywords: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = ()
-    search_in: tuple[SearchField, ...] = Field(default=tuple(SearchField), min_length=1)
-    hide_keywords: bool = False
-
-    @field_validator("keywords")
-    @classmethod
-    def _keywords_have_words(cls, keywords: tuple[str, ...]) -> tuple[str, ...]:
-        for keyword in keywords:
-            if "*" in keyword.strip("*"):
-                raise ValueError(f"keyword {keyword!r}: '*' is only allowed at the start or end")
-            if _term_pattern(keyword, name=False) is None:
-                raise ValueError(f"keyword {keyword!r} has no letters or digits")
-        return keywords
-
-    @field_validator("patterns")
-    @classmethod
-    def _patterns_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
-            try:
-                compiled = re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
-            if compiled.search(""):
-                raise ValueError(f"pattern {pattern!r} matches the empty string, so it matches everything")
-        return patterns
-
-    @model_validator(mode="after")
-    def _matches_something(self):
-        if not (self.klasser or self.form_types or self.keywords or self.patterns):
-            raise ValueError("a rule needs at least one of klasser, form_types, keywords or patterns")
-        return self
-
-
-class IdentityNumberScreening(_Strict):
-    """The skjerming an item gets when an identity number is all that screens it."""
-
-    tilgangsrestriksjon: str = Field(default="13", min_length=1)
-    skjermingshjemmel: str = Field(default="Offl. § 13 jf. fvl. § 13 første ledd nr. 1", min_length=1)
-    skjermingMetadata: tuple[SkjermingMetadata, ...] = Field(
-        default=(SkjermingMetadata.tittel_registrering_utvalgte_ord,), min_length=1
-    )
-
-
-class ScreeningRuleSet(_Strict):
-    """A rules file: `[[rule]]` tables become `rules`, in file order."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    identity_number: IdentityNumberScreening = IdentityNumberScreening()
-    rules: tuple[ScreeningRule, ...] = Field(default=(), alias="rule")
-
-    @model_validator(mode="after")
-    def _unique_names(self):
-        seen: set[str] = set()
-        for rule in self.rules:
-            if rule.name.casefold() in seen:
-                raise ValueError(f"two rules are named {rule.name!r}; names must be unique")
-            seen.add(rule.name.casefold())
-        return self
-
-
-def load_screening_rules(path: str | Path) -> ScreeningRuleSet:
-    """Read and validate a rules file (format in the module docstring); problems raise ConfigError."""
-    path = Path(path).expanduser()
-    raw = read_toml(path, "screening rules file", f"start from the bundled {STANDARD_RULES_RESOURCE} in noarkpipe/classify/")
-    return _parse_rules(raw, str(path))
-
-
-def default_screening_rules() -> ScreeningRuleSet:
-    """The bundled starting set for municipalities (`skjerming-standard.toml`)."""
-    text = resources.files(__package__).joinpath(STANDARD_RULES_RESOURCE).read_text(encoding="utf-8")
-    return _parse_rules(tomllib.loads(text), STANDARD_RULES_RESOURCE)
-
-
-def _parse_rules(raw: dict, source: str) -> ScreeningRuleSet:
-    unknown = set(raw) - {"identity_number", "rule"}
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown section(s) {sorted(unknown)}; allowed: [identity_number] and [[rule]]"
-        )
-    try:
-        return ScreeningRuleSet.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = _error_location(first["loc"], raw)
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "missing":
-            message = "is required but missing"
-        elif first["type"] == "extra_forbidden":
-            message = "is not a known key (misspelt?)"
-        elif first["type"] == "enum":
-            message = "must be a Noark 5 skjermingMetadata value, e.g. 'Skjerming navn avsender'"
-        more = f" ({exc.error_count() - 1} more problem(s) after this one)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{source}: {where}: {message}{more}") from None
-
-
-def _error_location(loc: tuple, raw: dict) -> str:
-    if loc and loc[0] == "rule" and len(loc) > 1 and isinstance(loc[1], int):
-        index = loc[1]
-        rules = raw.get("rule")
-        rule = rules[index] if isinstance(rules, list) else None
-        name = rule.get("name") if isinstance(rule, dict) else None
-        label = f"rule {index + 1}" + (f" ({name!r})" if name else "")
-        rest = ".".join(str(part) for part in loc[2:])
-        return f"{label}: {rest}" if rest else label
-    return ".".join(str(part) for part in loc) or "top level"
 
 
 # ---------------------------------------------------------------- decision
@@ -522,34 +344,15 @@ def _rule_hits(
             if any(pattern.search(text) for text in folded):
                 hits.append(f"keyword {keyword!r} in {_FIELD_LABEL[field]}")
         for regex in rule.patterns:
-            compiled = _rule_pattern(regex)
+            compiled = user_pattern(regex)
             if any(compiled.search(text) for text in texts[field]):
                 hits.append(f"pattern {regex!r} in {_FIELD_LABEL[field]}")
     return hits
 
 
-@lru_cache(maxsize=256)
 def _any_keyword(keywords: tuple[str, ...]) -> re.Pattern | None:
-    """One pattern that matches a text exactly when one of the keywords' patterns does; None for none.
-
-    An alternation fails at a position only when every alternative fails
-    there, so it finds a match wherever any single keyword would. The
-    keyword patterns hold no groups or backreferences to renumber. Every one
-    starts with the word-start lookbehind, which is taken out in front of the
-    alternation (the same condition, tested once per position instead of once
-    per keyword: about 20 times faster for the bundled rules).
-    """
-    patterns = [_term_pattern(keyword, name=False).pattern for keyword in keywords]
-    if not patterns:
-        return None
-    if all(pattern.startswith(_BEFORE) for pattern in patterns):
-        return re.compile(_BEFORE + "(?:" + "|".join(pattern[len(_BEFORE):] for pattern in patterns) + ")")
-    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
-
-
-@lru_cache(maxsize=1024)
-def _rule_pattern(regex: str) -> re.Pattern:
-    return re.compile(regex, re.IGNORECASE)
+    """One pattern over folded text that matches exactly when one of the keywords does (`terms.any_term_pattern`)."""
+    return any_term_pattern(keywords, fold=True)
 
 
 _DIGIT = re.compile(r"\d")
@@ -614,10 +417,6 @@ def public_text(text: str, decision: ScreeningDecision, field: PublicField = Pub
     return redacted
 
 
-class PublicJournalLeakError(InvalidOutputError):
-    """A string meant for the public journal still holds screened information."""
-
-
 def assert_public_safe(text: str, secrets: ScreeningSecrets) -> None:
     """Raise PublicJournalLeakError if the text reveals an identity number or a secret of the item.
 
@@ -665,7 +464,7 @@ def _secret_spans(text: str, secrets: ScreeningSecrets) -> list[tuple[int, int, 
         if pattern is not None:
             spans += [(*folded.span(m), label) for m in pattern.finditer(folded.text)]
     for regex in secrets.patterns:
-        matches = re.finditer(regex, text, re.IGNORECASE)
+        matches = user_pattern(regex).finditer(text)
         spans += [(m.start(), m.end(), "a screened pattern") for m in matches if m.end() > m.start()]
     return spans
 
@@ -678,76 +477,15 @@ _PARTICLES = frozenset(
     {"af", "al", "av", "bin", "da", "de", "del", "della", "den", "der"}
     | {"di", "du", "el", "ibn", "la", "le", "ten", "ter", "van", "von"}
 )
-_LETTER_FOLDS = {"ø": "o", "æ": "e", "œ": "oe", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "ı": "i"}
-_DIGRAPH_FOLDS = {"aa": "a", "oe": "o", "ae": "e"}
-# Marks a word break the text shows without a space: a lower-case letter followed
-# by an upper-case one ("AseOdegard.pdf") or a zero-width space. Terms may run
-# across it, and it counts as a word boundary, so "Odegard" is found in both.
-_HIDDEN_BREAK = "\x00"
-_BEFORE = r"(?<![^\W_])"
-_AFTER = r"(?![^\W_])"
-_LETTERS = r"[^\W_]*"
-_POSSESSIVE = r"(?:s|['’]s?)?"
 
 
-class _Folded(NamedTuple):
-    text: str
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
-
-    def span(self, match: re.Match) -> tuple[int, int]:
-        return self.starts[match.start()], self.ends[match.end() - 1]
-
-
-# Small: one item's texts are folded once per rule otherwise, and bodies can be large.
-@lru_cache(maxsize=32)
-def _fold(text: str) -> _Folded:
-    """Text folded for spelling-tolerant comparison, with each character's span in the original."""
-    chars: list[str] = []
-    origins: list[int] = []
-    previous = ""
-    for index, original in enumerate(text):
-        if original == "\u200b" or (original.isupper() and previous.islower()):
-            chars.append(_HIDDEN_BREAK)
-            origins.append(index)
-        if unicodedata.category(original) not in ("Mn", "Me", "Cf"):
-            previous = original
-        for ch in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", original).casefold()):
-            if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-                continue
-            for folded in _LETTER_FOLDS.get(ch, ch):
-                chars.append(folded)
-                origins.append(index)
-    out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    i = 0
-    while i < len(chars):
-        pair = "".join(chars[i : i + 2])
-        width = 2 if pair in _DIGRAPH_FOLDS else 1
-        out.append(_DIGRAPH_FOLDS[pair] if width == 2 else chars[i])
-        starts.append(origins[i])
-        ends.append(origins[i + width - 1] + 1)
-        i += width
-    return _Folded("".join(out), tuple(starts), tuple(ends))
-
-
-@lru_cache(maxsize=4096)
 def _term_pattern(term: str, *, name: bool) -> re.Pattern | None:
     """A pattern over folded text for a name or a keyword; None if the term has no words.
 
     Names also match their possessive ("Ødegårds", "Hans'"); keywords instead
     take `*` at either end for any letters.
     """
-    term = term.strip()
-    wild_start, wild_end = (False, False) if name else (term.startswith("*"), term.endswith("*"))
-    words = re.findall(r"[^\W_]+", _fold(term).text.replace(_HIDDEN_BREAK, ""))
-    if not words:
-        return None
-    start = _BEFORE + (_LETTERS if wild_start else "")
-    end = (_LETTERS if wild_end else _POSSESSIVE if name else "") + _AFTER
-    spelled = [f"{_HIDDEN_BREAK}?".join(map(re.escape, word)) for word in words]
-    return re.compile(start + r"[\W_]+".join(spelled) + end)
+    return term_pattern(term, fold=True, wildcards=not name, possessive=name)
 
 
 @lru_cache(maxsize=1024)

@@ -6,11 +6,13 @@ as a unit of work an executor can run elsewhere (`ConversionJob` in,
 their own (validation of deposits, re-checks).
 """
 
-from noarkpipe.files.identify import FormatId, identifier_version, identify
 from noarkpipe.convert.job import ConversionJob, ConversionOutcome, convert_document, previous_outcome
 from noarkpipe.convert.options import ConversionOptions, PdfaProfile
-from noarkpipe.convert.pdfa import ConversionResult, ToolVersion, archival_copy, is_email_body, plan
-from noarkpipe.files.verify import Check, ConversionError, VerificationReport, verify_pdfa
+from noarkpipe.convert.pdfa import ConversionResult, archival_copy, is_email_body, plan
+from noarkpipe.convert.steps import ToolVersion
+from noarkpipe.errors import ConversionError
+from noarkpipe.files.identify import FormatId, identifier_version, identify
+from noarkpipe.files.verify import Check, VerificationReport, verify_pdfa
 
 __all__ = [
     "Check",

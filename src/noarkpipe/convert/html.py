@@ -1,7 +1,7 @@
 """HTML's archival copy: rendered to PDF/A by WeasyPrint, with no network and no scripts.
 
 Intake writes the main document of an HTML e-mail as one self-contained
-file (`intake/email_html.py`): every image it shows is a `data:` URI of the
+file (`files/email_html.py`): every image it shows is a `data:` URI of the
 message's own parts, every other reference is gone. This module lays it out
 on A4 pages and has WeasyPrint write the PDF/A itself (`pdf_variant`, the
 part of `ConversionOptions.pdfa_profile`), so the copy is a pure function of
@@ -63,11 +63,11 @@ from PIL import Image, UnidentifiedImageError
 from weasyprint.formatting_structure.boxes import TextBox
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from noarkpipe.errors import InputFileError
-from noarkpipe.intake.email import decode_text
-from noarkpipe.intake.email_html import HtmlBody, build_main_document
 from noarkpipe.convert.images import FLATTENED, frame_changes, on_white
 from noarkpipe.convert.options import PdfaProfile
+from noarkpipe.core.charsets import decode_text
+from noarkpipe.errors import InputFileError
+from noarkpipe.files.email_html import HtmlBody, build_main_document
 
 TOOL_NAME = "WeasyPrint"
 TOOL_VERSION = weasyprint.__version__

@@ -37,7 +37,7 @@ never held in memory whole:
    Produksjonsformat, so nothing of the original is lost.
 
 Page size: a frame's declared resolution if it makes a paper-sized page,
-else A4 (`intake.scan.page_dpi`, as for scans). A tiny image
+else A4 (`core.paper.page_dpi`, as for scans). A tiny image
 (`is_tiny_image`: a tracking pixel, a signature logo, a rule) is placed at
 96 dpi, the size a mail program shows it at (a long thin rule no longer
 than A4), on a page no smaller than `MIN_PAGE_POINTS`, so that OCR and
@@ -61,9 +61,9 @@ from pathlib import Path
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from noarkpipe.core.paper import A4_LONG_SIDE_INCHES, MAX_PAGE_PIXELS, page_dpi
 from noarkpipe.errors import InputFileError
 from noarkpipe.files.imaging import is_tiny_image, load_strictly
-from noarkpipe.intake.scan import A4_LONG_SIDE_INCHES, MAX_PAGE_PIXELS, page_dpi
 
 pillow_heif.register_heif_opener()
 

@@ -33,11 +33,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from noarkpipe.store.docstore import sha256_file
-from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
-from noarkpipe.files.identify import FormatId, identify
 from noarkpipe.convert.options import ConversionOptions
 from noarkpipe.convert.pdfa import ConversionResult, archival_copy
+from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
+from noarkpipe.files.identify import FormatId, identify
+from noarkpipe.store.docstore import sha256_file
 
 FailureKind = Literal["refused", "missing_dependency", "settings"]
 

@@ -11,7 +11,6 @@ from noarkpipe.errors import ConfigError
 from noarkpipe.files.verify import PdfaProfile
 
 
-
 class ConversionOptions(BaseModel):
     """How archival copies are made. Meant to sit in the config file under [convert]."""
 

@@ -7,8 +7,8 @@ of paying for them in every worker of every run.
 """
 
 from noarkpipe.convert import html  # noqa: F401  (WeasyPrint, for the HTML e-mail; pdfa imports it only when needed)
+from noarkpipe.convert.typeset import preload_fonts
 from noarkpipe.files.identify import preload
-from noarkpipe.convert.pdfa import preload_fonts
 
 preload()
 preload_fonts()

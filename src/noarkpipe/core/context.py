@@ -40,7 +40,9 @@ class IntakeLimits(BaseModel):
     max_headers: int = Field(default=500, gt=0, description="most fields in one header block")
     max_encoded_words: int = Field(default=2000, gt=0, description="most RFC 2047 encoded words in one header block")
     max_addresses: int = Field(default=1000, gt=0, description="most addresses in one address field (From, To, Cc, ...)")
-    max_header_tokens: int = Field(default=20000, gt=0, description="most words and symbols in the parsed header fields of one e-mail")
+    max_header_tokens: int = Field(
+        default=20000, gt=0, description="most words and symbols in the parsed header fields of one e-mail"
+    )
 
     @property
     def max_file_bytes(self) -> int:
@@ -67,7 +69,7 @@ class IntakeContext:
     """When the post room got it (aware); the claim time unless the source knows better."""
     scratch: Path
     """A private empty folder inside the data directory, removed after the item."""
-    limits: IntakeLimits = IntakeLimits()
+    limits: IntakeLimits = IntakeLimits()  # noqa: RUF009 - frozen, so one shared default is safe
     ocr_languages: str = "nor+eng"
     sandbox: Literal["bwrap", "off"] = "bwrap"
     """[convert] sandbox, for the OCR of scanned mail (see _exec/sandbox.py)."""

@@ -154,14 +154,18 @@ def _normalise(text: str) -> tuple[str, list[int]]:
     return "".join(chars), origins
 
 
-def find_identity_numbers(text: str) -> list[IdentityNumberMatch]:
-    """Every identity number written in the text, in order.
+def find_written_numbers(text: str, lengths: frozenset[int] = frozenset({11})) -> list[tuple[int, int, str]]:
+    """Every number written the way identity numbers are written, check digits and date not checked.
 
-    Windows of whole digit groups may overlap (`12345 012345 12345` style runs);
-    each valid window is reported, and a caller redacting them merges spans.
+    A number is a window of whole digit groups of a digit chain (see the module
+    docstring) with a digit count in `lengths`; each is `(start, end, digits)`
+    with `start:end` what was written in the text. Windows may overlap. This is
+    the structure `find_identity_numbers` looks at before testing the check
+    digits, for callers that must take out even a mistyped number.
     """
     normalised, origins = _normalise(text)
-    found: list[IdentityNumberMatch] = []
+    longest = max(lengths)
+    found: list[tuple[int, int, str]] = []
     for chain in _DIGIT_CHAIN.finditer(normalised):
         offset = chain.start()
         groups = [(offset + g.start(), offset + g.end(), g.group()) for g in _DIGIT_GROUP.finditer(chain[0])]
@@ -169,15 +173,40 @@ def find_identity_numbers(text: str) -> list[IdentityNumberMatch]:
             digits = ""
             for last in range(first, len(groups)):
                 digits += groups[last][2]
-                if len(digits) >= 11:
+                if len(digits) in lengths:
+                    found.append((origins[groups[first][0]], origins[groups[last][1] - 1] + 1, digits))
+                if len(digits) >= longest:
                     break
-            if len(digits) != 11:
-                continue
-            kind = identity_number_kind(digits)
-            if kind is not None:
-                start, end = origins[groups[first][0]], origins[groups[last][1] - 1] + 1
-                found.append(IdentityNumberMatch(start=start, end=end, number=digits, kind=kind))
     return found
+
+
+def find_identity_numbers(text: str) -> list[IdentityNumberMatch]:
+    """Every identity number written in the text, in order.
+
+    Windows of whole digit groups may overlap (`12345 012345 12345` style runs);
+    each valid window is reported, and a caller redacting them merges spans.
+    """
+    found: list[IdentityNumberMatch] = []
+    for start, end, digits in find_written_numbers(text):
+        kind = identity_number_kind(digits)
+        if kind is not None:
+            found.append(IdentityNumberMatch(start=start, end=end, number=digits, kind=kind))
+    return found
+
+
+def is_identity_number(value: str) -> str | None:
+    """The digits of `value` if the whole value (spaces around aside) is one identity number, else None.
+
+    For a field that must hold one: "010190 12345" and full-width digits count,
+    a wrong check digit or an impossible date does not.
+    """
+    found = find_identity_numbers(value)
+    if len(found) != 1:
+        return None
+    match = found[0]
+    if value[: match.start].strip() or value[match.end :].strip():
+        return None
+    return match.number
 
 
 def find_known_number(text: str, number: str) -> list[tuple[int, int]]:

@@ -24,15 +24,22 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from noarkpipe.core.submission import Party
 from noarkpipe.core.codes import Journalstatus
+from noarkpipe.core.submission import Party
 
-_LABEL = r"(?:deres\s+ref(?:eranse)?|v[åa]r\s+ref(?:eranse)?|ref(?:eranse)?|saksnr|saksnummer|sak|arkivsak|journalnr)"
-# The label must start a word: "byggesak 24/12" names a property (gnr/bnr), not case 2024/12.
-_REFERENCE = re.compile(
-    r"(?<!\w)" + _LABEL + r"\.?\s*(?:nr\.?)?\s*[:.]?\s*(?P<year>(?:19|20)?\d{2})\s*/\s*(?P<seq>\d{1,7})(?:\s*-\s*(?P<doc>\d{1,5}))?",
-    re.IGNORECASE,
+# The one grammar of a case reference. "Vår" also comes as "Var" from mail
+# written without æøå and as "Vär" from OCR, which often reads å as ä.
+DERES = "deres"
+VAAR = "v[åaä]r"
+CASE_NUMBER_PATTERN = r"(?<!\d)(?P<year>(?:19|20)?\d{2})\s*/\s*(?P<seq>\d{1,7})(?:\s*-\s*(?P<doc>\d{1,5}))?"
+"""A case number on its own: saksår (2 or 4 digits) / sakssekvensnummer, optionally - journalpostnummer."""
+CASE_NUMBER = re.compile(CASE_NUMBER_PATTERN)
+
+_LABEL = (
+    rf"(?:{DERES}\s+ref(?:eranse)?|{VAAR}\s+ref(?:eranse)?|ref(?:eranse)?|saksnr|saksnummer|sak|arkivsak|journalnr)"
 )
+# The label must start a word: "byggesak 24/12" names a property (gnr/bnr), not case 2024/12.
+_REFERENCE = re.compile(r"(?<!\w)" + _LABEL + r"\.?\s*(?:nr\.?)?\s*[:.]?\s*" + CASE_NUMBER_PATTERN, re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-
 FORM_SUBMISSION_KEY = "_submission"
 """The key in `Submission.form_data` for what an e-form delivery says besides its fields (field names
 start with a letter, so they never collide with it); screening reads the fields around it."""

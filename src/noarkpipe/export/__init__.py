@@ -7,7 +7,7 @@ per saksmappe through the Noark 5 model), `journals` (endringslogg,
 løpende and offentlig journal), `addml` (arkivuttrekk.xml), `documents`
 (which document variants go in, their names and formats), `dias` (METS,
 PREMIS, the submission description, info.xml), `tarstream` (the tar,
-hashed as it is written), `xmlcheck` (streaming schema validation) and
+hashed as it is written), `noarkpipe.xml.streaming` (streaming schema validation) and
 `source` (reading the store a page at a time).
 """
 

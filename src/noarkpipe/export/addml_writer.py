@@ -24,7 +24,7 @@ from datetime import date
 
 from lxml import etree
 
-from noarkpipe.export.xmlcheck import xml_safe
+from noarkpipe.xml.streaming import xml_safe
 
 NS = "http://www.arkivverket.no/standarder/addml"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"

@@ -48,12 +48,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO
+from typing import IO, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from noarkpipe.errors import ExportRefusedError
 from noarkpipe.core.noark import (
     Arkiv,
     Arkivdel,
@@ -70,13 +69,29 @@ from noarkpipe.core.noark import (
     Saksmappe,
     Skjerming,
 )
-from noarkpipe.export.source import CaseBundle, Scope, classification, count_cases, iter_cases
-from noarkpipe.export.xmlcheck import StreamCheck, xml_safe
+from noarkpipe.errors import ExportRefusedError
+from noarkpipe.export.documents import StoredObject
+from noarkpipe.export.source import (
+    ArkivdelRow,
+    CaseBundle,
+    DokumentbeskrivelseRow,
+    KlasseRow,
+    KlassifikasjonssystemRow,
+    KonverteringRow,
+    KorrespondansepartRow,
+    Scope,
+    Screened,
+    classification,
+    count_cases,
+    iter_cases,
+)
 from noarkpipe.export.xmltext import closing_text, entity_text, opening_text
+from noarkpipe.xml.streaming import StreamCheck, xml_safe
 
 XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>"
 
 Progress = Callable[[int], None]
+Model = TypeVar("Model", bound=NoarkModel)
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,7 @@ def _safe(value):
     return value
 
 
-def _build(cls: type[NoarkModel], where: str, **fields) -> NoarkModel:
+def _build(cls: type[Model], where: str, **fields: object) -> Model:
     try:
         return cls(**{name: _safe(value) for name, value in fields.items()})
     except ValidationError as exc:
@@ -112,7 +127,7 @@ def _lines(text: str | None) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-def _skjerming(row, where: str) -> Skjerming | None:
+def _skjerming(row: Screened, where: str) -> Skjerming | None:
     if not row.tilgangsrestriksjon:
         return None
     return _build(
@@ -139,13 +154,13 @@ def arkiv_entity(scope: Scope, closing: Closing) -> Arkiv:
     )
 
 
-def arkivdel_closing(arkivdel, fallback: Closing) -> Closing:
+def arkivdel_closing(arkivdel: ArkivdelRow, fallback: Closing) -> Closing:
     if arkivdel.avsluttetDato and arkivdel.avsluttetAv:
         return Closing(arkivdel.avsluttetDato, arkivdel.avsluttetAv)
     return fallback
 
 
-def _arkivdel_entity(arkivdel, closing: Closing) -> Arkivdel:
+def _arkivdel_entity(arkivdel: ArkivdelRow, closing: Closing) -> Arkivdel:
     return _build(
         Arkivdel,
         f"arkivdel '{arkivdel.tittel}'",
@@ -163,7 +178,7 @@ def _arkivdel_entity(arkivdel, closing: Closing) -> Arkivdel:
     )
 
 
-def _system_entity(system) -> Klassifikasjonssystem:
+def _system_entity(system: KlassifikasjonssystemRow) -> Klassifikasjonssystem:
     entity = _build(
         Klassifikasjonssystem,
         f"klassifikasjonssystem '{system.tittel}'",
@@ -181,7 +196,7 @@ def _system_entity(system) -> Klassifikasjonssystem:
     return entity
 
 
-def _klasse_entity(klasse) -> Klasse:
+def _klasse_entity(klasse: KlasseRow) -> Klasse:
     return _build(
         Klasse,
         f"klasse {klasse.klasseID}",
@@ -193,7 +208,7 @@ def _klasse_entity(klasse) -> Klasse:
     )
 
 
-def _korrespondansepart(part, where: str) -> Korrespondansepart:
+def _korrespondansepart(part: KorrespondansepartRow, where: str) -> Korrespondansepart:
     return _build(
         Korrespondansepart,
         f"{where} (korrespondansepart)",
@@ -206,7 +221,7 @@ def _korrespondansepart(part, where: str) -> Korrespondansepart:
     )
 
 
-def _dokumentobjekt(obj, name: str, konverteringer: list, where: str) -> Dokumentobjekt:
+def _dokumentobjekt(obj: StoredObject, name: str, konverteringer: list[KonverteringRow], where: str) -> Dokumentobjekt:
     return _build(
         Dokumentobjekt,
         f"{where} (dokumentobjekt {obj.systemID})",
@@ -237,7 +252,7 @@ def _dokumentobjekt(obj, name: str, konverteringer: list, where: str) -> Dokumen
 GAP_MERKNADSTYPE = "Mangler arkivformat"
 
 
-def _gap_merknad(row) -> list[Merknad]:
+def _gap_merknad(row: DokumentbeskrivelseRow) -> list[Merknad]:
     """The merknad of a document kept without archival copy (none for a document that has one)."""
     if not getattr(row, "archival_gap", None):
         return []

@@ -42,7 +42,7 @@ from typing import IO
 
 from lxml import etree
 
-from noarkpipe.export.xmlcheck import xml_safe
+from noarkpipe.xml.streaming import xml_safe
 
 METS_DIAS = "http://arkivverket.no/standarder/METS"
 METS_LOC = "http://www.loc.gov/METS/"
@@ -159,7 +159,7 @@ def _agents(facts: PackageFacts) -> list[tuple[dict[str, str], str, list[str]]]:
         notes = [value for _, value in given if value]
         if notes:
             notes.append("notescontent:" + ",".join(label for label, value in given if value))
-        return organisation + [({**attrib, "TYPE": "INDIVIDUAL"}, contact.name, notes)]
+        return [*organisation, ({**attrib, "TYPE": "INDIVIDUAL"}, contact.name, notes)]
 
     person += with_person({"ROLE": "ARCHIVIST"})
     person += with_person({"ROLE": "OTHER", "OTHERROLE": "SUBMITTER"})

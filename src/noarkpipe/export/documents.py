@@ -151,7 +151,7 @@ def _identify_batch(paths: list[str], day: date) -> list[FormatInfo]:
     for path in paths:
         try:
             found = identify(Path(path), on=day)
-        except Exception as exc:  # noqa: BLE001 - a file fido chokes on is reported, not fatal
+        except Exception as exc:
             results.append(FormatInfo("", "", "", f"not identified: {exc}"))
             continue
         results.append(
@@ -181,6 +181,10 @@ def _stored_puid(obj: StoredObject, day: date) -> FormatInfo | None:
     return FormatInfo(obj.format, name, version, "" if is_accepted(obj.format, day) else NOT_ACCEPTED)
 
 
+# A file waiting for its row: name, extension, sha256, source path, its format if already known.
+_Queued = tuple[str, str, str, str, FormatInfo | None]
+
+
 class FormatReport:
     """Writes documentfile-formatinfo.csv rows in the order files are added, identifying as it goes.
 
@@ -194,9 +198,9 @@ class FormatReport:
         self._writer.writerow(FORMATINFO_HEADER)
         self._identify = identify
         self._day = day
-        # Batches of (name, extension, sha256, source path, format if already known), with their result.
-        self._pending: deque[tuple[list[tuple], Future | list[FormatInfo]]] = deque()
-        self._batch: list[tuple] = []
+        # Batches of queued files, with their result.
+        self._pending: deque[tuple[list[_Queued], Future[list[FormatInfo]] | list[FormatInfo]]] = deque()
+        self._batch: list[_Queued] = []
         self._cache: OrderedDict[str, FormatInfo] = OrderedDict()
         self._pool: ProcessPoolExecutor | None = None
         if identify and expected >= _POOL_THRESHOLD:
@@ -221,6 +225,7 @@ class FormatReport:
     def _submit(self) -> None:
         batch, self._batch = self._batch, []
         unknown = [source for _, _, sha, source, known in batch if known is None]
+        result: Future[list[FormatInfo]] | list[FormatInfo]
         if self._pool is not None and unknown:
             result = self._pool.submit(_identify_batch, unknown, self._day)
         else:

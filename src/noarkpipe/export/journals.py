@@ -41,12 +41,13 @@ from typing import IO
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from noarkpipe.classify.screening import ScreeningRuleSet
-from noarkpipe.publish import journal as public
+from noarkpipe import publish as public
+from noarkpipe.classify.screening import MASK
+from noarkpipe.classify.screenrules import ScreeningRuleSet
 from noarkpipe.core.codes import Journalposttype, Journalstatus, Korrespondanseparttype
-from noarkpipe.xml.schemas import noark5_schema
 from noarkpipe.export.source import Scope, iter_endringer, iter_journalposter
-from noarkpipe.export.xmlcheck import xml_safe
+from noarkpipe.xml.schemas import noark5_schema
+from noarkpipe.xml.streaming import StreamCheck, xml_safe
 
 ENDRINGSLOGG_NS = "http://www.arkivverket.no/standarder/noark5/endringslogg"
 LOEPENDE_NS = "http://www.arkivverket.no/standarder/noark5/loependeJournal"
@@ -62,7 +63,7 @@ def _leaf(xf, namespace: str, name: str, value) -> None:
         xf.write(value.isoformat() if isinstance(value, date) else xml_safe(str(value)))
 
 
-def write_endringslogg(handle: IO[bytes], session: Session, scope: Scope) -> int:
+def write_endringslogg(handle: IO[bytes] | StreamCheck, session: Session, scope: Scope) -> int:
     """Write endringslogg.xml; return the number of endring elements."""
     count = 0
     with etree.xmlfile(handle, encoding="UTF-8") as xf:
@@ -99,7 +100,7 @@ def _first_line(text: str | None) -> str | None:
 
 
 def write_loepende_journal(
-    handle: IO[bytes],
+    handle: IO[bytes] | StreamCheck,
     session: Session,
     scope: Scope,
     *,
@@ -173,7 +174,7 @@ def write_offentlig_journal(
     titles = ", ".join(f"'{a.tittel}'" for a in scope.arkivdeler)
     header = header.model_copy(update={"seleksjon": (
         f"Alle journalposter i arkivdel {titles}, som i loependeJournal.xml, ordnet etter journalnummer. "
-        f"Skjermede opplysninger er erstattet med {public.MASK}.")})
+        f"Skjermede opplysninger er erstattet med {MASK}.")})
     entries = public.public_entries(
         session, scope.arkivskaper_id, period[0], period[1], rules=rules, arkivdel_ids=scope.arkivdel_ids,
         journalstatus=EXTRACT_JOURNALSTATUS,
@@ -211,7 +212,7 @@ def offentlig_journal_job(
     from noarkpipe.errors import NoarkpipeError
     from noarkpipe.export.source import snapshot
     from noarkpipe.store.docstore import sha256_file
-    from noarkpipe.export.xmlcheck import validate_and_count
+    from noarkpipe.xml.streaming import validate_and_count
 
     try:
         with snapshot(store_url) as session:

@@ -43,7 +43,7 @@ gets another UUID. Until the XML is written the temporary files are named
 by a claim derived from the scope.
 
 Two cores: arkivstruktur.xml is built as text (`xmltext`) and validated by
-libxml2 in a second thread as it is written (`xmlcheck.StreamCheck`), while
+libxml2 in a second thread as it is written (`noarkpipe.xml.streaming.StreamCheck`), while
 the public journal's screening runs in a second process; in the tar pass
 one thread reads and hashes the documents while another hashes and writes
 the tar.
@@ -61,24 +61,22 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from datetime import date
+from functools import cache
 from pathlib import Path
+from typing import cast
 
 from lxml import etree
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from noarkpipe import __version__
-from noarkpipe.classify.screening import ScreeningRuleSet
+from noarkpipe.classify.screenrules import ScreeningRuleSet
 from noarkpipe.config import DeponeringSettings, DepotSettings
-from noarkpipe.store.docstore import fsync_path
-from noarkpipe.errors import ExportRefusedError, InvalidOutputError
-from noarkpipe.store import tables
 from noarkpipe.core.codes import Arkivdelstatus
-from noarkpipe.xml.schemas import assert_valid, noark5_schema, safe_parser, schema_path
-from noarkpipe.export import dias
+from noarkpipe.errors import ExportRefusedError, InvalidOutputError
 from noarkpipe.export import addml_writer as addml
+from noarkpipe.export import dias
 from noarkpipe.export.arkivstruktur import Closing, write_arkivstruktur
 from noarkpipe.export.documents import FormatReport
 from noarkpipe.export.journals import (
@@ -90,8 +88,8 @@ from noarkpipe.export.journals import (
 )
 from noarkpipe.export.source import (
     Inventory,
-    data_time,
     Scope,
+    data_time,
     document_path,
     iter_documents,
     resolve_scope,
@@ -99,7 +97,10 @@ from noarkpipe.export.source import (
     take_inventory,
 )
 from noarkpipe.export.tarstream import PackageTar, fsync
-from noarkpipe.export.xmlcheck import StreamCheck, validate_and_count
+from noarkpipe.store import tables
+from noarkpipe.store.docstore import fsync_path
+from noarkpipe.xml.schemas import assert_valid, noark5_schema, safe_parser, schema_path
+from noarkpipe.xml.streaming import StreamCheck, validate_and_count
 
 PACKAGE_NAMESPACE = uuid.UUID("4c1f6a52-6f0b-5b8e-8d8a-6e6f61726b70")
 SYSTEM_NAME = "noarkpipe"
@@ -164,7 +165,7 @@ class ExportResult(BaseModel):
     warnings: list[str]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema_sha256(relative: str) -> str:
     return hashlib.sha256(schema_path(relative).read_bytes()).hexdigest()
 
@@ -538,7 +539,7 @@ class _Exporter:
         arkivuttrekk = addml.arkivuttrekk_bytes(description)
         (content / "arkivuttrekk.xml").write_bytes(arkivuttrekk)
         validate_and_count(content / "arkivuttrekk.xml", addml.SCHEMA)
-        totals = Counter()
+        totals: Counter[str] = Counter()
         for name, found in counts.items():
             totals.update({f"{name}.{element}": found[element] for element in dict(_EXTRACT_XML)[name]})
         digests = {name: checked[name][1] for name, _ in _EXTRACT_XML}
@@ -579,11 +580,13 @@ class _Exporter:
             tar.add_dir("content")
             content = staging / "content"
             for name in ("arkivstruktur", "endringslogg", "loependeJournal", "offentligJournal"):
-                record(tar.add_file(f"content/{name}.xml", content / f"{name}.xml", (content / f"{name}.xml").stat().st_size), "application/xml")
+                xml = content / f"{name}.xml"
+                record(tar.add_file(f"content/{name}.xml", xml, xml.stat().st_size), "application/xml")
                 xsd = schema_path(noark5_schema(name))
                 record(tar.add_file(f"content/{name}.xsd", xsd, xsd.stat().st_size), "application/xml")
             metadatakatalog = schema_path(noark5_schema("metadatakatalog"))
-            record(tar.add_file("content/metadatakatalog.xsd", metadatakatalog, metadatakatalog.stat().st_size), "application/xml")
+            record(tar.add_file("content/metadatakatalog.xsd", metadatakatalog, metadatakatalog.stat().st_size),
+                   "application/xml")
             arkivuttrekk = content / "arkivuttrekk.xml"
             record(tar.add_file("content/arkivuttrekk.xml", arkivuttrekk, arkivuttrekk.stat().st_size), "application/xml")
             addml_xsd = schema_path(addml.SCHEMA)
@@ -684,7 +687,8 @@ class _PublicJournal:
             self._process.start()
             send.close()
 
-    def result(self) -> int:
+    def result(self) -> tuple[int, tuple[Counter[str], str]]:
+        """(entries written, (element counts, sha256 of the file)), as `offentlig_journal_job` reports 'ok'."""
         if self._process is None:
             outcome = offentlig_journal_job(*self._arguments)
         else:
@@ -700,7 +704,7 @@ class _PublicJournal:
                 self.cancel()
         kind, value, hint = outcome
         if kind == "ok":
-            return value
+            return cast("tuple[int, tuple[Counter[str], str]]", value)
         if kind == "empty":
             raise ExportRefusedError(
                 "none of the journalposter of the extract may be published (all are in review, cancelled or "

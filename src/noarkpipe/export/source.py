@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import (
     and_,
@@ -32,12 +33,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, aliased
 
-from noarkpipe.store.docstore import DocumentStore
-from noarkpipe.errors import ExportRefusedError
-from noarkpipe.store import tables
-from noarkpipe.journal.period import require_closed
 from noarkpipe.core.codes import Arkivdelstatus, Variantformat
+from noarkpipe.errors import ExportRefusedError
 from noarkpipe.export.documents import StoredObject, extract_names, selected
+from noarkpipe.journal.period import require_closed
+from noarkpipe.store import tables
+from noarkpipe.store.docstore import DocumentStore
 
 PAGE = 500
 
@@ -137,8 +138,10 @@ def resolve_scope(session: Session, kode: str, selectors: Sequence[str], *, forc
     closed unless `force`.
     """
     arkivskaper = session.scalar(select(tables.Arkivskaper).where(tables.Arkivskaper.arkivskaperID == kode))
-    arkiv = arkivskaper and session.scalar(select(tables.Arkiv).where(tables.Arkiv.arkivskaper_id == arkivskaper.id))
-    if arkiv is None:
+    arkiv = None if arkivskaper is None else session.scalar(
+        select(tables.Arkiv).where(tables.Arkiv.arkivskaper_id == arkivskaper.id)
+    )
+    if arkivskaper is None or arkiv is None:
         raise ExportRefusedError(f"'{kode}' has journaled nothing yet: there is nothing to export")
     candidates = list(
         session.scalars(
@@ -305,7 +308,7 @@ def data_time(session: Session, scope: Scope) -> datetime:
     (an endringslogg row, a journalpost registered, a closing), which moves
     only when the content does. Whole seconds, UTC.
     """
-    times = [a.avsluttetDato for a in scope.arkivdeler if a.avsluttetDato]
+    times: list[datetime | None] = [a.avsluttetDato for a in scope.arkivdeler if a.avsluttetDato]
     if scope.test_extract or not times:
         times += [
             session.scalar(select(func.max(E.endretDato)).where(endringer_condition(scope))),
@@ -339,7 +342,7 @@ def _objects_of(session: Session, journalpost_ids: Sequence[int]) -> dict[int, l
     )
     grouped: dict[int, list[StoredObject]] = defaultdict(list)
     for row in rows:
-        grouped[row.dokumentbeskrivelse_id].append(StoredObject(*row))
+        grouped[row.dokumentbeskrivelse_id].append(StoredObject(**row._mapping))
     return grouped
 
 
@@ -372,22 +375,134 @@ def iter_documents(session: Session, scope: Scope) -> Iterator[tuple[StoredObjec
 # ---------------------------------------------------------------- cases with everything in them
 
 
+# The rows below are SQLAlchemy Rows of one table's columns (not ORM objects:
+# no identity map to fill for a million registrations). These protocols name
+# the columns the writers read, typed as in store/tables.py.
+
+
+class Screened(Protocol):
+    tilgangsrestriksjon: str | None
+    skjermingshjemmel: str | None
+    skjermingMetadata: str | None
+
+
+class SaksmappeRow(Screened, Protocol):
+    id: int
+    systemID: str
+    mappeID: str
+    saksaar: int
+    sakssekvensnummer: int
+    tittel: str
+    offentligTittel: str | None
+    saksdato: date
+    saksstatus: str
+    administrativEnhet: str | None
+    saksansvarlig: str | None
+    opprettetDato: datetime
+    opprettetAv: str
+    avsluttetDato: datetime | None
+    avsluttetAv: str | None
+
+
+class JournalpostRow(Screened, Protocol):
+    id: int
+    saksmappe_id: int
+    systemID: str
+    registreringsID: str
+    journalaar: int
+    journalsekvensnummer: int
+    journalpostnummer: int
+    journalposttype: str
+    journalstatus: str
+    journaldato: date
+    mottattDato: datetime | None
+    dokumentetsDato: date | None
+    tittel: str
+    offentligTittel: str | None
+    opprettetDato: datetime
+    opprettetAv: str
+
+
+class KorrespondansepartRow(Protocol):
+    journalpost_id: int
+    korrespondanseparttype: str
+    korrespondansepartNavn: str
+    epostadresse: str | None
+    postadresse: str | None
+    postnummer: str | None
+    poststed: str | None
+
+
+class DokumentbeskrivelseRow(Protocol):
+    id: int
+    journalpost_id: int
+    systemID: str
+    dokumenttype: str
+    dokumentstatus: str
+    tittel: str
+    tilknyttetRegistreringSom: str
+    dokumentnummer: int
+    tilknyttetDato: datetime
+    tilknyttetAv: str
+    opprettetDato: datetime
+    opprettetAv: str
+    archival_gap: str | None
+
+
+class KonverteringRow(Protocol):
+    dokumentobjekt_id: int
+    konvertertDato: datetime
+    konvertertAv: str
+    konvertertFraFormat: str
+    konvertertTilFormat: str
+    konverteringsverktoey: str | None
+    konverteringskommentar: str | None
+
+
+class KlassifikasjonssystemRow(Protocol):
+    id: int
+    systemID: str
+    klassifikasjonstype: str | None
+    tittel: str
+    opprettetDato: datetime
+    opprettetAv: str
+
+
+class KlasseRow(Protocol):
+    id: int
+    systemID: str
+    klasseID: str
+    tittel: str
+    opprettetDato: datetime
+    opprettetAv: str
+
+
+class EndringRow(Protocol):
+    id: int
+    referanseArkivenhet: str
+    referanseMetadata: str
+    endretDato: datetime
+    endretAv: str
+    tidligereVerdi: str | None
+    nyVerdi: str | None
+
+
 @dataclass(slots=True)
 class DocumentBundle:
-    row: object
-    objects: list[tuple[StoredObject, str, list]]  # object, path in extract, konverteringer
+    row: DokumentbeskrivelseRow
+    objects: list[tuple[StoredObject, str, list[KonverteringRow]]]  # object, path in extract, konverteringer
 
 
 @dataclass(slots=True)
 class RegistrationBundle:
-    row: object
-    parts: list
+    row: JournalpostRow
+    parts: list[KorrespondansepartRow]
     documents: list[DocumentBundle]
 
 
 @dataclass(slots=True)
 class CaseBundle:
-    row: object
+    row: SaksmappeRow
     registrations: list[RegistrationBundle]
 
 
@@ -410,28 +525,30 @@ def iter_cases(session: Session, arkivdel_id: int, klasse_id: int) -> Iterator[C
         after = (cases[-1].saksaar, cases[-1].sakssekvensnummer)
 
 
-def _bundles(session: Session, cases: list) -> Iterator[CaseBundle]:
-    journalposter = session.execute(
-        select(*J.__table__.columns).where(J.saksmappe_id.in_([c.id for c in cases])).order_by(J.saksmappe_id, J.journalpostnummer)
+def _bundles(session: Session, cases: Sequence[SaksmappeRow]) -> Iterator[CaseBundle]:
+    journalposter: Sequence[JournalpostRow] = session.execute(
+        select(*J.__table__.columns)
+        .where(J.saksmappe_id.in_([c.id for c in cases]))
+        .order_by(J.saksmappe_id, J.journalpostnummer)
     ).all()
     jp_ids = [j.id for j in journalposter]
-    parts: dict[int, list] = defaultdict(list)
+    parts: dict[int, list[KorrespondansepartRow]] = defaultdict(list)
     for part in session.execute(select(*KP.__table__.columns).where(KP.journalpost_id.in_(jp_ids)).order_by(KP.id)):
         parts[part.journalpost_id].append(part)
-    beskrivelser: dict[int, list] = defaultdict(list)
+    beskrivelser: dict[int, list[DokumentbeskrivelseRow]] = defaultdict(list)
     for db in session.execute(
         select(*DB.__table__.columns).where(DB.journalpost_id.in_(jp_ids)).order_by(DB.dokumentnummer, DB.id)
     ):
         beskrivelser[db.journalpost_id].append(db)
     objects = _objects_of(session, jp_ids)
-    chosen_ids = []
+    chosen_ids: list[int] = []
     chosen: dict[int, list[tuple[StoredObject, str]]] = {}
     for db_id, group in objects.items():
         picked = selected(group)
         names = extract_names(picked)
         chosen[db_id] = [(o, names[o.id]) for o in picked]
         chosen_ids += [o.id for o in picked]
-    konverteringer: dict[int, list] = defaultdict(list)
+    konverteringer: dict[int, list[KonverteringRow]] = defaultdict(list)
     if chosen_ids:
         for kv in session.execute(
             select(*KV.__table__.columns).where(KV.dokumentobjekt_id.in_(chosen_ids)).order_by(KV.id)
@@ -448,7 +565,9 @@ def _bundles(session: Session, cases: list) -> Iterator[CaseBundle]:
         yield CaseBundle(case, by_case.get(case.id, []))
 
 
-def classification(session: Session, arkivdel_id: int) -> list[tuple[object, list]]:
+def classification(
+    session: Session, arkivdel_id: int
+) -> list[tuple[KlassifikasjonssystemRow, Sequence[KlasseRow]]]:
     """The arkivdel's klassifikasjonssystemer, each with its klasser in the order they were created."""
     systems = session.execute(
         select(*KS.__table__.columns).where(KS.arkivdel_id == arkivdel_id).order_by(KS.id)
@@ -466,7 +585,9 @@ def count_cases(session: Session, arkivdel_id: int) -> int:
     return session.scalar(select(func.count()).select_from(S).where(S.arkivdel_id == arkivdel_id)) or 0
 
 
-def iter_journalposter(session: Session, scope: Scope) -> Iterator[tuple[object, object, object, list]]:
+def iter_journalposter(
+    session: Session, scope: Scope
+) -> Iterator[tuple[tables.Journalpost, tables.Saksmappe, tables.Klasse, list[KorrespondansepartRow]]]:
     """(journalpost, saksmappe, klasse, korrespondanseparter) for every journalpost in scope, by journal number."""
     after: tuple[int, int] | None = None
     while True:
@@ -485,7 +606,7 @@ def iter_journalposter(session: Session, scope: Scope) -> Iterator[tuple[object,
         rows = session.execute(page).all()
         if not rows:
             return
-        parts: dict[int, list] = defaultdict(list)
+        parts: dict[int, list[KorrespondansepartRow]] = defaultdict(list)
         for part in session.execute(
             select(*KP.__table__.columns).where(KP.journalpost_id.in_([r[0].id for r in rows])).order_by(KP.id)
         ):
@@ -496,7 +617,7 @@ def iter_journalposter(session: Session, scope: Scope) -> Iterator[tuple[object,
         session.expunge_all()
 
 
-def iter_endringer(session: Session, scope: Scope) -> Iterator[object]:
+def iter_endringer(session: Session, scope: Scope) -> Iterator[EndringRow]:
     """The endringslogg rows about what the extract holds, in the order they were written."""
     condition = endringer_condition(scope)
     after = 0

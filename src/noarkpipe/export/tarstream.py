@@ -82,7 +82,7 @@ class _Spool:
                 try:
                     self.digest.update(chunk)
                     self.raw.write(chunk)
-                except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                except BaseException as exc:
                     self._error = exc
 
     def _raise(self) -> None:

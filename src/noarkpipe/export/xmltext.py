@@ -9,7 +9,7 @@ two in step): fields in model declaration order (the XSD sequence order),
 nested entities with their `xsi:type`, text escaped as libxml2 escapes it
 (`&`, `<`, `>` and carriage return), no indentation. Correctness stays with
 the model (which checks every value when it is built) and with the schema
-validation of the file as it is written (xmlcheck.StreamCheck).
+validation of the file as it is written (noarkpipe.xml.streaming.StreamCheck).
 """
 
 from __future__ import annotations

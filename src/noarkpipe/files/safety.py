@@ -10,8 +10,8 @@ import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
-from noarkpipe.errors import InputFileError
 from noarkpipe.core.printable import ZERO_WIDTH, is_unsafe, printable
+from noarkpipe.errors import InputFileError
 
 MAX_FILENAME_CHARS = 150
 _RESERVED = re.compile(r'[<>:"|?*\\/]')

@@ -48,8 +48,6 @@ from pydantic import BaseModel, ConfigDict
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
-from noarkpipe.errors import InputFileError
-
 PdfaProfile = Literal["1b", "2b", "3b"]
 """PDF/A part and conformance level B; the levels OCRmyPDF and LibreOffice both produce."""
 
@@ -93,14 +91,6 @@ class VerificationReport(BaseModel):
         lines = [f"PDF/A-{self.profile} checks of {self.file}:"]
         lines += [f"  {check.id}: {check.outcome} - {check.detail}" for check in self.checks]
         return "\n".join(lines)
-
-
-class ConversionError(InputFileError):
-    """The archival copy was made but fails verification (or cannot be made); the document is not converted."""
-
-    def __init__(self, message: str, *, report: VerificationReport | None = None, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.report = report
 
 
 def verify_pdfa(

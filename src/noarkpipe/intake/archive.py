@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from noarkpipe.errors import InputFileError
 from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.errors import InputFileError
 from noarkpipe.files.safety import is_unsafe_member_path, require_size
 
 CHUNK = 64 * 1024

@@ -45,15 +45,15 @@ from pathlib import Path
 
 import magic
 
-from noarkpipe.errors import InputFileError
 from noarkpipe.core.context import IntakeContext
+from noarkpipe.core.submission import Source, Submission
+from noarkpipe.errors import InputFileError
+from noarkpipe.files.safety import open_regular
+from noarkpipe.files.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
 from noarkpipe.intake.eform import parse_eform_pair, parse_eform_xml, parse_eform_zip, sniff_eform
 from noarkpipe.intake.email import parse_eml
 from noarkpipe.intake.msg import parse_msg
-from noarkpipe.files.safety import open_regular
 from noarkpipe.intake.scan import parse_scan
-from noarkpipe.files.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
-from noarkpipe.core.submission import Source, Submission
 
 Parser = Callable[[Path, IntakeContext], list[Submission]]
 
@@ -91,7 +91,7 @@ def looks_like_email(head: bytes) -> bool:
     first = _FIELD.match(lines[0]) if lines else None
     if first is not None and first.group(1).lower() in _EMAIL_HEADERS:
         return True
-    names = []
+    names: list[bytes] = []
     for line in lines:
         if not line.strip():
             break

@@ -27,39 +27,46 @@ missing or nonsense. None of that stops intake; only a file that is not an
 e-mail at all does, or one that is cut off on the way or whose headers go past
 the [intake] limits (intake/email_guard.py: checked on the raw header text
 before the stdlib parser reads a value, whose cost grows faster than the header).
+
+This module walks the MIME tree and makes the Submission; its helpers sit
+beside it: header values, addresses, dates and file names read leniently
+(`email_headers.py`), an attachment's type and name from its bytes
+(`attachment_names.py`), what is said of signed and encrypted parts
+(`email_signed.py`). The main document's names and text layout are shared
+with conversion (`core/email_document.py`), as is the HTML version's builder
+(`files/email_html.py`).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import re
-from datetime import datetime
+from dataclasses import replace
 from email import policy
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
-from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
-import magic
 from lxml import etree, html
 
-from dataclasses import replace
-
-from noarkpipe.clock import LOCAL_TIME
-from noarkpipe.errors import InputFileError
-from noarkpipe.intake import archive, email_guard, email_html, invitation, notices
+from noarkpipe.core.charsets import decode_text
 from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.core.email_document import HTML_MAIN_FILENAME, MAIN_FILENAME, TEXT_MEDIA_TYPE, render_main_document
+from noarkpipe.core.submission import DocumentRole, Source, Submission, SubmissionDocument
+from noarkpipe.errors import InputFileError
+from noarkpipe.files import email_html
 from noarkpipe.files.safety import require_size, safe_filename
-from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.intake import archive, email_guard, invitation, notices
+from noarkpipe.intake.attachment_names import is_outlook_message, sniff_media_type, typed_name
+from noarkpipe.intake.email_headers import header_text, part_filename, part_text, parties_of, quoted_headers, sent_date
+from noarkpipe.intake.email_signed import (
+    ENCRYPTED_NOTE,
+    SIGNED_NOTES,
+    SMIME_CONTAINER_TYPES,
+    encrypted_gap,
+    signature_kind,
+)
 
-MAIN_FILENAME = "e-post.txt"
-TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
 _KNOWN_HEADERS = ("from", "to", "subject", "date", "message-id", "mime-version", "received")
-# Labels mislabelled in practice: windows-1252 is a superset of latin-1's printable range.
-_CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252"}
 
 
 def parse_eml(path: Path, context: IntakeContext) -> list[Submission]:
@@ -88,93 +95,13 @@ def _parse_message(raw: bytes, limits: IntakeLimits) -> EmailMessage:
     # Headers measured before the parser reads them (email_guard), then again block by block as it does.
     email_guard.check_head(raw, limits)
     message = email_guard.parser(limits).parsebytes(raw)
-    present = {key.lower() for key in message.keys()}
+    present = {key.lower() for key in message}
     if not present & set(_KNOWN_HEADERS):
         raise InputFileError(
             "no e-mail headers (From, To, Subject, Date, Message-ID) found: not an RFC 5322 e-mail",
             hint="check that the file really is an e-mail; Outlook files must end in .msg",
         )
     return message
-
-
-def _unescape(text: str) -> str:
-    """Raw 8-bit header bytes arrive as surrogates: decode them as UTF-8, else windows-1252."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
-        return text
-    return decode_text(text.encode("utf-8", "surrogateescape"), None)
-
-
-def _header(message: Message, name: str) -> str:
-    """A header as text. Raw 8-bit bytes (no RFC 2047) are decoded, not replaced by '?'."""
-    raw = next((value for key, value in message.raw_items() if key.lower() == name), None)
-    if raw is None:
-        return ""
-    if any("\udc80" <= ch <= "\udcff" for ch in raw):
-        text = _unescape(raw)
-        try:
-            text = str(make_header(decode_header(text)))
-        except (HeaderParseError, LookupError, UnicodeDecodeError):
-            pass
-    else:
-        try:
-            text = str(message.get(name))
-        except Exception:  # the header registry raises on some malformed headers
-            text = raw
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _addresses(message: Message, name: str) -> list[Party]:
-    try:
-        header = message.get(name)
-        addresses = list(header.addresses) if header is not None and hasattr(header, "addresses") else []
-    except Exception:
-        addresses = []
-    if not addresses and message.get_all(name):
-        raw = [str(v) for v in message.get_all(name)]
-        return [
-            Party(name=_unescape(n) or None, email=_unescape(e) or None) for n, e in getaddresses(raw) if n or e
-        ]
-    parties = []
-    for address in addresses:
-        if isinstance(address, Address):
-            email = address.addr_spec if address.username else None
-            parties.append(
-                Party(name=_unescape(address.display_name) or None, email=_unescape(email) if email else None)
-            )
-    return [p for p in parties if p.name or p.email]
-
-
-def _date(message: Message) -> datetime | None:
-    raw = message.get_all("date")
-    if not raw:
-        return None
-    try:
-        sent = parsedate_to_datetime(str(raw[0]))
-    except (TypeError, ValueError, IndexError):
-        return None
-    if sent is None or not 1970 <= sent.year <= 2100:
-        return None
-    return sent.replace(tzinfo=LOCAL_TIME) if sent.tzinfo is None else sent
-
-
-def decode_text(payload: bytes, charset: str | None) -> str:
-    """Bytes of a text part → str, trusting the declared charset only as far as it works."""
-    candidates = []
-    if charset:
-        candidates.append(_CHARSET_ALIASES.get(charset.lower(), charset))
-    candidates += ["utf-8", "cp1252"]
-    for candidate in candidates:
-        try:
-            return payload.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return payload.decode("cp1252", "replace")
-
-
-def _part_text(part: Message) -> str:
-    payload = part.get_payload(decode=True) or b""
-    text = decode_text(payload, part.get_content_charset())
-    return text.replace("\r\n", "\n")
 
 
 def html_to_text(markup: str) -> str:
@@ -199,65 +126,6 @@ def html_to_text(markup: str) -> str:
     text = document.text_content()
     lines = [re.sub(r"[ \t\xa0]+", " ", line).strip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-_EXTENSIONS = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/gif": ".gif",
-    "image/tiff": ".tif",
-    "image/bmp": ".bmp",
-    "application/pdf": ".pdf",
-    "text/plain": ".txt",
-    "text/html": ".html",
-    "text/calendar": ".ics",
-    "message/rfc822": ".eml",
-}
-# Declared types that say nothing about the content: the bytes are asked instead.
-_GENERIC_TYPES = frozenset({
-    "application/octet-stream", "application/x-octet-stream", "application/unknown", "application/x-unknown",
-    "application/binary", "application/download", "application/force-download", "application/x-download",
-})
-_GENERIC_SUFFIXES = frozenset({"", ".bin", ".dat", ".tmp", ".att"})
-_SNIFFED_NOTHING = frozenset({"application/octet-stream", "inode/x-empty", "application/x-empty"})
-_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:\\|\\\\)")
-_FILENAME_PARAM = re.compile(r'(?:^|;)\s*(?:file)?name\s*=\s*"([^"]*)"', re.IGNORECASE)
-MSG_MEDIA_TYPES = frozenset({"application/vnd.ms-outlook", "application/x-msg", "application/x-outlook-msg"})
-OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
-"""Start of an OLE compound file ([MS-CFB]): an Outlook .msg, or an old Office document."""
-
-
-def _filename(part: Message) -> str:
-    """The part's file name as the sender's program wrote it.
-
-    A quoted name holding a Windows path ("C:\\TEMP\\x.png") loses its
-    backslashes to quoted-string unescaping ("C:TEMPx.png"); the raw header
-    keeps them, so the base name survives.
-    """
-    name = _unescape(part.get_filename() or "")
-    for key, value in part.raw_items():
-        if key.lower() in ("content-disposition", "content-type"):
-            quoted = _FILENAME_PARAM.search(str(value))
-            if quoted and _WINDOWS_PATH.match(quoted.group(1)):
-                return _unescape(quoted.group(1))
-    return name
-
-
-def sniff_media_type(content: bytes) -> str | None:
-    """The media type the bytes show (libmagic), or None when they show nothing specific."""
-    if not content:
-        return None
-    try:
-        found = magic.from_buffer(content[:262144], mime=True)
-    except magic.MagicException:
-        return None
-    return None if not found or found in _SNIFFED_NOTHING else found
-
-
-def _is_outlook_message(media_type: str, filename: str, content: bytes) -> bool:
-    return content.startswith(OLE_SIGNATURE) and (
-        media_type in MSG_MEDIA_TYPES or filename.lower().endswith(".msg") or media_type in _GENERIC_TYPES
-    )
 
 
 def _recover_multipart(part: Message) -> Message | None:
@@ -322,12 +190,12 @@ class _Collector:
             # The status of a bounce or receipt: text of the letter (see notices), not a document.
             self.notice_status.extend(notices.status_groups(part))
         elif content_type == "text/rfc822-headers":
-            self.notice_headers.append(self._quoted_headers(_headers_part(part)))
+            self.notice_headers.append(self._quoted_headers(quoted_headers(part)))
         elif content_type.startswith("message/"):
             # message/external-body, message/partial and the like: keep their text as received.
             body = part.as_bytes(policy=policy.default.clone(max_line_length=None)).split(b"\n\n", 1)[-1]
             self._add(body, "text/plain", f"{content_type.split('/')[1]}.txt", content_type)
-        elif (kind := _signature_kind(part, content_type, parent)) and not part.is_multipart():
+        elif (kind := signature_kind(part, content_type, parent)) and not part.is_multipart():
             # A detached signature signs the message; it is no document of its own.
             # The message is kept whole as received, signature included (the stored original).
             self.signed.append(kind)
@@ -351,11 +219,11 @@ class _Collector:
         elif disposition == "attachment" or (part.get_filename() and disposition != "inline"):
             self._attachment(part, "Vedlegg")
         elif content_type == "text/plain":
-            text = _part_text(part)
+            text = part_text(part)
             self._inline_pgp(text)
             self.plain.append(text)
         elif content_type == "text/html":
-            self.html.append(_part_text(part))
+            self.html.append(part_text(part))
         else:
             self._attachment(part, "Innebygd vedlegg" if disposition == "inline" else "Vedlegg")
 
@@ -382,7 +250,7 @@ class _Collector:
     def _quoted_headers(self, headers: Message) -> list[tuple[str, str]]:
         labels = (("Fra", "from"), ("Til", "to"), ("Kopi", "cc"), ("Dato", "date"), ("Emne", "subject"),
                   ("Message-ID", "message-id"))
-        return [(label, _header(headers, name)) for label, name in labels if _header(headers, name)]
+        return [(label, header_text(headers, name)) for label, name in labels if header_text(headers, name)]
 
     def _inline_pgp(self, text: str) -> None:
         if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
@@ -394,7 +262,7 @@ class _Collector:
         for child in part.get_payload() if part.is_multipart() else [part]:
             if child.get_content_type() == "application/pgp-encrypted":
                 continue  # the control part: "Version: 1"
-            gap = _encrypted_gap(kind or "PGP/MIME")
+            gap = encrypted_gap(kind or "PGP/MIME")
             self._attachment(child, "Kryptert innhold", fallback="kryptert.asc", gap=gap)
         self.encrypted.append(kind or "PGP/MIME")
 
@@ -407,13 +275,13 @@ class _Collector:
         elif smime_type in ("compressed-data", "certs-only"):
             self._attachment(part, "Vedlegg", fallback="smime.p7m")
         else:
-            self._attachment(part, "Kryptert innhold", fallback="smime.p7m", gap=_encrypted_gap("S/MIME"))
+            self._attachment(part, "Kryptert innhold", fallback="smime.p7m", gap=encrypted_gap("S/MIME"))
             self.encrypted.append("S/MIME")
 
     def _outlook_leftover(self, part: Message, depth: int) -> bool:
         """winmail.dat and attached .msg files: unwrapped here; True if `part` was one."""
         content = part.get_payload(decode=True) or b""
-        media_type, filename = part.get_content_type(), _filename(part)
+        media_type, filename = part.get_content_type(), part_filename(part)
         # Imported here: both lay their text out with this module's helpers.
         from noarkpipe.intake import msg as outlook
         from noarkpipe.intake import tnef
@@ -421,7 +289,7 @@ class _Collector:
         if tnef.is_tnef(media_type, filename, content):
             self._winmail(tnef, content, safe_filename(filename, "winmail.dat"), depth)
             return True
-        if _is_outlook_message(media_type, filename, content):
+        if is_outlook_message(media_type, filename, content):
             self._outlook_message(outlook, content, safe_filename(filename, "melding.msg"), depth + 1)
             return True
         return False
@@ -493,7 +361,7 @@ class _Collector:
             self._attachment(part, "Videresendt melding")
             return
         raw = inner.as_bytes(policy=policy.default.clone(max_line_length=None))
-        subject = _header(inner, "subject") or "(uten emne)"
+        subject = header_text(inner, "subject") or "(uten emne)"
         self._add(raw, "message/rfc822", part.get_filename() or f"{subject}.eml", f"{self._forward_label()}: {subject}")
         if self.returned:
             self.notice_headers.append(self._quoted_headers(inner))
@@ -501,9 +369,9 @@ class _Collector:
         nested.walk(inner, depth + 1)
         self._take(nested)
         header = "\n".join(
-            f"{label}: {_header(inner, name)}"
+            f"{label}: {header_text(inner, name)}"
             for label, name in (("Fra", "from"), ("Dato", "date"), ("Emne", "subject"))
-            if _header(inner, name)
+            if header_text(inner, name)
         )
         self.forwarded_text.append(f"--- Videresendt melding ---\n{header}\n\n{nested.body_text()}")
         self.forwarded_text.extend(nested.forwarded_text)
@@ -527,7 +395,7 @@ class _Collector:
         if content is None:
             payload = part.get_payload()
             content = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
-        name = _filename(part)
+        name = part_filename(part)
         if not name and part.get("content-id"):
             # A Content-ID names no file type ("20592.1022586929.3@host"): the extension is added below.
             name = str(part["content-id"]).strip("<> ").split("@")[0] + ".bin"
@@ -538,17 +406,7 @@ class _Collector:
         rendering: bool = False,
     ) -> None:
         """One attached file: its type from the bytes when the sender's says nothing, a safe unique name."""
-        media_type = declared or "application/octet-stream"
-        if media_type in _GENERIC_TYPES or not (media_type in _EXTENSIONS or mimetypes.guess_extension(media_type)):
-            media_type = sniff_media_type(content) or media_type
-        extension = _EXTENSIONS.get(media_type) or mimetypes.guess_extension(media_type) or ".bin"
-        filename = safe_filename(name, f"vedlegg-{len(self.attachments) + 1}{extension}")
-        stem, suffix = Path(filename).stem, Path(filename).suffix.lower()
-        if suffix in _GENERIC_SUFFIXES and extension != ".bin":
-            filename = f"{stem}{extension}" if suffix else f"{filename}{extension}"
-        elif (suffix not in _GENERIC_SUFFIXES and suffix != extension and suffix not in mimetypes.types_map
-              and extension != ".bin"):
-            filename = f"{filename}{extension}"  # "20592.3": the dot was no extension
+        media_type, filename = typed_name(content, declared, name, len(self.attachments) + 1)
         if self.prefix:
             title = f"{self.prefix}: {filename}"
         else:
@@ -603,7 +461,7 @@ class _Collector:
         if not dot:
             stem, suffix = filename, ""
         candidate, counter = filename, 2
-        while candidate.lower() in self._names or candidate.lower() in (MAIN_FILENAME, email_html.HTML_MAIN_FILENAME):
+        while candidate.lower() in self._names or candidate.lower() in (MAIN_FILENAME, HTML_MAIN_FILENAME):
             candidate = f"{stem}-{counter}{dot}{suffix}"
             counter += 1
         self._names.add(candidate.lower())
@@ -664,39 +522,6 @@ class _Collector:
         return text.strip()
 
 
-SIGNATURE_TYPES = frozenset({"application/pkcs7-signature", "application/x-pkcs7-signature"})
-PGP_SIGNATURE_TYPE = "application/pgp-signature"
-SMIME_CONTAINER_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
-SIGNED_NOTE = "[Meldingen var signert (S/MIME). Signaturen er bevart i den opprinnelige e-posten.]"
-SIGNED_NOTES = {
-    "S/MIME": SIGNED_NOTE,
-    "PGP/MIME": "[Meldingen var signert med PGP/MIME. Signaturen er bevart i den opprinnelige e-posten.]",
-    "PGP": "[Meldingen var signert med PGP i selve teksten. Signaturen står i teksten og er bevart i den "
-    "opprinnelige e-posten.]",
-    "S/MIME-innpakket": "[Meldingen var signert med S/MIME i innpakket form: innholdet ligger i vedlegget "
-    "(smime.p7m), som er bevart som det kom.]",
-}
-ENCRYPTED_NOTE = (
-    "[Meldingen var kryptert ({kind}) og kan ikke leses uten mottakerens nøkkel. Det krypterte innholdet "
-    "er bevart som vedlegg og i den opprinnelige e-posten.]"
-)
-
-
-def _signature_kind(part: Message, content_type: str, parent: str) -> str | None:
-    """'S/MIME' or 'PGP/MIME' for a detached signature part, else None."""
-    if content_type in SIGNATURE_TYPES:
-        return "S/MIME"
-    if content_type == PGP_SIGNATURE_TYPE:
-        return "PGP/MIME"
-    if parent == "multipart/signed":
-        name = (part.get_filename() or "").lower()
-        if name.endswith(".p7s"):
-            return "S/MIME"
-        if name.endswith((".asc", ".sig")):
-            return "PGP/MIME"
-    return None
-
-
 def _parts_after_the_end(part: Message) -> list[Message]:
     """Parts a sender's program put after the closing boundary (reusing a nested part's boundary closes early)."""
     epilogue, boundary = part.epilogue or "", part.get_boundary()
@@ -708,53 +533,17 @@ def _parts_after_the_end(part: Message) -> list[Message]:
     return late.get_payload() if late.is_multipart() else []
 
 
-def _encrypted_gap(kind: str) -> str:
-    return f"the part is encrypted ({kind}) and cannot be read without the recipient's private key"
-
-
-def _headers_part(part: Message) -> Message:
-    """A text/rfc822-headers part read as the header block it quotes."""
-    payload = part.get_payload(decode=True) or b""
-    return BytesParser(policy=part.policy).parsebytes(payload.lstrip(b"\r\n"), headersonly=True)
-
-
-def _format_parties(parties: list[Party]) -> str:
-    return ", ".join(
-        f"{p.name} <{p.email}>" if p.name and p.email else (p.name or p.email or "") for p in parties
-    )
-
-
-def render_main_document(
-    sender: list[Party], to: list[Party], cc: list[Party], sent: datetime | None, subject: str,
-    body: str, attachments: list[SubmissionDocument],
-) -> str:
-    """The e-mail as a readable document: header block, text, list of attachments."""
-    lines = [
-        f"Fra:   {_format_parties(sender)}",
-        f"Til:   {_format_parties(to)}",
-    ]
-    if cc:
-        lines.append(f"Kopi:  {_format_parties(cc)}")
-    lines.append(f"Dato:  {sent.astimezone(LOCAL_TIME):%d.%m.%Y %H:%M} " if sent else "Dato:  (ukjent)")
-    lines.append(f"Emne:  {subject}")
-    lines += ["", body or "(ingen tekst)", ""]
-    if attachments:
-        lines.append("Vedlegg:")
-        lines += [f"  - {a.filename}" for a in attachments]
-    return "\n".join(line.rstrip() for line in lines).strip() + "\n"
-
-
 def _submission(message: EmailMessage, context: IntakeContext) -> Submission:
-    subject = _header(message, "subject")
-    senders = _addresses(message, "from") or _addresses(message, "sender")
+    subject = header_text(message, "subject")
+    senders = parties_of(message, "from") or parties_of(message, "sender")
     kind = notices.notice_kind(
         message, subject, senders[0].email if senders else None, senders[0].name if senders else None
     )
     collector = _Collector(context.limits, returned=kind in notices.DELIVERY_KINDS)
     collector.walk(message)
     collector.unpack_zips(context)
-    to, cc = _addresses(message, "to"), _addresses(message, "cc")
-    sent = _date(message)
+    to, cc = parties_of(message, "to"), parties_of(message, "cc")
+    sent = sent_date(message)
     body = collector.body_text()
     title, refers_to = subject, None
     if kind is not None:
@@ -765,7 +554,7 @@ def _submission(message: EmailMessage, context: IntakeContext) -> Submission:
         body = f"{body}\n\n{notices.describe(notice, subject)}".strip()
     # An HTML e-mail is kept as it looked (e-post.html); body_text stays its text, for search and screening.
     html_main = None if kind is not None else email_html.main_document(
-        message, _part_text, senders, to, cc, sent, subject, collector.attachments, notes=collector.remarks(),
+        message, part_text, senders, to, cc, sent, subject, collector.attachments, notes=collector.remarks(),
         limits=context.limits,
     )
     if html_main is not None:
@@ -788,7 +577,7 @@ def _submission(message: EmailMessage, context: IntakeContext) -> Submission:
         sent=sent,
         received=context.received,
         body_text=body_text,
-        message_id=_header(message, "message-id") or None,
+        message_id=header_text(message, "message-id") or None,
         refers_to_message_id=refers_to,
         documents=[main, *collector.attachments],
     )

@@ -57,11 +57,12 @@ from email import errors
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy
+from typing import cast
 
 import magic
 
-from noarkpipe.errors import InputFileError
 from noarkpipe.core.context import IntakeLimits
+from noarkpipe.errors import InputFileError
 
 ADDRESS_FIELDS = frozenset({
     "from", "sender", "reply-to", "to", "cc", "bcc",
@@ -181,7 +182,8 @@ class _LimitedPolicy(EmailPolicy):
 
 def parser(limits: IntakeLimits) -> BytesParser:
     """A parser for one e-mail whose header blocks are held to `limits` (a new guard per e-mail)."""
-    return BytesParser(policy=_LimitedPolicy(intake_guard=HeaderGuard(limits)))
+    # Policy takes any class attribute as a keyword; typeshed lists only the stdlib's own.
+    return BytesParser(policy=_LimitedPolicy(intake_guard=HeaderGuard(limits)))  # type: ignore[call-overload]
 
 
 def check_head(raw: bytes, limits: IntakeLimits, where: str = "the e-mail's header") -> None:
@@ -240,7 +242,7 @@ def require_whole(message: Message) -> None:
     """InputFileError if the e-mail was cut off on the way or a part of it cannot be decoded (rules in the docstring)."""
     if message.is_multipart() and _has(message, errors.CloseBoundaryNotFoundDefect):
         last = _last_part(message)
-        content = last.get_payload(decode=True) or b""
+        content = _decoded(last)
         if evidence := _cut_evidence(last, content):
             raise InputFileError(
                 f"the e-mail is truncated: it ends inside {_label(last)} without the closing MIME boundary, "
@@ -254,7 +256,7 @@ def require_whole(message: Message) -> None:
         declared_pdf = part.get_content_type() in _PDF_TYPES
         if not (base64 or declared_pdf):
             continue
-        content = part.get_payload(decode=True) or b""
+        content = _decoded(part)
         if base64 and _has(part, errors.InvalidBase64LengthDefect):
             raise InputFileError(
                 f"the e-mail is truncated or damaged: the base64 of {_label(part)} does not decode "
@@ -269,6 +271,11 @@ def require_whole(message: Message) -> None:
             )
 
 
+def _decoded(part: Message) -> bytes:
+    """The part's content with its transfer encoding undone (b"" for a multipart, where the stdlib gives None)."""
+    return cast("bytes | None", part.get_payload(decode=True)) or b""
+
+
 def _has(part: Message, defect: type) -> bool:
     return any(isinstance(found, defect) for found in part.defects)
 
@@ -276,8 +283,9 @@ def _has(part: Message, defect: type) -> bool:
 def _last_part(message: Message) -> Message:
     """The part the file ends in: the last child, down through multiparts and attached messages."""
     part = message
-    while part.is_multipart() and part.get_payload():
-        part = part.get_payload()[-1]
+    # the payload of a multipart (or an attached message) is the list of its parts
+    while part.is_multipart() and (children := cast("list[Message]", part.get_payload())):
+        part = children[-1]
     return part
 
 

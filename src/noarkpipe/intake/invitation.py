@@ -95,7 +95,8 @@ def read(content: bytes) -> Calendar | None:
     lines = _unfold(text)
     if not any(line.strip().upper() == "BEGIN:VCALENDAR" for line in lines[:5]):
         return None
-    method, events, current, depth = None, [], None, []
+    method, events, depth = None, [], []
+    current: dict[str, tuple[dict[str, str], str]] | None = None
     for line in lines:
         name, params, value = _property(line)
         if name == "BEGIN":

@@ -50,12 +50,12 @@ from sqlalchemy import select
 
 from noarkpipe.clock import utcnow
 from noarkpipe.config import ImapSettings
+from noarkpipe.core.context import IntakeLimits
 from noarkpipe.errors import ConfigError, SourceUnavailableError
-from noarkpipe.store.tables import ItemState
+from noarkpipe.files.safety import safe_filename
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
-from noarkpipe.core.context import IntakeLimits
-from noarkpipe.files.safety import safe_filename
+from noarkpipe.store.tables import ItemState
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,9 @@ def _mark_disposed(store: Store, actor: str, ids: Iterable[int]) -> None:
     now = utcnow()
     with store.write(actor) as session:
         for row_id in ids:
-            session.get(tables.FetchedMessage, row_id).disposed_at = now
+            row = session.get(tables.FetchedMessage, row_id)
+            assert row is not None  # the ids are of rows read from this table, whose rows are never deleted
+            row.disposed_at = now
 
 
 def _too_large(what: str, size: int, limits: IntakeLimits) -> str:
@@ -317,7 +319,7 @@ def _login(imap: imaplib.IMAP4, username: str, password: str) -> None:
         imap.login(username, password)
     else:
         # LOGIN cannot carry non-ASCII; SASL PLAIN carries UTF-8 (RFC 4616).
-        imap.authenticate("PLAIN", lambda _challenge: f"\0{username}\0{password}".encode("utf-8"))
+        imap.authenticate("PLAIN", lambda _challenge: f"\0{username}\0{password}".encode())
 
 
 @contextmanager
@@ -326,6 +328,7 @@ def _imap_session(settings: ImapSettings, password: str) -> Iterator[imaplib.IMA
     where = f"{settings.host}:{settings.effective_port}"
     hint_connect = "check host, port and tls under [arkivskaper.imap]; files already in the inbox are still taken in"
     context = _ssl_context(settings) if settings.tls != "none" else None
+    imap: imaplib.IMAP4
     try:
         if settings.tls == "ssl":
             imap = imaplib.IMAP4_SSL(

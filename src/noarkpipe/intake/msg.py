@@ -35,12 +35,15 @@ from extract_msg.enums import ErrorBehavior
 from extract_msg.msg_classes import MessageBase
 from extract_msg.null_date import NullDate
 
-from noarkpipe.errors import InputFileError
-from noarkpipe.intake import email_guard
+from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.core.context import IntakeContext, IntakeLimits
-from noarkpipe.intake.email import LOCAL_TIME, MAIN_FILENAME, OLE_SIGNATURE, TEXT_MEDIA_TYPE, html_to_text, render_main_document
-from noarkpipe.files.safety import require_size, safe_filename
+from noarkpipe.core.email_document import MAIN_FILENAME, TEXT_MEDIA_TYPE, render_main_document
 from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
+from noarkpipe.errors import InputFileError
+from noarkpipe.files.safety import require_size, safe_filename
+from noarkpipe.intake import email_guard
+from noarkpipe.intake.attachment_names import OLE_SIGNATURE
+from noarkpipe.intake.email import html_to_text
 
 MSG_MEDIA_TYPE = "application/vnd.ms-outlook"
 
@@ -338,7 +341,7 @@ def _submission(mail: _Mail, files: list[_File], context: IntakeContext) -> Subm
     """The Submission for a message read out of a .msg file; pure.
 
     The main document and the text of forwarded messages are laid out as for
-    .eml mail (`email.render_main_document`), so both read the same in the archive.
+    .eml mail (`core.email_document.render_main_document`), so both read the same in the archive.
     """
     documents = _documents(files, {MAIN_FILENAME}, context.limits, depth=1, prefix="")
     body = mail.body

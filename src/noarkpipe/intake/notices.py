@@ -30,9 +30,10 @@ Everything here is pure: the e-mail intake hands in what it found in the MIME tr
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Literal
+from typing import Literal, cast
 
 NoticeKind = Literal["bounce", "delay", "delivery", "receipt"]
 DELIVERY_KINDS: frozenset[NoticeKind] = frozenset({"bounce", "delay", "delivery"})
@@ -149,11 +150,11 @@ def _delivery_actions(message: Message) -> list[str]:
     ]
 
 
-def _own_parts(message: Message):
+def _own_parts(message: Message) -> Iterator[Message]:
     """The message and its own parts: not descending into attached messages."""
     yield message
     if message.is_multipart() and not message.get_content_type().startswith("message/"):
-        for child in message.get_payload():
+        for child in cast("list[Message]", message.get_payload()):  # a multipart's payload: its parts
             yield from _own_parts(child)
 
 
@@ -215,7 +216,7 @@ def _address_value(value: str) -> str:
 
 def finish(notice: Notice) -> Notice:
     """Fill in the original Message-ID and subject from what was found, in order of trust."""
-    original = dict((label.lower(), value) for label, value in notice.original)
+    original = {label.lower(): value for label, value in notice.original}
     notice.original_message_id = (
         _value(notice.status, "Original-Message-ID") or original.get("message-id") or notice.original_message_id
     )

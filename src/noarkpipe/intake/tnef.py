@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from tnefparse import TNEF
 from tnefparse import properties as mapi
 
-from noarkpipe.errors import InputFileError
 from noarkpipe.core.context import IntakeLimits
+from noarkpipe.errors import InputFileError
 from noarkpipe.intake.email import html_to_text
 from noarkpipe.intake.msg import decode_html, rtf_to_text
 
@@ -74,10 +74,10 @@ def decode(content: bytes, limits: IntakeLimits, depth: int = 0) -> TnefContent:
         stream = TNEF(content, do_checksum=False)
     except Exception as exc:  # tnefparse raises whatever its struct reads hit on damaged data
         raise TnefError(f"the TNEF stream is damaged ({type(exc).__name__}: {exc})") from exc
-    content = _content(stream, limits, depth)
-    if not (content.text or content.files or content.embedded):
+    found = _content(stream, limits, depth)
+    if not (found.text or found.files or found.embedded):
         raise TnefError("it holds neither text nor files that can be read")
-    return content
+    return found
 
 
 def _content(stream: TNEF, limits: IntakeLimits, depth: int) -> TnefContent:

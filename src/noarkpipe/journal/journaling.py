@@ -34,15 +34,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from noarkpipe.clock import LOCAL_TIME
-from noarkpipe.core.references import CaseParty, CaseReference, describe_sender, find_case_references, is_party_of_case
 from noarkpipe.classify.learned import MODEL_DECIDED_NOTE, decide, submission_text
 from noarkpipe.classify.policy import Policy
 from noarkpipe.classify.rules import classify
 from noarkpipe.classify.screening import PublicField, ScreeningDecision, decide_screening, public_text, screening_input
+from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.config import ArkivskaperSettings
-from noarkpipe.store.docstore import StoredBlob
-from noarkpipe.core.submission import DocumentRole, Submission, SubmissionDocument
 from noarkpipe.core.codes import (
     Arkivdelstatus,
     Arkivstatus,
@@ -55,9 +52,10 @@ from noarkpipe.core.codes import (
     TilknyttetRegistreringSom,
     Variantformat,
 )
-from noarkpipe.store import numbering
-from noarkpipe.store import tables
-
+from noarkpipe.core.references import CaseParty, CaseReference, describe_sender, find_case_references, is_party_of_case
+from noarkpipe.core.submission import DocumentRole, Submission, SubmissionDocument
+from noarkpipe.store import numbering, tables
+from noarkpipe.store.docstore import StoredBlob
 
 
 @dataclass(frozen=True)
@@ -265,7 +263,7 @@ def place(session: Session, structure: Structure, submission: Submission, policy
             if policy.quoted_case_unknown_sender == "review" and not is_party_of_case(
                 submission.sender, case_parties(session, saksmappe)
             ):
-                # A case number is public; quoting one proves nothing (classify/references.py).
+                # A case number is public; quoting one proves nothing (core/references.py).
                 return Placement(
                     Journalstatus.midlertidig_registrering, saksmappe,
                     f"quotes existing case {ref} ({ref.quoted!r}), but {describe_sender(submission.sender)} is no "

@@ -46,11 +46,11 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from noarkpipe.errors import ExitCode, ExportRefusedError, NoarkpipeError
-from noarkpipe.core.codes import Arkivdelstatus, Journalstatus, Saksstatus
-from noarkpipe.store import tables
 from noarkpipe.clock import LOCAL_TIME
+from noarkpipe.core.codes import Arkivdelstatus, Journalstatus, Saksstatus
+from noarkpipe.errors import ExportRefusedError, NoarkpipeError, PeriodError
 from noarkpipe.journal.review import parse_number
+from noarkpipe.store import tables
 
 CLOSED_SAKSSTATUS = (Saksstatus.avsluttet.value, Saksstatus.utgaar.value)
 # Registrations no archivist has finished: a case holding one is not closed.
@@ -59,12 +59,6 @@ UNFINISHED_JOURNALSTATUS = (
     Journalstatus.reservert_dokument.value,
 )
 _TRAILING_YEAR = re.compile(r"(\d{4})\s*[-–]\s*(\d{4})?\s*$")
-
-
-class PeriodError(NoarkpipeError):
-    """A period or case operation that cannot be carried out as asked; nothing was changed."""
-
-    exit_code = ExitCode.export_refused
 
 
 class PeriodMethod(StrEnum):

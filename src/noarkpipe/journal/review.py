@@ -35,20 +35,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from noarkpipe.clock import utcnow
-from noarkpipe.errors import ExitCode, NoarkpipeError
 from noarkpipe.core.codes import Journalstatus, Saksstatus, Variantformat
-from noarkpipe.store import numbering
-from noarkpipe.store import tables
+from noarkpipe.errors import ReviewError
 from noarkpipe.journal.journaling import StoredDocument, add_archival_variant, add_production_variant
+from noarkpipe.store import numbering, tables
 
 REVIEWABLE = Journalstatus.midlertidig_registrering.value
 _NUMBER = re.compile(r"^\s*(\d{2}|\d{4})\s*/\s*(\d{1,7})\s*$")
-
-
-class ReviewError(NoarkpipeError):
-    """A review decision that cannot be carried out (unknown number, wrong state)."""
-
-    exit_code = ExitCode.bad_args
 
 
 class ReviewItem(BaseModel):

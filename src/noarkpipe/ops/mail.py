@@ -23,16 +23,11 @@ from email.utils import format_datetime, make_msgid
 
 from pydantic import BaseModel
 
-from noarkpipe.clock import utcnow
+from noarkpipe.clock import LOCAL_TIME, utcnow
 from noarkpipe.config import ReportSettings
-from noarkpipe.errors import ExitCode
-from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.core.printable import printable
+from noarkpipe.errors import ExitCode, MailError
 from noarkpipe.ops.report import RunReport
-
-
-class MailError(Exception):
-    """The report could not be mailed; the message says why and what to check."""
 
 
 class MailSent(BaseModel):

@@ -8,8 +8,8 @@ string they hold passes through `mask_identity_numbers` on the way out.
 
 from __future__ import annotations
 
-from noarkpipe.core.identity import find_identity_numbers
 from noarkpipe.classify.screening import MASK
+from noarkpipe.core.identity import find_identity_numbers
 
 
 def mask_identity_numbers(text: str) -> str:

@@ -27,15 +27,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from noarkpipe import __version__
-from noarkpipe.config import Settings
-from noarkpipe.errors import ExitCode
-from noarkpipe.store import tables
 from noarkpipe.clock import LOCAL_TIME
-from noarkpipe.store.engine import Store
+from noarkpipe.config import Settings
 from noarkpipe.core.codes import Journalstatus
-from noarkpipe.run.nightly import MailboxResult, Outcome, RunSummary
+from noarkpipe.errors import ExitCode
 from noarkpipe.ops.redact import mask_identity_numbers
+from noarkpipe.run.results import MailboxResult, Outcome, RunSummary
 from noarkpipe.run.timing import StageTime
+from noarkpipe.store import tables
+from noarkpipe.store.engine import Store
 
 FILE_MODE = 0o640
 
@@ -408,7 +408,9 @@ def render_html(report: RunReport) -> str:
 def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:
     head = "".join(f'<th scope="col">{_e(h)}</th>' for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td class="n">{_e(v)}</td>' if n in numeric else f"<td>{_e(v)}</td>" for n, v in enumerate(row)) + "</tr>\n"
+        "<tr>"
+        + "".join(f'<td class="n">{_e(v)}</td>' if n in numeric else f"<td>{_e(v)}</td>" for n, v in enumerate(row))
+        + "</tr>\n"
         for row in rows
     )
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"

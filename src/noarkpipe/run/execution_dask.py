@@ -1,4 +1,4 @@
-"""The executor for a Dask distributed cluster: the same interface as `LocalExecutor`, other machines.
+"""The executor for a Dask distributed cluster: the `execution.Executor` interface, on other machines.
 
 When one machine is not enough for a night's OCR and PDF/A work, the run
 hands that work to a Dask cluster (`noarkpipe run --scheduler
@@ -43,6 +43,7 @@ CONNECT_TIMEOUT_S = 20
 
 def _client(scheduler: str, connect_timeout_s: float):
     try:
+        # Here, not at the top: importing distributed takes 0.7 s, which a run without a scheduler does not pay.
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - dask is a dependency; this is for broken installs
         raise MissingDependencyError(
@@ -84,7 +85,7 @@ class _DaskTask(Generic[R]):
         except TimeoutError:
             self._executor._give_up(self._future)
             return TaskOutcome(failure=f"timed out: still running after {limit:.0f} s on the cluster", timed_out=True)
-        except Exception as exc:  # noqa: BLE001 - the worker died too often, or the task was cancelled
+        except Exception as exc:
             name = type(exc).__name__
             if name == "CancelledError":
                 return TaskOutcome(failure="not started: the run was stopped", cancelled=True)
@@ -132,11 +133,11 @@ class DaskExecutor:
         try:
             processing = self._client.processing()
             holders = {worker for worker, keys in processing.items() if future.key in keys}
-        except Exception:  # noqa: BLE001 - a scheduler hiccup must not turn a timeout into a crash
+        except Exception:  # noqa: S110 - the scheduler may be gone; the task is cancelled below either way
             pass
         future.cancel()
         if holders:
             try:
                 self._client.restart_workers(sorted(holders), timeout=CONNECT_TIMEOUT_S)
-            except Exception:  # noqa: BLE001 - e.g. a worker without a nanny cannot restart: it is left
+            except Exception:  # noqa: S110 - a worker that cannot be restarted is replaced by the nanny
                 pass

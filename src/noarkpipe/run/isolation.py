@@ -52,7 +52,7 @@ from typing import Any
 
 from noarkpipe import errors
 from noarkpipe._exec.lifetime import die_with_parent
-from noarkpipe.run.execution import fork_server, kill_process_trees
+from noarkpipe.run.processes import fork_server, kill_process_trees
 
 MAX_CALLS = 200
 """Calls one child takes before it is replaced: a bound on what it may accumulate (caches, fragmentation)."""
@@ -316,7 +316,7 @@ def _call(function: Callable[..., Any], args: tuple) -> dict:
         return {"ending": Ending.refused.value, "class": type(exc).__name__, "message": exc.message, "hint": exc.hint}
     except MemoryError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a parser's bug is that item's failure, reported to the caller
+    except Exception as exc:
         return {"ending": Ending.failed.value, "detail": "".join(traceback.format_exception_only(exc)).strip()}
     return {"ending": Ending.returned.value, "value": value}
 

@@ -35,11 +35,10 @@ import uuid
 from pathlib import Path
 
 from noarkpipe.clock import utcnow
-from noarkpipe.store.docstore import sha256_file
-from noarkpipe.store.tables import ItemState
+from noarkpipe.core.printable import printable, printable_block
 from noarkpipe.errors import StoreError
 from noarkpipe.files.safety import describe_entry, not_regular_reason, safe_filename
-from noarkpipe.core.printable import printable, printable_block
+from noarkpipe.store.docstore import sha256_file
 
 log = logging.getLogger(__name__)
 

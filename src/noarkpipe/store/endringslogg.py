@@ -13,8 +13,8 @@ from datetime import date, datetime
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from noarkpipe.store import tables
 from noarkpipe.clock import utcnow
+from noarkpipe.store import tables
 
 
 def _text(value) -> str | None:

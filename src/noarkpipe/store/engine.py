@@ -31,8 +31,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from noarkpipe.errors import StoreError
-from noarkpipe.store import endringslogg
-from noarkpipe.store import tables
+from noarkpipe.store import endringslogg, tables
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 LOCK_TIMEOUT_S = 60
@@ -144,7 +143,9 @@ class Store:
 
     def head_revision(self) -> str:
         with self.engine.connect() as connection:
-            return ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+            head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+        assert head is not None  # the migrations shipped in store/migrations have a head
+        return head
 
     def require_current_schema(self) -> None:
         current, head = self.schema_revision(), self.head_revision()

@@ -10,6 +10,8 @@ queue up; a rollback gives the number back, so no gaps appear.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,9 +27,12 @@ def dokument_series(saksmappe_system_id: str) -> str:
 
 
 def next_number(session: Session, arkivskaper_id: int, series: str, year: int) -> int:
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(
-        session.get_bind().dialect.name
-    )
+    # both dialects' INSERT has the upsert (ON CONFLICT … DO UPDATE), the generic one has not
+    upserts: dict[str, Callable[[type[NumberSeries]], postgresql.Insert | sqlite.Insert]] = {
+        "postgresql": postgresql.insert,
+        "sqlite": sqlite.insert,
+    }
+    insert = upserts.get(session.get_bind().dialect.name)
     if insert is None:
         raise NotImplementedError(f"numbering on {session.get_bind().dialect.name}")
     statement = (

@@ -45,13 +45,12 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import BinaryIO, Self
+from typing import IO, ClassVar, Self
 
 from lxml import etree
 
 from noarkpipe import __version__
 from noarkpipe.errors import InputFileError, NoarkpipeError
-from noarkpipe.xml.schemas import xml_schema
 from noarkpipe.validate.addml_reader import MAX_ADDML_BYTES, AddmlInfo, read_addml
 from noarkpipe.validate.checks import families
 from noarkpipe.validate.checks import package as package_checks
@@ -60,12 +59,13 @@ from noarkpipe.validate.findings import FINDINGS_COLUMNS, FINDINGS_TABLE, Findin
 from noarkpipe.validate.ledger import Ledger
 from noarkpipe.validate.messages import Message, msg
 from noarkpipe.validate.model import ArkivdelCounts, DetectedVersion, ValidateOptions, ValidationReport
+from noarkpipe.validate.reader import FRAME, UNREADABLE, Job
 from noarkpipe.validate.report import write_findings_csv
-from noarkpipe.validate.source import FILE, Member, Source, TarSource, open_source
+from noarkpipe.validate.source import FILE, Member, ReadStream, Source, TarSource, open_source
 from noarkpipe.validate.texts import texts
 from noarkpipe.validate.version import detect
-from noarkpipe.validate.reader import FRAME, UNREADABLE, Job
 from noarkpipe.validate.walker import Frame, Subscriptions, XmlOutcome, XmlProblem, place_schema_errors, walk
+from noarkpipe.xml.schemas import xml_schema
 
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total): done and total in bytes (total 0 when unknown)."""
@@ -207,7 +207,7 @@ class Run:
         row = self.inventory.db.execute(f"SELECT {MEMBER_COLUMNS} FROM member WHERE name = ?", (path,)).fetchone()
         return _member(row) if row else None
 
-    def open(self, member: Member) -> BinaryIO:
+    def open(self, member: Member) -> ReadStream:
         return self.source.open(member)
 
     def read_bytes(self, path: str, limit: int) -> bytes | None:
@@ -447,7 +447,7 @@ class Run:
         self._start_reading([(path, relative) for _, path, _, relative in plan])
         assert self._reader.stdout is not None
         forwarded = _Forwarded(self._reader.stdout)
-        for role, path, member, relative in plan:
+        for role, path, _member, relative in plan:
             try:
                 self._walk(role, path, relative, forwarded.next_file, schema_in_pass=False)
             except OSError as exc:
@@ -463,14 +463,18 @@ class Run:
                 continue
             if judged["schema_errors"] or (judged["fatal"] and outcome.well_formed):
                 self.other_bytes += place_schema_errors(
-                    lambda member=member: self.open(member), path, self.subscribe(role), xml_schema(relative),
+                    partial(self.open, member), path, self.subscribe(role), xml_schema(relative),
                     self._problem_sink(path), outcome)
-        if self.submission_path is not None:
-            label = self.submission_path.name
-            opener = partial(open, self.submission_path, "rb")
+        submission = self.submission_path
+        if submission is not None:
+            label = submission.name
+
+            def opener() -> ReadStream:
+                return open(submission, "rb")
+
             with opener() as stream:
                 head = stream.read(64 * 1024)
-            self.other_bytes += len(head) + self.submission_path.stat().st_size
+            self.other_bytes += len(head) + submission.stat().st_size
             self._walk("submission", label, self.schema_for("submission", head), opener, schema_in_pass=True)
 
     def _unreadable(self, path: str, exc: OSError) -> None:
@@ -488,7 +492,9 @@ class Run:
 
         return problem
 
-    def _walk(self, role: str, label: str, relative: str | None, opener, schema_in_pass: bool) -> None:
+    def _walk(
+        self, role: str, label: str, relative: str | None, opener: Callable[[], ReadStream], schema_in_pass: bool
+    ) -> None:
         """One file through the checks; its schema plugged into this pass only when `schema_in_pass`."""
         schema = xml_schema(relative) if relative and schema_in_pass else None
         self.schemas_used[label] = relative or ""
@@ -552,7 +558,7 @@ class ArkivdelTally:
     missing or repeated in a faulty extract.
     """
 
-    FIELDS = {"mappe": "mapper", "registrering": "registreringer",
+    FIELDS: ClassVar[dict[str, str]] = {"mappe": "mapper", "registrering": "registreringer",
               "dokumentbeskrivelse": "dokumentbeskrivelser", "dokumentobjekt": "dokumentobjekter"}
     LEAVES = ("systemID", "tittel", "arkivdelstatus", "arkivperiodeStartDato", "arkivperiodeSluttDato")
 
@@ -590,7 +596,7 @@ class _ReaderGone(Exception):
 class _Forwarded:
     """The XML files the reading process forwards, one after another, each read like a file."""
 
-    def __init__(self, pipe: BinaryIO) -> None:
+    def __init__(self, pipe: IO[bytes]) -> None:
         self._pipe = pipe
         self._frame = b""
         self._buffer = memoryview(b"")

@@ -144,7 +144,7 @@ def _arkivdeler(report: ValidationReport, words: Texts) -> str:
                          first="arkivdel"))
     if len(report.arkivdeler) > 1:
         totals = [words.number(sum(getattr(a, column) for a in report.arkivdeler)) for column in COUNT_COLUMNS]
-        rows.append(_row([escape(words("total")), "", ""] + totals, numeric=numeric, css="total"))
+        rows.append(_row([escape(words("total")), "", "", *totals], numeric=numeric, css="total"))
     return heading + f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -179,7 +179,8 @@ def _details(result: CheckResult, words: Texts) -> str:
     shown = len(result.examples)
     tail = ""
     if result.count > shown:
-        tail = (f"<p class=\"muted\">{escape(words('findings_shown', shown=words.number(shown), count=words.number(result.count)))} "
+        counted = words("findings_shown", shown=words.number(shown), total=words.number(result.count))
+        tail = (f"<p class=\"muted\">{escape(counted)} "
                 f"{escape(words('findings_more'))}</p>")
     arkade = f" · Arkade 5: {escape(', '.join(result.arkade))}" if result.arkade else ""
     return (

@@ -29,8 +29,8 @@ from functools import lru_cache
 
 from lxml import etree
 
-from noarkpipe.xml.schemas import read_manifest, safe_parser, schema_path
 from noarkpipe.validate.messages import Message, msg
+from noarkpipe.xml.schemas import read_manifest, safe_parser, schema_path
 
 BOM = b"\xef\xbb\xbf"
 _LINE_END_SPACE = re.compile(r"[ \t\r]+(?=\n)")
@@ -146,7 +146,7 @@ def _compare(theirs, ours, parent: str) -> tuple[int | None, str, Message | str]
     if (theirs.text or "").strip() != (ours.text or "").strip():
         return theirs.sourceline, path, msg("its text differs from the official schema")
     mine, official = list(theirs), list(ours)
-    for index, (a, b) in enumerate(zip(mine, official)):
+    for a, b in zip(mine, official):
         found = _compare(a, b, path)
         if found[2]:
             return found

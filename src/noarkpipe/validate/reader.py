@@ -117,11 +117,13 @@ class _Validity:
         return {"schema_errors": self.schema_errors, "fatal": self.fatal}
 
     def _look(self) -> None:
+        assert self._parser is not None  # called only while the parser is fed
         log = self._parser.feed_error_log
         if len(log) and any(entry.domain_name == "SCHEMASV" for entry in log):
             self._stop(fatal=False)
 
     def _stop(self, fatal: bool) -> None:
+        assert self._parser is not None  # called only while the parser is fed
         log = self._parser.feed_error_log
         self.schema_errors = self.schema_errors or any(entry.domain_name == "SCHEMASV" for entry in log)
         self.fatal = self.fatal or fatal

@@ -26,7 +26,8 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Self
+from types import TracebackType
+from typing import Protocol, Self
 
 from noarkpipe.errors import InputFileError
 from noarkpipe.validate.messages import Message, msg
@@ -41,6 +42,20 @@ UNSAFE_KINDS = {
     "other": msg("an unusual member type"),
 }
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class ReadStream(Protocol):
+    """A member opened for reading: bytes, read-only, closed on leaving `with` (a file, a slice of the tar)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None, /
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +103,7 @@ class Source:
     def members(self) -> Iterator[Member]:
         raise NotImplementedError
 
-    def open(self, member: Member) -> BinaryIO:
+    def open(self, member: Member) -> ReadStream:
         raise NotImplementedError
 
     def total_size(self) -> int:
@@ -137,7 +152,7 @@ class FolderSource(Source):
                 else:
                     yield Member(name=name, kind="other", size=0, raw=raw, problem=UNSAFE_KINDS["other"])
 
-    def open(self, member: Member) -> BinaryIO:
+    def open(self, member: Member) -> ReadStream:
         relative = os.fsdecode(member.raw) if member.raw is not None else member.name
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         descriptor = os.open(self.path / relative, flags)
@@ -183,7 +198,7 @@ class TarSource(Source):
                 if info is None:
                     return
                 # TarFile keeps every header it has read; a package of a million files must not.
-                tar.members.clear()
+                tar.members.clear()  # type: ignore[attr-defined]  # TarFile.members is not in typeshed
                 yield self._member(info)
 
     def _member(self, info: tarfile.TarInfo) -> Member:
@@ -211,7 +226,7 @@ class TarSource(Source):
                                      size=info.size)
         return Member(name=name, kind=FILE, size=info.size, offset=info.offset_data, raw=raw, problem=problem)
 
-    def open(self, member: Member) -> BinaryIO:
+    def open(self, member: Member) -> ReadStream:
         return _Slice(self.path, member.offset, member.size)
 
     def total_size(self) -> int:

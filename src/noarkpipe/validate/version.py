@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import re
 
-from noarkpipe.xml.schemas import NOARK5_VERSIONS, noark5_version_of
 from noarkpipe.validate.addml_reader import AddmlInfo
 from noarkpipe.validate.model import DetectedVersion
 from noarkpipe.validate.official import recognise
+from noarkpipe.xml.schemas import NOARK5_VERSIONS, noark5_version_of
 
 _VERSION_ATTRIBUTE = re.compile(rb"<(?:xs|xsd):schema\b[^>]*?\sversion=\"([^\"]+)\"", re.DOTALL)
 
@@ -48,12 +48,12 @@ def detect(
     if arkivstruktur_xsd is not None:
         known = recognise(arkivstruktur_xsd)
         official = known.relative if known else ""
-        if noark5_version_of(official):
-            votes.append((noark5_version_of(official), f"arkivstruktur.xsd in the extract is the official {official}"))
+        if official_version := noark5_version_of(official):
+            votes.append((official_version, f"arkivstruktur.xsd in the extract is the official {official}"))
         else:
             match = _VERSION_ATTRIBUTE.search(arkivstruktur_xsd[:4096])
             version = normalise(match.group(1).decode("ascii", "replace")) if match else None
-            if version:
+            if match and version:
                 votes.append((version, f"arkivstruktur.xsd (altered) says version=\"{match.group(1).decode()}\""))
     if addml is not None and addml.noark_version:
         version = normalise(addml.noark_version)

@@ -51,11 +51,11 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from lxml import etree
 
 from noarkpipe.validate.messages import Message, joined, msg
+from noarkpipe.validate.source import ReadStream
 
 CHUNK = 64 * 1024
 CONTENT_CHUNK = 1024 * 1024
@@ -97,7 +97,10 @@ class Frame:
         "type",
     )
 
-    def __init__(self, name, type_, line, parent, index, depth, file, element, attrib=None):
+    def __init__(
+        self, name: str, type_: str | None, line: int | None, parent: Frame | None, index: int, depth: int,
+        file: str, element: etree._Element, attrib: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.type = type_
         self.line = line
@@ -192,7 +195,7 @@ class Subscriptions:
 
 
 def walk(
-    open_stream: Callable[[], BinaryIO],
+    open_stream: Callable[[], ReadStream],
     file: str,
     subscriptions: Subscriptions,
     schema: etree.XMLSchema | None,
@@ -220,7 +223,7 @@ def walk(
 
 
 def place_schema_errors(
-    open_stream: Callable[[], BinaryIO],
+    open_stream: Callable[[], ReadStream],
     file: str,
     subscriptions: Subscriptions,
     schema: etree.XMLSchema,
@@ -290,7 +293,7 @@ class _Pass:
             name = self.local[tag] = tag.rpartition("}")[2] if isinstance(tag, str) else ""
         return name
 
-    def run(self, stream: BinaryIO, schema, skip: int) -> bool:
+    def run(self, stream: ReadStream, schema, skip: int) -> bool:
         options = {"events": ("start", "end"), "resolve_entities": False, "no_network": True, "load_dtd": False,
                    "huge_tree": False, "remove_comments": True, "remove_pis": True}
         if not self.plain:
@@ -352,6 +355,7 @@ class _Pass:
     def _drain(self, events: list, skip_until: int) -> list:
         """Dispatch one block's events; returns the elements that ended, to be freed after error placing."""
         ended = []
+        name: str | None
         if self.plain:
             for event, element in events:
                 self.events += 1
@@ -557,7 +561,7 @@ class _Pass:
 
     def _path_of(self, element) -> str:
         """The element path: the nearest enclosing entity's path, then the element names below it."""
-        names = []
+        names: list[str] = []
         frames = {**self.chunk_frames, **{id(frame.element): frame for frame in self.frames}}
         node = element
         while node is not None:

@@ -34,8 +34,8 @@ from typing import IO
 
 from lxml import etree
 
-from noarkpipe.xml.schemas import assert_valid, noark5_schema, safe_parser
 from noarkpipe.core.noark import Arkiv, NoarkModel
+from noarkpipe.xml.schemas import assert_valid, noark5_schema, safe_parser
 
 NAMESPACE = "http://www.arkivverket.no/standarder/noark5/arkivstruktur"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"

@@ -8,7 +8,7 @@ the local copy by a resolver instead of editing the files.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from lxml import etree
@@ -73,7 +73,7 @@ def safe_parser(**options) -> etree.XMLParser:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def xml_schema(relative: str) -> etree.XMLSchema:
     """The lxml XMLSchema for a shipped schema, e.g. 'noark5/v5.0/arkivstruktur.xsd'."""
     parser = safe_parser()

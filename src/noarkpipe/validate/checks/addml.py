@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from noarkpipe.validate.checks import Family, check
 from noarkpipe.validate.messages import msg
 from noarkpipe.validate.model import Severity
-from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
     from noarkpipe.validate.engine import Run

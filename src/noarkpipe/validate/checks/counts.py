@@ -26,10 +26,10 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from noarkpipe.core.codes import Dokumentstatus, Journalposttype, Journalstatus
+from noarkpipe.validate.checks import Family, check
 from noarkpipe.validate.messages import Joined, Message, joined, msg
 from noarkpipe.validate.model import Severity
 from noarkpipe.validate.walker import Frame
-from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
     from noarkpipe.validate.engine import Run
@@ -113,7 +113,7 @@ class CountsFamily(Family):
         subs = run.subscribe("arkivstruktur")
         self._run = run
         # entities that are only counted need no frames: the walker's element counts are enough
-        subs.count(OTHER_ENTITIES + ("arkiv", "arkivskaper", "klassifikasjonssystem"))
+        subs.count((*OTHER_ENTITIES, "arkiv", "arkivskaper", "klassifikasjonssystem"))
         for name in PER_ARKIVDEL:
             subs.start(name, lambda frame: self._arkivdel_tally(frame, frame.name))
         subs.end("arkivdel", self._arkivdel)
@@ -197,7 +197,7 @@ class CountsFamily(Family):
             return
         entities = self.tally["entities"]
         counted = run.outcomes["arkivstruktur"].counts
-        for name in OTHER_ENTITIES + ("arkiv", "arkivskaper", "klassifikasjonssystem"):
+        for name in (*OTHER_ENTITIES, "arkiv", "arkivskaper", "klassifikasjonssystem"):
             entities[name] = counted.get(name, 0)
         t = self.tally
 

@@ -15,11 +15,11 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
+from noarkpipe.validate.checks import Family, check
+from noarkpipe.validate.checks.structure import REQUIRED_FILES
 from noarkpipe.validate.messages import Message, msg
 from noarkpipe.validate.model import Severity
 from noarkpipe.validate.walker import Frame
-from noarkpipe.validate.checks import Family, check
-from noarkpipe.validate.checks.structure import REQUIRED_FILES
 
 if TYPE_CHECKING:
     from noarkpipe.validate.engine import Run
@@ -96,7 +96,8 @@ class DocumentsFamily(Family):
         extension = ref.rsplit(".", 1)[-1].lower() if "." in ref.rsplit("/", 1)[-1] else ""
         format_declared = frame.get("format") + ("|" + frame.get("formatDetaljer") if frame.get("formatDetaljer") else "")
         run.ledger.add("docref", (
-            ref, run.content_path(ref), raw, frame.get("sjekksum").lower(), frame.get("sjekksumAlgoritme"), frame.get("filstoerrelse"),
+            ref, run.content_path(ref), raw, frame.get("sjekksum").lower(), frame.get("sjekksumAlgoritme"),
+            frame.get("filstoerrelse"),
             format_declared, frame.get("opprettetDato"), extension, frame.line, frame.path(),
         ))
 

@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from noarkpipe.errors import NoarkpipeError
+from noarkpipe.validate.checks import Family, check
 from noarkpipe.validate.messages import Message, joined, msg
 from noarkpipe.validate.model import Severity
-from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
     from noarkpipe.validate.engine import Run
@@ -127,7 +127,7 @@ class FormatsFamily(Family):
         pdfa_limit = run.options.max_pdfa or len(sample)
         accepted_found = run.findings(ACCEPTED)
         pdfa_found = run.findings(PDFA)
-        for number, (sha, refs, full, ref, declared, created, line, path) in enumerate(sample, start=1):
+        for number, (_sha, refs, full, ref, declared, created, line, path) in enumerate(sample, start=1):
             run.progress("Identifying formats", number, len(sample))
             day = _day(created)
             with _LocalCopy(run, full, number) as local:

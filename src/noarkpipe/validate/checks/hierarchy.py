@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from noarkpipe.validate.checks import Family, check
+from noarkpipe.validate.checks.counts import registration_date
 from noarkpipe.validate.messages import joined, msg
 from noarkpipe.validate.model import Severity
 from noarkpipe.validate.walker import Frame
-from noarkpipe.validate.checks import Family, check
-from noarkpipe.validate.checks.counts import registration_date
 
 if TYPE_CHECKING:
     from noarkpipe.validate.engine import Run
@@ -76,7 +76,6 @@ class HierarchyFamily(Family):
 
     def __init__(self) -> None:
         self.periods: dict[str, dict] = {}
-        self._run: Run | None = None
         self.content: dict[str, int] = {}
         """klassifikasjonssystem (systemID or path) -> folders and registrations directly in its classes."""
         self.pending: dict[int, list[Frame]] = {}

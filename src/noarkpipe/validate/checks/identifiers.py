@@ -20,10 +20,10 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from noarkpipe.validate.messages import joined, msg
+from noarkpipe.validate.checks import Family, check
+from noarkpipe.validate.messages import Joined, Message, joined, msg
 from noarkpipe.validate.model import Severity
 from noarkpipe.validate.walker import Frame
-from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
     from noarkpipe.validate.engine import Run
@@ -124,9 +124,9 @@ class IdentifiersFamily(Family):
                 shared += 1
                 continue
             duplicated += 1
-            lines = [row for row in db.query(
-                "SELECT line, path FROM ids WHERE system_id = ? ORDER BY rowid LIMIT 3", (system_id,))]
-            where = joined(", ", (msg("line {line}", line=line) for line, _ in lines))
+            lines = list(db.query(
+                "SELECT line, path FROM ids WHERE system_id = ? ORDER BY rowid LIMIT 3", (system_id,)))
+            where: Joined | Message = joined(", ", (msg("line {line}", line=line) for line, _ in lines))
             if count > 3:
                 where = msg("{lines} …", lines=where)
             why = ("" if "," in kinds or kinds not in SHAREABLE else

@@ -24,12 +24,13 @@ journals are compared with each other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypedDict
 
+from noarkpipe.validate.checks import Family, check
 from noarkpipe.validate.messages import joined, msg
 from noarkpipe.validate.model import Severity
 from noarkpipe.validate.walker import Frame
-from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
     from noarkpipe.validate.engine import Run
@@ -44,6 +45,15 @@ COUNTS = "JRN-06"
 PERIODS = "JRN-07"
 JOURNALS = ("loependeJournal", "offentligJournal")
 KEYS = ("journalaar", "journalsekvensnummer", "journalpostnummer", "journaldato")
+
+
+class _Header(TypedDict):
+    """What a journal's journalhode states (dates cut to the day), and where."""
+
+    stated: str
+    start: str
+    end: str
+    line: int | None
 
 
 class JournalFamily(Family):
@@ -74,7 +84,7 @@ class JournalFamily(Family):
 
     def __init__(self) -> None:
         self.case: dict[str, tuple[str, str]] = {}
-        self.headers: dict[str, dict] = {}
+        self.headers: dict[str, _Header] = {}
 
     def prepare(self, run: Run) -> None:
         self._run = run
@@ -90,9 +100,9 @@ class JournalFamily(Family):
         structure.end("mappe", self._mappe)
         for journal in JOURNALS:
             subs = run.subscribe(journal)
-            subs.end("journalhode", lambda frame, journal=journal: self._header(journal, frame))
-            subs.end("saksmappe", lambda frame, journal=journal: self._case(journal, frame))
-            subs.end("journalpost", lambda frame, journal=journal: self._entry(journal, frame))
+            subs.end("journalhode", partial(self._header, journal))
+            subs.end("saksmappe", partial(self._case, journal))
+            subs.end("journalpost", partial(self._entry, journal))
             subs.track(["journalregistrering", "klasse", "korrespondansepart"])
 
     def _registrering(self, frame: Frame) -> None:
@@ -147,6 +157,14 @@ class JournalFamily(Family):
         self._counts(run)
         self._periods(run)
 
+    def _read_headers(self, run: Run) -> dict[str, _Header]:
+        """The headers of the journals that were read, in JOURNALS order."""
+        return {
+            journal: header
+            for journal in JOURNALS
+            if journal in run.outcomes and (header := self.headers.get(journal)) is not None
+        }
+
     def _separation(self, run: Run) -> tuple[bool | None, str]:
         sharp = run.addml.sharp if run.addml is not None else None
         if sharp is None:
@@ -155,8 +173,8 @@ class JournalFamily(Family):
 
     def _counts(self, run: Run) -> None:
         found = run.findings(COUNTS)
-        headers = {journal: self.headers.get(journal) for journal in JOURNALS if journal in run.outcomes}
-        if len([h for h in headers.values() if h]) < 2:
+        headers = self._read_headers(run)
+        if len(headers) < 2:
             found.not_run(msg("both journals are needed (see STR-01, STR-02)"))
             return
         sharp, separation = self._separation(run)
@@ -181,13 +199,13 @@ class JournalFamily(Family):
 
     def _periods(self, run: Run) -> None:
         found = run.findings(PERIODS)
-        headers = {journal: self.headers.get(journal) for journal in JOURNALS if journal in run.outcomes}
+        headers = self._read_headers(run)
         first, last = run.ledger.db.execute(
             "SELECT min(substr(journaldato, 1, 10)), max(substr(journaldato, 1, 10)) FROM jrn_post "
             "WHERE kind = 'journalpost' AND journaldato != ''").fetchone()
         found.data = {"journalposter": [first, last], **{
-            journal: [header["start"], header["end"]] for journal, header in headers.items() if header}}
-        if len([h for h in headers.values() if h]) < 2:
+            journal: [header["start"], header["end"]] for journal, header in headers.items()}}
+        if len(headers) < 2:
             found.not_run(msg("both journals are needed (see STR-01, STR-02)"))
             return
         running, public = headers["loependeJournal"], headers["offentligJournal"]

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from noarkpipe.validate.checks import Family, check
 from noarkpipe.validate.messages import msg
 from noarkpipe.validate.model import Severity
 from noarkpipe.validate.walker import Frame
-from noarkpipe.validate.checks import Family, check
 
 if TYPE_CHECKING:
     from noarkpipe.validate.engine import Run
@@ -79,7 +79,7 @@ class PackageFamily(Family):
         run.ledger.table("mets_file", "path TEXT, size TEXT, checksum TEXT, algorithm TEXT, line INTEGER, href TEXT")
         mets = run.subscribe("dias-mets")
         mets.keep_attributes = True
-        mets.start("mets", lambda frame: setattr(self, "objid", frame.attrib.get("OBJID", "")))
+        mets.start("mets", lambda frame: setattr(self, "objid", (frame.attrib or {}).get("OBJID", "")))
         mets.track(["metsHdr", "fileSec", "fileGrp", "file"])
         mets.end("FLocat", lambda frame: self._mets_file(run, frame))
         described = run.subscribe("submission")

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from noarkpipe.xml.schemas import noark5_revisions
+from noarkpipe.validate.checks import Family, check
 from noarkpipe.validate.messages import joined, msg
 from noarkpipe.validate.model import Severity
 from noarkpipe.validate.official import first_difference, recognise
-from noarkpipe.validate.checks import Family, check
+from noarkpipe.xml.schemas import noark5_revisions
 
 if TYPE_CHECKING:
     from noarkpipe.validate.engine import Run
@@ -177,17 +177,17 @@ class StructureFamily(Family):
                 if known.how == "content":
                     by_content.append(path)
                 continue
-            relative = joined(msg(" or "), candidates)
+            official = joined(msg(" or "), candidates)
             if known is not None:
                 found.add(msg("is the official {relative}, but {expected} is expected for this extract",
-                              relative=known.relative, expected=relative), file=path)
+                              relative=known.relative, expected=official), file=path)
             elif data is None:
                 found.add(msg("larger than {megabytes} MB, so not an official {relative}",
-                              megabytes=MAX_SCHEMA_BYTES // 1024 ** 2, relative=relative), file=path)
+                              megabytes=MAX_SCHEMA_BYTES // 1024 ** 2, relative=official), file=path)
             else:
                 line, element, what = first_difference(data, candidates[0])
                 found.add(msg("differs in content from the official {relative} (SHA-256 {digest}): {what}",
-                              relative=relative, digest=row[0], what=what),
+                              relative=official, digest=row[0], what=what),
                           file=path, line=line, path=element)
         found.data["checked"] = checked
         found.data["same_content_other_bytes"] = by_content

@@ -1,7 +1,7 @@
 """initial journal store
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 15:28:21.652554
 """
 
