@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from noarkpipe.classify.rulefile import RuleSet, load_classification_rules, validate_against_classes
 from noarkpipe.classify.screenrules import ScreeningRuleSet, default_screening_rules, load_screening_rules
 from noarkpipe.config import ArkivskaperSettings, Settings
+
+if TYPE_CHECKING:  # numpy and scipy load only when a model does
+    from noarkpipe.classify.learned import ClassModel
 
 DEFAULT_MODEL_THRESHOLD = 0.8
 
@@ -22,8 +25,8 @@ DEFAULT_MODEL_THRESHOLD = 0.8
 class Policy:
     screening_rules: ScreeningRuleSet
     classification_rules: RuleSet | None = None
-    model: object | None = None
-    """A trained `learned.ClassModel`, or None before `noarkpipe classify train`."""
+    model: ClassModel | None = None
+    """The trained model, or None before `noarkpipe classify train`."""
     model_threshold: float = DEFAULT_MODEL_THRESHOLD
     quoted_case_unknown_sender: Literal["review", "journal"] = "review"
     """What a letter quoting an existing case does when its sender is no party of that case (`references.py`)."""
