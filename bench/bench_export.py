@@ -81,7 +81,7 @@ def _installation(folder: Path, registrations: int, mean: int, seed: int):
 
 def _document_list(settings, target: Path) -> tuple[Path, int]:
     """The document store files the export put in the package, one path per line, and their bytes."""
-    from noarkpipe.export.source import (
+    from noarkpipe.export.store_reader import (
         document_path,
         iter_documents,
         resolve_scope,

@@ -21,7 +21,7 @@ from noarkpipe.export.documents import (
     selected,
 )
 from noarkpipe.export.journals import journal_period
-from noarkpipe.export.source import ArkivdelRow, ArkivRow, Scope
+from noarkpipe.export.store_reader import ArkivdelRow, ArkivRow, Scope
 from noarkpipe.export.tarstream import PackageTar
 from noarkpipe.journal.period import successor_title
 

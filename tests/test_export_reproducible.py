@@ -23,12 +23,12 @@ from helpers.exportfactory import generate
 from noarkpipe import api, clock
 from noarkpipe.errors import SchemaValidationError
 from noarkpipe.export.arkivstruktur import Closing, saksmappe_entity
-from noarkpipe.export.source import iter_cases, resolve_scope, snapshot
+from noarkpipe.export.store_reader import iter_cases, resolve_scope, snapshot
 from noarkpipe.export.tarstream import _ustar_header
 from noarkpipe.export.xmltext import entity_text
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
-from noarkpipe.xml.noark import NSMAP, write_entity
+from noarkpipe.xml.entity_xml import NSMAP, write_entity
 from noarkpipe.xml.schemas import noark5_schema
 from noarkpipe.xml.streaming import StreamCheck, validate_and_count
 

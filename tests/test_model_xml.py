@@ -45,7 +45,7 @@ from noarkpipe.core.noark import (
     Skjerming,
 )
 from noarkpipe.errors import SchemaValidationError
-from noarkpipe.xml.noark import (
+from noarkpipe.xml.entity_xml import (
     ARKIVSTRUKTUR_SCHEMA,
     NAMESPACE,
     arkivstruktur_bytes,

@@ -2,7 +2,7 @@
 
 Field names are the XSD element names and fields are declared in the order
 of the XSD sequence, base type first for extensions (saksmappe after mappe,
-journalpost after registrering). `model/xml.py` writes elements in field
+journalpost after registrering). `xml/entity_xml.py` writes elements in field
 declaration order, so this module is the single statement of element order;
 tests compare it with the official schema.
 

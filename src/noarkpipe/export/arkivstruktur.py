@@ -71,7 +71,7 @@ from noarkpipe.core.noark import (
 )
 from noarkpipe.errors import ExportRefusedError
 from noarkpipe.export.documents import StoredObject
-from noarkpipe.export.source import (
+from noarkpipe.export.store_reader import (
     ArkivdelRow,
     CaseBundle,
     DokumentbeskrivelseRow,

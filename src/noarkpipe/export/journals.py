@@ -45,7 +45,7 @@ from noarkpipe import publish as public
 from noarkpipe.classify.screening import MASK
 from noarkpipe.classify.screenrules import ScreeningRuleSet
 from noarkpipe.core.codes import Journalposttype, Journalstatus, Korrespondanseparttype
-from noarkpipe.export.source import Scope, iter_endringer, iter_journalposter
+from noarkpipe.export.store_reader import Scope, iter_endringer, iter_journalposter
 from noarkpipe.xml.schemas import noark5_schema
 from noarkpipe.xml.streaming import StreamCheck, xml_safe
 
@@ -210,7 +210,7 @@ def offentlig_journal_job(
     (counts, sha256)), None), or ('error', message, hint) with the failure's class name folded
     into the message's kind."""
     from noarkpipe.errors import NoarkpipeError
-    from noarkpipe.export.source import snapshot
+    from noarkpipe.export.store_reader import snapshot
     from noarkpipe.store.docstore import sha256_file
     from noarkpipe.xml.streaming import validate_and_count
 

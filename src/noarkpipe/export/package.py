@@ -86,7 +86,7 @@ from noarkpipe.export.journals import (
     write_endringslogg,
     write_loepende_journal,
 )
-from noarkpipe.export.source import (
+from noarkpipe.export.store_reader import (
     Inventory,
     Scope,
     data_time,

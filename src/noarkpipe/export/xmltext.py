@@ -20,7 +20,7 @@ from functools import cache
 from noarkpipe.core.noark import (
     NoarkModel,
 )
-from noarkpipe.xml.noark import NAMESPACE, XSI, field_layout
+from noarkpipe.xml.entity_xml import NAMESPACE, XSI, field_layout
 
 
 def escape(text: str) -> str:

@@ -53,7 +53,7 @@ from noarkpipe import __version__
 from noarkpipe.errors import InputFileError, NoarkpipeError
 from noarkpipe.validate.addml_reader import MAX_ADDML_BYTES, AddmlInfo, read_addml
 from noarkpipe.validate.checks import families
-from noarkpipe.validate.checks import package as package_checks
+from noarkpipe.validate.checks import packaging as package_checks
 from noarkpipe.validate.checks import structure as structure_checks
 from noarkpipe.validate.findings import FINDINGS_COLUMNS, FINDINGS_TABLE, Findings
 from noarkpipe.validate.ledger import Ledger

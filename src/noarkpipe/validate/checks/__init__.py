@@ -47,12 +47,12 @@ def families() -> list[Family]:
         hierarchy,
         identifiers,
         journal,
-        package,
+        packaging,
         structure,
     )
 
     return [
-        package.PackageFamily(),
+        packaging.PackageFamily(),
         structure.StructureFamily(),
         addml.AddmlFamily(),
         counts.CountsFamily(),
