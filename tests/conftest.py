@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import fakes
 from noarkpipe import api
 from noarkpipe.config import load_settings
 
@@ -81,6 +82,15 @@ def pytest_collection_modifyitems(items):
         filename, _, test = key.partition("::")
         if not (TESTS / filename).is_file() or (test and filename in modules and not hasattr(modules[filename], test)):
             raise pytest.UsageError(f"tests/conftest.py MARKERS names {key}, which does not exist")
+
+
+@pytest.fixture(autouse=True)
+def fresh_fork_server_after_fakes():
+    """After a test that put a fake program on PATH, stop the fork server that may carry that PATH."""
+    yield
+    if fakes.path_changed:
+        fakes.stop_fork_server()
+        fakes.path_changed = False
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ the test's folder, which the converters' sandbox (a private /tmp) would hide.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing.forkserver
 import os
 import shlex
 from pathlib import Path
@@ -39,9 +40,27 @@ def fake_program(folder: Path, name: str, body: str, *, version: str | None = No
 
 
 def first_on_path(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
-    """Put `folder` before everything else on PATH for the rest of the test."""
+    """Put `folder` before everything else on PATH for the rest of the test.
+
+    The run's fork server (parse children, conversion workers) keeps the
+    environment it was started with, so one started by an earlier test is
+    stopped now, and again after the test (conftest's `fresh_fork_server_after_fakes`):
+    the next run starts its own, and its children find the fake, or the real program again.
+    """
+    global path_changed
+    stop_fork_server()
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    path_changed = True
     return folder
+
+
+path_changed = False
+"""Set when a test put a fake first on PATH; conftest stops the fork server after that test."""
+
+
+def stop_fork_server() -> None:
+    """Stop the fork server this process started, if any (the next run starts a fresh one)."""
+    multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
 
 
 def crashing_tesseract(folder: Path, monkeypatch: pytest.MonkeyPatch, *, signal: str = "ABRT") -> Path:
