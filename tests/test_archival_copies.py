@@ -436,7 +436,7 @@ def test_a_stopped_run_keeps_what_it_has_and_the_next_run_finishes(installation)
     for number in range(1, 7):
         drop(installation, "fjellvik", f"{number:02d}-brev.eml", make_eml(subject=f"Brev nummer {number} om brøyting"))
     stop = threading.Event()
-    first = api.run(installation, stop=stop, progress=lambda _event, _item: stop.set())
+    first = api.run(installation, stop=stop, progress=lambda _stage, _done, _total: stop.set())
     assert first.stopped_early
     assert all(item.outcome is not Outcome.quarantined for item in first.items)
     second = api.run(installation)

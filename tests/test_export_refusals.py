@@ -135,8 +135,8 @@ def test_too_little_free_disk_is_refused_before_anything_is_written(closed, tmp_
 
 
 def test_an_interrupted_export_removes_everything_it_started(closed, tmp_path):
-    def stop(stage, advance, total):
-        if stage == "Documents" and advance:
+    def stop(stage, done, total):
+        if stage == "Documents" and done:
             raise KeyboardInterrupt
 
     out = tmp_path / "out"
@@ -270,8 +270,8 @@ def test_a_second_export_of_the_same_package_does_not_touch_the_first_ones_files
 def test_an_interrupt_also_stops_the_public_journal_process(closed, tmp_path, monkeypatch):
     monkeypatch.setattr(package, "_PARALLEL_PUBLIC_JOURNAL", 1)
 
-    def stop(stage, advance, total):
-        if stage == "arkivstruktur.xml" and advance:
+    def stop(stage, done, total):
+        if stage == "arkivstruktur.xml" and done:
             raise KeyboardInterrupt
 
     out = tmp_path / "out"

@@ -24,9 +24,10 @@ from noarkpipe.services.installation import installation, resolve_settings
 
 if TYPE_CHECKING:
     from noarkpipe.classify.learned import TrainingReport
+    from noarkpipe.core.progress import Progress
     from noarkpipe.export import ExportResult
     from noarkpipe.journal.review import ReviewDetail, ReviewItem
-    from noarkpipe.run.results import Progress, RunSummary
+    from noarkpipe.run.results import RunSummary
     from noarkpipe.services.publish import PublishedJournal
     from noarkpipe.services.status import StatusReport
     from noarkpipe.store.engine import Store
@@ -278,7 +279,7 @@ def export(
     timestamp: datetime | None = None,
     info_xml: bool = False,
     identify_formats: bool = True,
-    progress=None,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Export closed arkivdeler of one arkivskaper as a DIAS transfer package (export.export_package)."""
     from noarkpipe.services import export as exporting  # the extract writers: only export uses them
@@ -305,7 +306,7 @@ def validate(
     max_examples: int = 25,
     lang: str | None = None,
     config_path: str | Path | None = None,
-    progress=None,
+    progress: Progress | None = None,
 ) -> ValidationReport:
     """Validate a Noark 5 extract folder or DIAS tar; write the JSON, HTML and CSV reports asked for; return the report.
 

@@ -10,7 +10,7 @@ import click
 from noarkpipe import api
 from noarkpipe.cli import present
 from noarkpipe.cli.options import ARKIVSKAPER_OPTION, CONFIG_OPTION
-from noarkpipe.cli.progress import for_export, progress_bar
+from noarkpipe.cli.progress import progress_bar
 
 
 def _interrupt(_signum, _frame) -> None:
@@ -47,10 +47,10 @@ def export(config_path: Path, kode: str | None, output: Path, arkivdeler: tuple[
     """
     # SIGTERM stops like Ctrl-C: temporary files are removed, nothing half-made is left.
     signal.signal(signal.SIGTERM, _interrupt)
-    with progress_bar("Reading the journal store", wanted=not quiet and not as_json) as bar:
+    with progress_bar("Reading the journal store", wanted=not quiet and not as_json) as progress:
         result = api.export(config_path, output, kode=kode, arkivdeler=arkivdeler, force=force, package_id=package_id,
                             timestamp=timestamp, info_xml=info_xml, identify_formats=not no_identify,
-                            progress=for_export(bar))
+                            progress=progress)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
         return

@@ -13,7 +13,7 @@ import click
 from noarkpipe import api
 from noarkpipe.cli import present
 from noarkpipe.cli.options import CONFIG_OPTION
-from noarkpipe.cli.progress import for_run, progress_bar
+from noarkpipe.cli.progress import progress_bar
 
 
 @click.command()
@@ -43,8 +43,8 @@ def run(config_path: Path, quiet: bool, as_json: bool, verbose: bool, scheduler:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with progress_bar("Journaling", wanted=not quiet and not as_json, counts="items") as bar:
-        summary = api.run(config_path, progress=for_run(bar), stop=stop, scheduler=scheduler)
+    with progress_bar("Journaling", wanted=not quiet and not as_json, counts="items") as progress:
+        summary = api.run(config_path, progress=progress, stop=stop, scheduler=scheduler)
     if as_json:
         click.echo(summary.model_dump_json(indent=2))
     elif not quiet and (verbose or sys.stdout.isatty()):

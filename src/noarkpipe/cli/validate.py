@@ -9,7 +9,7 @@ import click
 
 from noarkpipe import api
 from noarkpipe.cli import present
-from noarkpipe.cli.progress import for_validate, progress_bar
+from noarkpipe.cli.progress import progress_bar
 from noarkpipe.errors import ExitCode
 
 
@@ -54,11 +54,11 @@ def validate(path: Path | None, json_path: Path | None, html_path: Path | None, 
     if path is None:
         raise click.UsageError("give the PATH of an extract folder or DIAS package (or --explain ID)")
     to_stdout = json_path is not None and str(json_path) == "-"
-    with progress_bar("Listing the package", wanted=not no_progress) as bar:
+    with progress_bar("Listing the package", wanted=not no_progress) as progress:
         report = api.validate(path, submission_description=submission_description, json_path=json_path,
                               html_path=html_path, csv_path=csv_path, max_identify=max_identify,
                               max_examples=max_examples, lang=lang, config_path=config_path,
-                              progress=for_validate(bar))
+                              progress=progress)
     if to_stdout:
         click.echo(report.model_dump_json(indent=2))
     else:

@@ -45,7 +45,6 @@ become spaces, since no XML file can hold them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, TypeVar
@@ -69,6 +68,7 @@ from noarkpipe.core.noark import (
     Saksmappe,
     Skjerming,
 )
+from noarkpipe.core.progress import Progress
 from noarkpipe.errors import ExportRefusedError
 from noarkpipe.export.documents import StoredObject
 from noarkpipe.export.store_reader import (
@@ -90,7 +90,6 @@ from noarkpipe.xml.streaming import StreamCheck, xml_safe
 
 XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>"
 
-Progress = Callable[[int], None]
 Model = TypeVar("Model", bound=NoarkModel)
 
 
@@ -368,9 +367,13 @@ def write_arkivstruktur(
     *,
     fallback: Closing,
     administrativ_enhet: str,
+    journalposter: int | None = None,
     progress: Progress | None = None,
 ) -> Counter:
     """Write arkivstruktur.xml for the scope to `out`; return the number of each element written.
+
+    `progress` is told the journalposter written so far, of `journalposter`
+    (the scope's, counted beforehand; None if not counted).
 
     Text is built by `xmltext` (the bytes lxml's writer would make) and handed
     to `out` a saksmappe at a time: a file, or a StreamCheck that validates it
@@ -404,7 +407,7 @@ def write_arkivstruktur(
                     _count(counts, saksmappe)
                     written += 1
                     if progress:
-                        progress(len(saksmappe.registrering))
+                        progress("arkivstruktur.xml", counts["registrering"], journalposter)
                     if len(page) >= 64:
                         out.write("".join(page).encode())
                         page.clear()

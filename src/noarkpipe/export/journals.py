@@ -33,7 +33,6 @@ journalposter is refused before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import IO
@@ -45,6 +44,7 @@ from noarkpipe import publish as public
 from noarkpipe.classify.screening import MASK
 from noarkpipe.classify.screenrules import ScreeningRuleSet
 from noarkpipe.core.codes import Journalposttype, Journalstatus, Korrespondanseparttype
+from noarkpipe.core.progress import Progress
 from noarkpipe.export.store_reader import Scope, iter_endringer, iter_journalposter
 from noarkpipe.xml.schemas import noark5_schema
 from noarkpipe.xml.streaming import StreamCheck, xml_safe
@@ -106,7 +106,7 @@ def write_loepende_journal(
     *,
     period: tuple[date, date],
     antall: int,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Write loependeJournal.xml with `antall` journalposter (counted beforehand); return how many were written."""
     ns = LOEPENDE_NS
@@ -162,7 +162,7 @@ def write_loepende_journal(
                 xf.write("\n")
                 written += 1
                 if progress:
-                    progress(1)
+                    progress("loependeJournal.xml", written, antall)
     return written
 
 

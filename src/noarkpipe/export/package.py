@@ -59,7 +59,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from functools import cache
@@ -74,6 +74,7 @@ from noarkpipe import __version__
 from noarkpipe.classify.screenrules import ScreeningRuleSet
 from noarkpipe.config import DeponeringSettings, DepotSettings
 from noarkpipe.core.codes import Arkivdelstatus
+from noarkpipe.core.progress import Progress, no_progress
 from noarkpipe.errors import ExportRefusedError, InvalidOutputError
 from noarkpipe.export import addml_writer as addml
 from noarkpipe.export import dias
@@ -110,9 +111,6 @@ _TAR_OVERHEAD_PER_FILE = 1024 + 512  # header, pax header for long names, paddin
 _XML_PER_JOURNALPOST = 6 << 10
 # From this many journalposter offentligJournal.xml (screening, CPU-bound) is written in a second process.
 _PARALLEL_PUBLIC_JOURNAL = 2000
-
-Progress = Callable[[str, int, "int | None"], None]
-"""progress(stage, advance, total): a stage starts with advance 0 and its total (None if unknown)."""
 
 # The Noark 5 XML files of the extract: name, schema, the elements counted in arkivuttrekk.xml.
 _EXTRACT_XML = (
@@ -251,7 +249,7 @@ class _Exporter:
         self.deponering = deponering
         self.rules = rules
         self.actor = actor
-        self.progress = progress or (lambda stage, advance, total: None)
+        self.progress = progress or no_progress
         self.warnings: list[str] = []
 
     # ------------------------------------------------------------ the steps
@@ -456,15 +454,12 @@ class _Exporter:
         administrativ_enhet = self.deponering.administrativ_enhet if self.deponering else "Postmottak"
         fallback = Closing(self.created, f"{self.actor} (prøveuttrekk)")
 
-        def advance(stage: str):
-            return lambda amount: self.progress(stage, amount, None)
-
         self.progress("arkivstruktur.xml", 0, inventory.journalposter)
         checked = {}
         with open(content / "arkivstruktur.xml", "xb") as handle, self._check(handle, content, "arkivstruktur") as out:
             written = write_arkivstruktur(
                 out, session, scope, fallback=fallback, administrativ_enhet=administrativ_enhet,
-                progress=advance("arkivstruktur.xml"),
+                journalposter=inventory.journalposter, progress=self.progress,
             )
             checked["arkivstruktur"] = out.finish()
         self.progress("endringslogg.xml", 0, inventory.endringer)
@@ -477,7 +472,7 @@ class _Exporter:
         ) as out:
             antall = write_loepende_journal(
                 out, session, scope, period=period, antall=inventory.journalposter,
-                progress=advance("loependeJournal.xml"),
+                progress=self.progress,
             )
             checked["loependeJournal"] = out.finish()
         if antall != inventory.journalposter:
@@ -597,13 +592,15 @@ class _Exporter:
             )
             try:
                 self.progress("Documents", 0, inventory.document_bytes)
+                copied = 0
                 tar.add_dir("content/dokumenter")
                 for obj, name in iter_documents(session, scope):
                     source = document_path(self.documents_root, obj.sjekksum)
                     member = tar.add_file(f"content/{name}", source, obj.filstoerrelse, expected_sha256=obj.sjekksum)
                     record(member, obj.mimeType)
                     formats.add(name, obj, source)
-                    self.progress("Documents", obj.filstoerrelse, None)
+                    copied += obj.filstoerrelse
+                    self.progress("Documents", copied, inventory.document_bytes)
                 formats.finish()
             finally:
                 formats.close()

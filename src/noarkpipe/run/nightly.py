@@ -48,6 +48,7 @@ import socket
 import threading
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,7 @@ from noarkpipe.clock import utcnow
 from noarkpipe.config import ArkivskaperSettings, Settings
 from noarkpipe.core.codes import Journalstatus
 from noarkpipe.core.context import IntakeContext
+from noarkpipe.core.progress import Progress, no_progress
 from noarkpipe.core.submission import Source, Submission
 from noarkpipe.errors import InputFileError, NoarkpipeError, StoreError
 from noarkpipe.journal.journaling import Structure, ensure_structure, journal_submission
@@ -66,7 +68,7 @@ from noarkpipe.run.execution import Executor
 from noarkpipe.run.items import ItemRecords, mark_journaled
 from noarkpipe.run.mailboxes import dispose_mailboxes, fetch_mailboxes
 from noarkpipe.run.reading import PARSE_LIMIT_HINT, ParsedItem, parse_failure, parse_item, read_parsed
-from noarkpipe.run.results import ArchivalGap, ItemResult, Outcome, Progress, RunSummary
+from noarkpipe.run.results import ArchivalGap, ItemResult, Outcome, RunSummary
 from noarkpipe.run.storing import check_copy, store_document
 from noarkpipe.run.timing import StageTimer
 from noarkpipe.store import tables
@@ -98,16 +100,22 @@ class NightlyRun:
         store: Store,
         *,
         progress: Progress | None = None,
+        on_item: Callable[[ItemResult], None] | None = None,
         stop: threading.Event | None = None,
         timer: StageTimer | None = None,
         executor: Executor | None = None,
     ) -> None:
-        """`executor` runs the conversions; by default a `LocalExecutor` with [convert] workers, for this run."""
+        """`executor` runs the conversions; by default a `LocalExecutor` with [convert] workers, for this run.
+
+        `on_item` is given each item's result as it is finished (the run log's
+        line); `progress` is told the item, and how many are finished so far.
+        """
         self.settings = settings
         self.store = store
         self.timer = timer or StageTimer()
         self.documents = DocumentStore(settings.documents_dir)
-        self.progress = progress or (lambda _event, _item: None)
+        self.progress = progress or no_progress
+        self.on_item = on_item or (lambda _result: None)
         self.stop = stop or threading.Event()
         self.conversions = Conversions(settings, executor, PRELOAD)
         self.records = ItemRecords(store, settings.actor)
@@ -213,7 +221,8 @@ class NightlyRun:
     def _report(self, results: list[ItemResult], summary: RunSummary) -> None:
         for result in results:
             summary.items.append(result)
-            self.progress("item", result)
+            self.on_item(result)
+            self.progress(f"{result.arkivskaper}: {result.origin_name[:40]}", len(summary.items), None)
 
     def _begin(self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int) -> _Item:
         """Register the item, parse it and submit its documents' conversions; finished at once if it cannot go on."""

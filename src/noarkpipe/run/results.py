@@ -9,7 +9,6 @@ summary is also written as data_dir/runs/run-NNNNNN.json.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 
@@ -102,8 +101,3 @@ class RunSummary(BaseModel):
     @property
     def duplicates(self) -> int:
         return self.count(Outcome.duplicate)
-
-
-Progress = Callable[[str, ItemResult | None], None]
-"""Called with ('start', None) per creator batch size unknown, and ('item', result) per item."""
-

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from noarkpipe.classify.policy import load_policy
+from noarkpipe.core.progress import Progress
 from noarkpipe.errors import ConfigError
 from noarkpipe.export import ExportOptions, ExportResult, export_package
 from noarkpipe.services.installation import Installation
@@ -25,7 +26,7 @@ def export(
     created: Callable[[], datetime | None],
     info_xml: bool,
     identify_formats: bool,
-    progress,
+    progress: Progress | None,
 ) -> ExportResult:
     """`created` gives the package's time (called after the config's checks, so they come first)."""
     settings = installation.settings

@@ -13,13 +13,14 @@ import threading
 from pydantic import ValidationError
 
 from noarkpipe.config import ConvertSettings, Settings
+from noarkpipe.core.progress import Progress
 from noarkpipe.errors import ConfigError, ExitCode, MailError
 from noarkpipe.ops.mail import send_report
 from noarkpipe.ops.report import build_report, render_html, report_paths, write_report
 from noarkpipe.ops.runlog import RunLog
 from noarkpipe.run.lock import RunLock
 from noarkpipe.run.nightly import NightlyRun
-from noarkpipe.run.results import Progress, RunSummary
+from noarkpipe.run.results import RunSummary
 from noarkpipe.run.timing import StageTimer
 from noarkpipe.store.engine import Store
 
@@ -40,18 +41,13 @@ def with_scheduler(settings: Settings, scheduler: str) -> Settings:
 def run(settings: Settings, progress: Progress | None, stop: threading.Event | None) -> RunSummary:
     """The nightly job. Raises AlreadyRunningError when another run holds the lock."""
     with RunLog(settings.json_log_path, config_path=settings.config_path) as runlog:
-
-        def observe(event: str, item) -> None:
-            if event == "item":
-                runlog.item(item)
-            if progress is not None:
-                progress(event, item)
-
         with RunLock(settings.lock_path):
             store = Store.open(settings.store_url)
             try:
                 timer = StageTimer(on_start=runlog.run_started)
-                summary = NightlyRun(settings, store, progress=observe, stop=stop, timer=timer).run()
+                summary = NightlyRun(
+                    settings, store, progress=progress, on_item=runlog.item, stop=stop, timer=timer
+                ).run()
                 _report(settings, store, summary)
             finally:
                 store.dispose()

@@ -50,6 +50,7 @@ from typing import IO, ClassVar, Self
 from lxml import etree
 
 from noarkpipe import __version__
+from noarkpipe.core.progress import Progress, no_progress
 from noarkpipe.errors import InputFileError, NoarkpipeError
 from noarkpipe.validate.addml_reader import MAX_ADDML_BYTES, AddmlInfo, read_addml
 from noarkpipe.validate.checks import families
@@ -66,9 +67,6 @@ from noarkpipe.validate.texts import texts
 from noarkpipe.validate.version import detect
 from noarkpipe.validate.walker import Frame, Subscriptions, XmlOutcome, XmlProblem, place_schema_errors, walk
 from noarkpipe.xml.schemas import xml_schema
-
-Progress = Callable[[str, int, int], None]
-"""progress(phase, done, total): done and total in bytes (total 0 when unknown)."""
 
 N5 = "http://www.arkivverket.no/standarder/noark5/"
 CONTENT_FILES = {
@@ -112,12 +110,12 @@ def validate(options: ValidateOptions, progress: Progress | None = None) -> Vali
         for family in run.families:
             family.prepare(run)
         run.walk_xml()
-        run.progress("Comparing", 0, 0)
+        run.progress("Comparing", 0, None)
         for family in run.families:
             family.finish(run)
         report = run.report(started, time.monotonic() - clock)
         if options.findings_csv is not None:
-            run.progress("Writing the findings", 0, 0)
+            run.progress("Writing the findings", 0, None)
             run.write_findings(options.findings_csv)
         return report
 
@@ -127,7 +125,7 @@ class Run:
 
     def __init__(self, options: ValidateOptions, progress: Progress | None) -> None:
         self.options = options
-        self.progress: Progress = progress or (lambda phase, done, total: None)
+        self.progress: Progress = progress or no_progress
         self.source: Source = open_source(options.path.expanduser())
         self._scratch = TemporaryDirectory(prefix="noarkpipe-validate-")
         self.scratch = Path(self._scratch.name)
@@ -233,7 +231,7 @@ class Run:
         for member in self.source.members():
             listed += 1
             if listed % 5000 == 0:
-                self.progress("Listing the package", listed, 0)
+                self.progress("Listing the package", listed, None)
             if member.problem:
                 what = msg("{problem} pointing at {link!r}", problem=member.problem, link=member.link) if member.link \
                     else member.problem
@@ -391,8 +389,8 @@ class Run:
         return result
 
     def _report_reading(self) -> None:
-        total = self._xml_total + self._reader_total
-        self.progress("Reading the package", self.xml_bytes + self._reader_done(), total)
+        total = self._xml_total + self._reader_total  # 0: nothing to measure the reading by
+        self.progress("Reading the package", self.xml_bytes + self._reader_done(), total or None)
 
     # -- 5. the XML files -------------------------------------------------------------------
 
