@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 # mail, OCR of archival copies), zbar (QR separator sheets), DejaVu fonts
 # (rendered pages), Ghostscript (embedding fonts before PDF/A), LibreOffice
 # without a display (office documents to PDF/A), Pango and HarfBuzz (WeasyPrint:
-# HTML e-mail to PDF/A), bubblewrap (the converters run with no network).
+# HTML e-mail to PDF/A), bubblewrap (the converters run with no network),
+# libxml2-utils (xmllint: the baseline bench/bench_validate.py sets beside validate).
 SYSTEM_PACKAGES=(
   python3 python3-venv python3-dev libmagic1 tzdata
   tesseract-ocr tesseract-ocr-nor tesseract-ocr-eng libzbar0 fonts-dejavu-core
   ghostscript libreoffice-writer-nogui libreoffice-calc-nogui
-  bubblewrap
+  bubblewrap libxml2-utils
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 )
 
