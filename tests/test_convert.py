@@ -27,6 +27,7 @@ from pypdf import PdfReader, PdfWriter
 
 from helpers import convertfactory as factory
 from noarkpipe._exec import ghostscript, libreoffice, ocrmypdf
+from noarkpipe.clock import utcnow
 from noarkpipe.convert import (
     ConversionError,
     ConversionJob,
@@ -43,11 +44,13 @@ from noarkpipe.convert.images import FLATTENED, frame_changes
 from noarkpipe.convert.normalise import expected_text, sidecar_pages
 from noarkpipe.convert.pdfa import Route
 from noarkpipe.convert.typeset import glyphs_missing, split_email_text
+from noarkpipe.core.context import IntakeContext
 from noarkpipe.core.email_document import MAIN_FILENAME
 from noarkpipe.core.submission import DocumentRole, SubmissionDocument
 from noarkpipe.errors import InputFileError, MissingDependencyError
 from noarkpipe.files.identify import identify, is_accepted
 from noarkpipe.files.verify import pdfa_claim, text_check
+from noarkpipe.intake.email import with_forwarded_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -483,7 +486,15 @@ def test_submission_documents_are_converted_from_their_bytes(samples, tmp_path):
 
 
 def test_a_forwarded_email_becomes_a_pdfa_with_its_header_block(samples, tmp_path):
-    result = archival_copy(samples["forwarded"], scratch=tmp_path)
+    received = SubmissionDocument(
+        filename=samples["forwarded"].name, media_type="message/rfc822", content=samples["forwarded"].read_bytes(),
+        role=DocumentRole.attachment, title="Videresendt melding",
+    )
+    (tmp_path / "intake").mkdir()
+    context = IntakeContext(origin_name="brev.eml", received=utcnow(), scratch=tmp_path / "intake")
+    document = with_forwarded_main(received, context)  # as the parse child lays it out
+    assert document.rendered is not None and document.rendered.filename == MAIN_FILENAME
+    result = archival_copy(document, scratch=tmp_path / "scratch")
     assert result.from_format.puid == "fmt/950"
     assert_archival_pdfa(result, pages=1)
     assert result.tool == "noarkpipe e-mail reader + fpdf2 + pikepdf"
@@ -491,6 +502,12 @@ def test_a_forwarded_email_becomes_a_pdfa_with_its_header_block(samples, tmp_pat
     for expected in ("Øyvind Ærø <oyvind.aero@example.no>", "Emne: Vannlekkasje i Fjellvegen", "før frosten kommer",
                      "Vedlegg:", "kummen.jpg"):
         assert expected in text
+
+
+def test_a_forwarded_email_without_the_main_document_intake_lays_out_is_refused(samples, tmp_path):
+    with pytest.raises(InputFileError) as refused:
+        archival_copy(samples["forwarded"], scratch=tmp_path)
+    assert "came without the main document the e-mail intake lays out of it" in str(refused.value)
 
 
 def test_text_depots_refuse_is_typeset_as_pdfa(samples, tmp_path):

@@ -24,10 +24,11 @@ from noarkpipe.convert import ConversionJob, ConversionOptions, convert_document
 from noarkpipe.convert.html import DataUrisOnly, RefusedUrl, decode_data_uri
 from noarkpipe.convert.pdfa import Route
 from noarkpipe.core.context import IntakeContext, IntakeLimits
+from noarkpipe.core.email_document import HTML_MAIN_FILENAME
 from noarkpipe.core.submission import DocumentRole, SubmissionDocument
 from noarkpipe.files import email_html
 from noarkpipe.files.identify import FormatId
-from noarkpipe.intake.email import parse_eml
+from noarkpipe.intake.email import parse_eml, with_forwarded_main
 
 RECEIVED = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
 LOGO_COLOUR = (212, 17, 155)
@@ -97,9 +98,14 @@ def _convert(tmp_path: Path, document, options: ConversionOptions = ConversionOp
     source = tmp_path / "received" / hashlib.sha256(document.content).hexdigest()
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(document.content)
+    rendered = None
+    if document.rendered is not None:  # kept next to it, as the parse child keeps it
+        rendered = tmp_path / "rendered" / source.name / document.rendered.filename
+        rendered.parent.mkdir(parents=True, exist_ok=True)
+        rendered.write_bytes(document.rendered.content)
     job = ConversionJob(
         source=source, source_sha256=source.name, filename=document.filename,
-        email_body=is_email_body(document.role, document.filename), target=tmp_path / "archival",
+        email_body=is_email_body(document.role, document.filename), rendered=rendered, target=tmp_path / "archival",
         scratch=tmp_path / "convert-scratch", options=options,
     )
     return convert_document(job)
@@ -345,6 +351,9 @@ def test_a_forwarded_html_message_is_rendered_by_weasyprint_too(tmp_path, listen
     submission = _parse(tmp_path, outer.as_bytes())
     forwarded = submission.documents[1]
     assert forwarded.media_type == "message/rfc822"
+    context = IntakeContext(origin_name="post.eml", received=RECEIVED, scratch=tmp_path / "scratch")
+    forwarded = with_forwarded_main(forwarded, context)  # as the parse child lays it out
+    assert forwarded.rendered is not None and forwarded.rendered.filename == HTML_MAIN_FILENAME
     outcome = _convert(tmp_path, forwarded)
     assert outcome.failure is None, outcome.failure
     assert "WeasyPrint" in outcome.result.tool and outcome.result.verification.passed

@@ -13,7 +13,8 @@ and `previous_outcome` gives the record back instead of converting again,
 once it has checked that the file is still the one recorded.
 
 The copy depends only on the bytes and on whether they are the e-mail's
-text (identification never looks at the name), so the copy and its record
+text (identification never looks at the name; what intake lays out of a
+forwarded e-mail follows from its bytes), so the copy and its record
 are named by `ConversionJob.key`. Two documents of one item with the same
 bytes (an inline logo sent twice, the same scan under two names) would
 write the same file; the nightly run therefore submits one job per key and
@@ -54,6 +55,8 @@ class ConversionJob(BaseModel):
     """The name it was received under, for messages and the record."""
     email_body: bool
     """The e-mail's main document, which is typeset rather than kept as text."""
+    rendered: Path | None = None
+    """For a forwarded e-mail: the main document intake laid out of it (e-post.txt or e-post.html), read only."""
     target: Path
     """Where the copy and its record go; made if missing."""
     scratch: Path
@@ -84,7 +87,8 @@ def convert_document(job: ConversionJob) -> ConversionOutcome:
     """Make the archival copy `job` asks for (or keep the document as it is) and record it in `job.target`."""
     try:
         result = archival_copy(
-            job.source, scratch=job.scratch, options=job.options, filename=job.filename, email_body=job.email_body
+            job.source, scratch=job.scratch, options=job.options, filename=job.filename, email_body=job.email_body,
+            rendered=job.rendered,
         )
     except MissingDependencyError as exc:
         return _failure(job, exc, "missing_dependency")

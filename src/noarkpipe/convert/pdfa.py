@@ -27,9 +27,11 @@ identified from the document's bytes (`plan`):
   e-form, also written as XML) and SVG: cleaned like the e-mail (no
   scripts, frames or remote references), then rendered like it. HTML is an accepted format, but a copy
   with scripts and remote references is not inert, so it is never kept.
-- A forwarded e-mail kept whole as an attachment (message/rfc822): read by
-  the e-mail intake, then typeset like the main document (header block,
-  text, list of its attachments), or rendered like it when it is HTML.
+- A forwarded e-mail kept whole as an attachment (message/rfc822): the main
+  document the e-mail intake laid out of it (header block, text, list of its
+  attachments; `SubmissionDocument.rendered`) typeset like the e-mail's, or
+  rendered like it when it is HTML. One that comes without it (not taken in
+  through the inbox) is refused: the e-mail is read by the intake, never here.
 - Text in a format depots do not accept (a calendar invitation, a vCard):
   typeset like the e-mail, so its text is readable as a page.
 - Office documents (docx, doc, odt, rtf, xlsx, xls, ods): exported by
@@ -76,13 +78,11 @@ from noarkpipe.convert.options import ConversionOptions
 from noarkpipe.convert.steps import Deadline, ToolVersion
 from noarkpipe.convert.typeset import typeset_pdfa
 from noarkpipe.core.charsets import decode_text
-from noarkpipe.core.context import IntakeContext
 from noarkpipe.core.email_document import HTML_MAIN_FILENAME, MAIN_FILENAME
 from noarkpipe.core.submission import DocumentRole, SubmissionDocument
 from noarkpipe.errors import ConversionError, InputFileError
 from noarkpipe.files.identify import PLAIN_TEXT_PUID, FormatId, identify
 from noarkpipe.files.verify import VerificationReport
-from noarkpipe.intake.email import parse_eml
 from noarkpipe.store.docstore import sha256_file
 
 _UTF8_CHARSETS = frozenset({"utf-8", "us-ascii"})
@@ -230,13 +230,17 @@ def archival_copy(
     options: ConversionOptions | None = None,
     filename: str | None = None,
     email_body: bool | None = None,
+    rendered: Path | None = None,
 ) -> ConversionResult:
     """The archival copy of one document: made under `scratch`, verified, or kept as it is.
 
     `document` is a received document, or a file with `filename` as its
     name (default: the file's own). The e-mail's main document is typeset;
     for a `SubmissionDocument` that is decided from its role and name, for a
-    path the caller says so with `email_body`. `scratch` may be shared by
+    path the caller says so with `email_body`. A forwarded e-mail's copy is
+    made from the main document intake laid out of it: the document's
+    `rendered`, or for a path the file `rendered` (named e-post.txt or
+    e-post.html). `scratch` may be shared by
     the documents one worker converts in turn: LibreOffice's profile is
     kept there per process and thread, everything else is removed.
     """
@@ -258,6 +262,10 @@ def archival_copy(
         if isinstance(document, SubmissionDocument):
             source = work / "received"
             source.write_bytes(document.content)
+            if document.rendered is not None:
+                (work / "rendered").mkdir()
+                rendered = work / "rendered" / document.rendered.filename
+                rendered.write_bytes(document.rendered.content)
         else:
             source = document
         if source.stat().st_size == 0:
@@ -283,7 +291,7 @@ def archival_copy(
             decision = Plan(decision.route, f"{decision.reason}: {done}")
         else:
             tools, report, warnings = _to_pdfa(
-                decision.route, source, from_format, output, work, options, deadline, name=name
+                decision.route, source, from_format, output, work, options, deadline, name=name, rendered=rendered
             )
         to_format = identify(output)
         if not to_format.accepted:
@@ -315,7 +323,7 @@ def archival_copy(
 
 def _to_pdfa(
     route: Route, source: Path, fmt: FormatId, output: Path, work: Path, options: ConversionOptions, deadline: Deadline,
-    *, name: str,
+    *, name: str, rendered: Path | None,
 ) -> tuple[tuple[ToolVersion, ...], VerificationReport, tuple[str, ...]]:
     if route is Route.pdf:
         return pdf_to_pdfa(source, output, work, options, deadline, expected_pages=None, first_tools=())
@@ -335,12 +343,18 @@ def _to_pdfa(
             clean.markup, output, options, deadline, (cleaner,), what=f"the document {name}", drawn_text=clean.drawn_text
         )
     if route is Route.message:
+        if rendered is None:
+            raise InputFileError(
+                f"no archival copy of {name}: the forwarded e-mail came without the main document "
+                "the e-mail intake lays out of it",
+                hint="take the e-mail in through the inbox, so that the e-mail intake reads it",
+            )
+        # The intake read the message; the record names its reader first, as when conversion read it.
         reader = ToolVersion(name="noarkpipe e-mail reader", version=noarkpipe_version)
-        main = _forwarded_main(source, work)
-        if main is not None and main.filename == HTML_MAIN_FILENAME:
-            return _render_html(main.content.decode("utf-8"), output, options, deadline, (reader,))
-        text = main.content.decode("utf-8") if main is not None else ""
-        return typeset_pdfa(text, output, work, options, deadline, (reader,))
+        main = rendered.read_bytes().decode("utf-8")
+        if rendered.name == HTML_MAIN_FILENAME:
+            return _render_html(main, output, options, deadline, (reader,))
+        return typeset_pdfa(main, output, work, options, deadline, (reader,))
     program, version = libreoffice.require()
     family: libreoffice.Family = "text" if route is Route.office_text else "spreadsheet"
     mime = fmt.mime.split(";")[0].strip().lower()
@@ -373,14 +387,6 @@ def _render_html(
     warnings = (f"{len(rendered.refused)} reference(s) to content outside {what} were not fetched",) \
         if rendered.refused else ()
     return tools, report, warnings
-
-
-def _forwarded_main(source: Path, work: Path) -> SubmissionDocument | None:
-    """A forwarded message laid out by the e-mail intake, as its main document: header block, text, attachments."""
-    scratch = work / "e-mail"
-    scratch.mkdir()
-    context = IntakeContext(origin_name=source.name, received=utcnow(), scratch=scratch)
-    return parse_eml(source, context)[0].main_document
 
 
 def _image_to_pdfa(

@@ -36,6 +36,11 @@ class SubmissionDocument(BaseModel):
         description="why intake already knows this document cannot get an archival copy (e.g. a scanned page "
         "that cannot be decoded): it is kept as received, not converted, and its journalpost goes to review",
     )
+    rendered: SubmissionDocument | None = Field(
+        default=None,
+        description="the main document intake laid out of it (a forwarded e-mail: header block, text, list of its "
+        "attachments, as e-post.txt or e-post.html): its archival copy is typeset from this, not from its bytes",
+    )
 
 
 class Party(BaseModel):

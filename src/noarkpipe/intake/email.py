@@ -6,7 +6,8 @@ Attachments and inline images become attachments. A forwarded message
 (message/rfc822) is kept whole as its own `.eml` attachment, so it keeps its
 structure; its text is added to the body text for classification and its own
 attachments become attachments of the letter, titled after its subject, to
-`max_nesting` levels. An attached Outlook `.msg` is read the same way and kept
+`max_nesting` levels; its archival copy is typeset from the main document this
+intake lays out of it (`with_forwarded_main`). An attached Outlook `.msg` is read the same way and kept
 as the `.eml` it amounts to (intake/msg.py), and a `winmail.dat` (TNEF) is
 unwrapped into its text and files (intake/tnef.py).
 
@@ -75,11 +76,38 @@ def parse_eml(path: Path, context: IntakeContext) -> list[Submission]:
     if size == 0:
         raise InputFileError("empty file (0 bytes): not an e-mail", hint="ask the sender to send it again")
     require_size(size, context.limits.max_file_bytes, "the e-mail file")
-    raw = path.read_bytes()
+    return [_read(path.read_bytes(), context)]
+
+
+def with_forwarded_main(document: SubmissionDocument, context: IntakeContext) -> SubmissionDocument:
+    """A forwarded e-mail kept whole (message/rfc822) with the main document its archival copy is made from.
+
+    Its copy is the letter as this intake lays it out (header block, text,
+    list of its attachments, or its HTML), so the message is read here, in
+    the parse child under the [intake] limits, and conversion only typesets
+    it. One that cannot be read gets the reason as its archival gap; any
+    other document is returned as it is.
+    """
+    if document.media_type != "message/rfc822" or not document.content or document.archival_gap:
+        return document
+    try:
+        main = _read(document.content, context).main_document
+    except InputFileError as exc:
+        return document.model_copy(update={"archival_gap": str(exc)})
+    except MemoryError:
+        raise
+    except Exception as exc:  # a parser bug on the forwarded message costs that part, not the letter
+        return document.model_copy(update={
+            "archival_gap": f"the forwarded e-mail could not be read ({type(exc).__name__}: {exc}); it is kept as received"
+        })
+    return document.model_copy(update={"rendered": main})
+
+
+def _read(raw: bytes, context: IntakeContext) -> Submission:
     try:
         message = _parse_message(raw, context.limits)
         email_guard.require_whole(message)
-        return [_submission(message, context)]
+        return _submission(message, context)
     except RecursionError as exc:
         # Comments or groups nested hundreds deep: the stdlib's header parser recurses once per level.
         raise InputFileError(

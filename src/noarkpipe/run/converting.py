@@ -41,7 +41,7 @@ from noarkpipe.errors import ConfigError, MissingDependencyError
 from noarkpipe.run.execution import Executor, Task, TaskOutcome
 from noarkpipe.run.execution_dask import DaskExecutor
 from noarkpipe.run.execution_local import LocalExecutor
-from noarkpipe.run.reading import RECEIVED
+from noarkpipe.run.reading import RECEIVED, rendered_path
 
 HARD_LIMIT_GRACE_SECONDS = 60
 """How long past [convert] timeout_s a conversion may run before its worker is killed.
@@ -135,6 +135,7 @@ class Conversions:
             source_sha256=blob,
             filename=document.filename,
             email_body=is_email_body(document.role, document.filename),
+            rendered=rendered_path(folder, blob, document.rendered) if document.rendered is not None else None,
             target=folder,
             scratch=self._scratch,
             options=self.options,

@@ -4,7 +4,8 @@
 stops at the [intake] limits; `parse_failure` says which limit it was. The
 child hands nothing back but its status: what it read is written into the
 item's archival folder (`workarea.archival_folder`), the documents' bytes
-under RECEIVED and their description as PARSED, and the run reads it back
+under RECEIVED, the main documents laid out of forwarded e-mails under
+RENDERED (`rendered_path`), and their description as PARSED; the run reads it back
 from there with its own checks (`read_parsed`). The same folder lets a run
 that was killed after reading an item go on without reading it again.
 """
@@ -19,15 +20,18 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from noarkpipe.core.context import IntakeContext, IntakeLimits
-from noarkpipe.core.submission import Source, Submission
+from noarkpipe.core.submission import Source, Submission, SubmissionDocument
 from noarkpipe.errors import InputFileError
 from noarkpipe.files import pdfstreams
 from noarkpipe.intake.dispatch import choose_parser
+from noarkpipe.intake.email import with_forwarded_main
 from noarkpipe.run import isolation
 from noarkpipe.store.docstore import sha256_file
 
 RECEIVED = "received"
 """The folder in an item's archival folder that holds its documents as parsed, named by SHA-256."""
+RENDERED = "rendered"
+"""The folder in an item's archival folder that holds what intake laid out of a document, by its SHA-256 and name."""
 PARSED = "parsed.json"
 
 
@@ -57,6 +61,10 @@ def parse_item(claimed: Path, origin: str, context: IntakeContext, folder: Path)
     submissions = parse(claimed, context)
     if not submissions:
         raise InputFileError("nothing to journal was found in the file")
+    # Every channel's forwarded e-mails laid out here, under the child's limits: conversion only typesets them.
+    submissions = [
+        s.model_copy(update={"documents": [with_forwarded_main(d, context) for d in s.documents]}) for s in submissions
+    ]
     for submission in submissions:
         for document in submission.documents:
             # Every channel's PDFs, before a converter renders them (a scan's pages were measured while read).
@@ -91,12 +99,14 @@ def _keep_parsed(folder: Path, source: Source, submissions: list[Submission]) ->
             blob = hashlib.sha256(document.content).hexdigest()
             if not (received / blob).exists():
                 _write_atomically(received / blob, document.content)
+            if document.rendered is not None:
+                rendered = rendered_path(folder, blob, document.rendered)
+                rendered.parent.mkdir(parents=True, exist_ok=True)
+                _write_atomically(rendered, document.rendered.content)
             blobs.append(blob)
         documents.append(blobs)
         # The bytes are on disk now; the window of items in flight holds only their description.
-        described.append(submission.model_copy(update={
-            "documents": [d.model_copy(update={"content": b""}) for d in submission.documents]
-        }))
+        described.append(submission.model_copy(update={"documents": [_described(d) for d in submission.documents]}))
     parsed = ParsedItem(source=source, submissions=described, documents=documents)
     try:
         text = parsed.model_dump_json()
@@ -105,6 +115,19 @@ def _keep_parsed(folder: Path, source: Source, submissions: list[Submission]) ->
         text = json.dumps(parsed.model_dump(mode="json"), ensure_ascii=True)
     _write_atomically(folder / PARSED, text.encode("utf-8"))
     return parsed
+
+
+def _described(document: SubmissionDocument) -> SubmissionDocument:
+    """A document without its bytes, and without those of the main document laid out of it."""
+    update: dict = {"content": b""}
+    if document.rendered is not None:
+        update["rendered"] = document.rendered.model_copy(update={"content": b""})
+    return document.model_copy(update=update)
+
+
+def rendered_path(folder: Path, blob: str, rendered: SubmissionDocument) -> Path:
+    """Where `rendered`, the main document intake laid out of the document with bytes `blob`, is kept, under its name."""
+    return folder / RENDERED / blob / rendered.filename
 
 
 def read_parsed(folder: Path) -> ParsedItem | None:
@@ -121,6 +144,10 @@ def read_parsed(folder: Path) -> ParsedItem | None:
         path = folder / RECEIVED / blob
         if not path.is_file() or sha256_file(path)[0] != blob:
             return None
+    for submission, blobs in zip(parsed.submissions, parsed.documents):
+        for document, blob in zip(submission.documents, blobs):
+            if document.rendered is not None and not rendered_path(folder, blob, document.rendered).is_file():
+                return None
     return parsed
 
 

@@ -11,16 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+from noarkpipe.clock import utcnow
+from noarkpipe.config import Settings
 from noarkpipe.convert import ConversionJob, convert_document
+from noarkpipe.core.context import IntakeContext
 from noarkpipe.core.submission import DocumentRole, SubmissionDocument
 from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
 from noarkpipe.files.safety import safe_filename
+from noarkpipe.intake.dispatch import looks_like_email
+from noarkpipe.intake.email import with_forwarded_main
 from noarkpipe.journal import review
 from noarkpipe.run.converting import conversion_options
 from noarkpipe.run.storing import store_converted
 from noarkpipe.run.workarea import quarantine_copy
 from noarkpipe.services.installation import Installation
 from noarkpipe.store.docstore import DocumentStore, sha256_file
+
+SNIFF_BYTES = 64 * 1024
 
 
 def drop_part(
@@ -51,6 +58,7 @@ def replace_part(
         job = ConversionJob(
             source=path, source_sha256=sha, filename=path.name, email_body=False,
             target=Path(scratch) / "copy", scratch=Path(scratch) / "work", options=conversion_options(settings),
+            rendered=_forwarded_main(path, Path(scratch), settings),
         )
         outcome = convert_document(job)
         if outcome.result is None:
@@ -69,3 +77,28 @@ def replace_part(
         stored = store_converted(DocumentStore(settings.documents_dir), path, sha, document, outcome.result)
     with installation.store.write(by) as session:
         return review.replace_part(session, kode, number, dokumentnummer, stored, by)
+
+
+def _forwarded_main(path: Path, scratch: Path, settings: Settings) -> Path | None:
+    """A replacement that is an e-mail (.eml) gets its copy from the main document the e-mail intake lays out.
+
+    As in the nightly run (run/reading.py), within the [intake] limits; None for any other file.
+    """
+    if path.suffix.lower() != ".eml" and not looks_like_email(path.read_bytes()[:SNIFF_BYTES]):
+        return None
+    reading = scratch / "e-mail"
+    reading.mkdir()
+    context = IntakeContext(origin_name=path.name, received=utcnow(), scratch=reading, limits=settings.intake.limits)
+    document = with_forwarded_main(
+        SubmissionDocument(filename=path.name, media_type="message/rfc822", content=path.read_bytes(),
+                           role=DocumentRole.attachment, title=path.stem),
+        context,
+    )
+    if document.rendered is None:
+        raise review.ReviewError(
+            f"the replacement {path.name} cannot be read as an e-mail: {document.archival_gap}",
+            hint="ask the sender for the letter again, or as PDF",
+        )
+    laid_out = scratch / document.rendered.filename
+    laid_out.write_bytes(document.rendered.content)
+    return laid_out
