@@ -18,33 +18,30 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from noarkpipe.core.context import IntakeLimits
+from noarkpipe.core.strict import StrictModel
 from noarkpipe.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "noarkpipe.toml"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class KlasseSpec(_Strict):
+class KlasseSpec(StrictModel):
     klasseID: str
     tittel: str
 
 
-class ArkivSettings(_Strict):
+class ArkivSettings(StrictModel):
     tittel: str
 
 
-class ArkivdelSettings(_Strict):
+class ArkivdelSettings(StrictModel):
     tittel: str
     start: date = Field(description="first day of the archive period (arkivperiodeStartDato)")
 
 
-class KlassifikasjonssystemSettings(_Strict):
+class KlassifikasjonssystemSettings(StrictModel):
     tittel: str = "Arkivnøkkel for kommunene (K-koder)"
     klassifikasjonstype: str = "Funksjonsbasert, hierarkisk"
     klasser_csv: Path | None = Field(
@@ -63,7 +60,7 @@ class KlassifikasjonssystemSettings(_Strict):
     )
 
 
-class ImapSettings(_Strict):
+class ImapSettings(StrictModel):
     """The official post mailbox, fetched at the start of every run."""
 
     host: str
@@ -95,7 +92,7 @@ class ImapSettings(_Strict):
         return self
 
 
-class DeponeringSettings(_Strict):
+class DeponeringSettings(StrictModel):
     """Who delivers one records creator's deposits to the depot (named in every transfer package)."""
 
     kontaktperson: str = Field(min_length=1, description="the person the depot contacts about a delivery")
@@ -112,14 +109,14 @@ class DeponeringSettings(_Strict):
     )
 
 
-class DepotSettings(_Strict):
+class DepotSettings(StrictModel):
     """The regional depot (IKA) that receives the deposits: the PRESERVATION agent of a package."""
 
     navn: str = Field(min_length=1, description="e.g. 'IKA Eksempel IKS'")
     avtale: str | None = Field(default=None, description="the deposit agreement (SUBMISSIONAGREEMENT)")
 
 
-class ArkivskaperSettings(_Strict):
+class ArkivskaperSettings(StrictModel):
     kode: str = Field(description="short id used in folder names and numbering, e.g. 'fjellvik'")
     navn: str
     organisasjonsnummer: str | None = None
@@ -149,7 +146,7 @@ class ArkivskaperSettings(_Strict):
         return value.replace(" ", "") if value else value
 
 
-class IntakeSettings(_Strict):
+class IntakeSettings(StrictModel):
     limits: IntakeLimits = IntakeLimits()
     ocr_languages: str = Field(default="nor+eng", description="tesseract languages for scanned mail")
 
@@ -159,7 +156,7 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 2, 8))
 
 
-class ConvertSettings(_Strict):
+class ConvertSettings(StrictModel):
     """[convert]: how archival copies are made, and how many at once (see noarkpipe.convert)."""
 
     pdfa_profile: Literal["1b", "2b", "3b"] = Field(
@@ -194,13 +191,13 @@ class ConvertSettings(_Strict):
     )
 
 
-class LoggingSettings(_Strict):
+class LoggingSettings(StrictModel):
     json_file: Path | None = Field(
         default=None, description="structured run log, JSON lines, appended per run; default data_dir/logs/noarkpipe.jsonl"
     )
 
 
-class ReportSettings(_Strict):
+class ReportSettings(StrictModel):
     """The run report is always written to data_dir/reports; with mail_to it is also mailed."""
 
     mail_to: tuple[str, ...] = Field(default=(), description="archivists who get the report after every run")
@@ -247,7 +244,7 @@ class ReportSettings(_Strict):
         return self
 
 
-class Settings(_Strict):
+class Settings(StrictModel):
     config_path: Path
     data_dir: Path
     store_url: str

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from noarkpipe.config import describe_validation_error, read_toml
+from noarkpipe.core.strict import StrictModel
 from noarkpipe.core.submission import Source
 from noarkpipe.core.terms import term_pattern, user_pattern
 from noarkpipe.errors import ConfigError
@@ -53,11 +53,7 @@ class ConditionKind(StrEnum):
     sources = "sources"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ClassificationRule(_Strict):
+class ClassificationRule(StrictModel):
     """One rule: conditions on a submission, and the klasse, arkivdel and case title it gives."""
 
     name: str = Field(min_length=1)
@@ -181,7 +177,7 @@ class ClassificationRule(_Strict):
         return tuple(kind for kind in ConditionKind if getattr(self, kind.value))
 
 
-class RuleSet(_Strict):
+class RuleSet(StrictModel):
     """A rules file: `[[rule]]` tables become `rules`, in file order."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -15,18 +15,15 @@ import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from noarkpipe.classify.rulefile import ClassificationRule, ConditionKind, RuleSet
+from noarkpipe.core.strict import StrictModel
 from noarkpipe.core.submission import Source, Submission
 from noarkpipe.core.terms import term_pattern, user_pattern
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ConditionCheck(_Strict):
+class ConditionCheck(StrictModel):
     """How one condition kind of a rule fared: `detail` names what matched, or what was there instead."""
 
     kind: ConditionKind
@@ -34,7 +31,7 @@ class ConditionCheck(_Strict):
     detail: str
 
 
-class RuleEvaluation(_Strict):
+class RuleEvaluation(StrictModel):
     """One rule held against one submission."""
 
     rule: str
@@ -63,7 +60,7 @@ class RuleEvaluation(_Strict):
         return len(self.failed) == 1 and bool(telling)
 
 
-class Explanation(_Strict):
+class Explanation(StrictModel):
     """Every rule of a rule set held against one submission, in file order."""
 
     evaluations: tuple[RuleEvaluation, ...]

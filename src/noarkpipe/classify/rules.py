@@ -32,19 +32,16 @@ from __future__ import annotations
 
 import string
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from noarkpipe.classify.rulefile import ClassificationRule, RuleSet
 from noarkpipe.classify.rulematch import Explanation, clean, evaluate, listed, quote
 from noarkpipe.core.identity import find_identity_numbers
+from noarkpipe.core.strict import StrictModel
 from noarkpipe.core.submission import Submission
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RuleDecision(_Strict):
+class RuleDecision(StrictModel):
     """What the winning rule decides for one submission."""
 
     rule: str

@@ -39,12 +39,13 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from noarkpipe.classify.screenrules import ScreeningRule, ScreeningRuleSet, SearchField
 from noarkpipe.core.codes import SkjermingMetadata
 from noarkpipe.core.identity import find_identity_numbers, find_known_number, identity_number_kind
 from noarkpipe.core.noark import Skjerming
+from noarkpipe.core.strict import StrictModel
 from noarkpipe.core.submission import FORM_SUBMISSION_KEY, Party, Submission
 from noarkpipe.core.terms import any_term_pattern, term_pattern, user_pattern
 from noarkpipe.core.terms import fold_text as _fold
@@ -96,14 +97,10 @@ _TITLE_WORDS_HIDDEN = frozenset(
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # ---------------------------------------------------------------- decision
 
 
-class ScreeningInput(_Strict):
+class ScreeningInput(StrictModel):
     """What screening looks at for one item (build it from a Submission with `screening_input`)."""
 
     tittel: str = Field(description="the title the item is journaled with; searched as 'subject'")
@@ -125,7 +122,7 @@ class ScreeningInput(_Strict):
     )
 
 
-class ScreeningSecrets(_Strict):
+class ScreeningSecrets(StrictModel):
     """What must not appear in any public string of one item (input to `assert_public_safe`)."""
 
     identity_numbers: tuple[str, ...] = ()
@@ -134,7 +131,7 @@ class ScreeningSecrets(_Strict):
     patterns: tuple[str, ...] = ()
 
 
-class ScreeningDecision(_Strict):
+class ScreeningDecision(StrictModel):
     screened: bool
     reasons: tuple[str, ...] = Field(description="for the archivist: why, without the secrets themselves")
     matched_rules: tuple[str, ...] = ()

@@ -15,10 +15,11 @@ from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from noarkpipe.config import describe_validation_error, read_toml
 from noarkpipe.core.codes import SkjermingMetadata
+from noarkpipe.core.strict import StrictModel
 from noarkpipe.core.terms import term_pattern, user_pattern
 from noarkpipe.errors import ConfigError
 
@@ -33,11 +34,7 @@ class SearchField(StrEnum):
     attachments = "attachments"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ScreeningRule(_Strict):
+class ScreeningRule(StrictModel):
     """One reason to screen: what it matches, and the skjerming it gives."""
 
     name: str = Field(min_length=1)
@@ -81,7 +78,7 @@ class ScreeningRule(_Strict):
         return self
 
 
-class IdentityNumberScreening(_Strict):
+class IdentityNumberScreening(StrictModel):
     """The skjerming an item gets when an identity number is all that screens it."""
 
     tilgangsrestriksjon: str = Field(default="13", min_length=1)
@@ -91,7 +88,7 @@ class IdentityNumberScreening(_Strict):
     )
 
 
-class ScreeningRuleSet(_Strict):
+class ScreeningRuleSet(StrictModel):
     """A rules file: `[[rule]]` tables become `rules`, in file order."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
