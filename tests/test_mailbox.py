@@ -22,18 +22,9 @@ from helpers.msgfactory import MINIMAL_PDF
 from noarkpipe.config import ImapSettings
 from noarkpipe.errors import ConfigError, ExitCode, SourceUnavailableError
 from noarkpipe.intake import IntakeLimits
-from noarkpipe.intake.mailbox import (
-    dispose_fetched,
-    dispose_maildir,
-    fetch_imap,
-    fetch_maildir,
-    imap_mailbox_key,
-    imap_password,
-    imap_utf7,
-    inbox_name,
-    seen_name,
-    uid_set,
-)
+from noarkpipe.intake.imap import dispose_fetched, fetch_imap, imap_mailbox_key, imap_password, imap_utf7, uid_set
+from noarkpipe.intake.mailbox import inbox_name
+from noarkpipe.intake.maildir import dispose_maildir, fetch_maildir, seen_name
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
 

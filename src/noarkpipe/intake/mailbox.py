@@ -1,9 +1,12 @@
 """The post mailbox: take new mail into the inbox folder, and clear it once journaled.
 
-Two sources, one rule set:
+Two sources, one rule set, in their own modules:
 
-- IMAP (`fetch_imap`, `dispose_fetched`): the folder in `[arkivskaper.imap]`.
-- A maildir on the server's own disk (`fetch_maildir`, `dispose_maildir`).
+- IMAP (`intake/imap.py`: `fetch_imap`, `dispose_fetched`): the folder in `[arkivskaper.imap]`.
+- A maildir on the server's own disk (`intake/maildir.py`: `fetch_maildir`, `dispose_maildir`).
+
+This module holds what both share: the reports, the inbox file names, the
+atomic write and the `fetched_message` bookkeeping.
 
 Fetching writes each message unchanged as an .eml file into the inbox, under
 a hidden `.fetch-*` name that is fsynced and then renamed, so the nightly run
@@ -29,29 +32,21 @@ messages whose inbox file has been journaled, filed or quarantined.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import imaplib
 import logging
-import mailbox as stdlib_mailbox
 import os
 import re
-import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
-from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from noarkpipe.clock import utcnow
-from noarkpipe.config import ImapSettings
 from noarkpipe.core.context import IntakeLimits
-from noarkpipe.errors import ConfigError, SourceUnavailableError
 from noarkpipe.files.safety import safe_filename
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
@@ -62,8 +57,6 @@ log = logging.getLogger(__name__)
 TEMP_PREFIX = ".fetch-"
 SETTLED_STATES = (ItemState.journaled, ItemState.filed, ItemState.quarantined)
 """`IntakeItem.state` values after which a message may leave the mailbox."""
-UID_BATCH = 500
-MAILDIR_UIDVALIDITY = 0
 
 
 class FetchReport(BaseModel):
@@ -122,7 +115,7 @@ def write_atomically(folder: Path, name: str, content: bytes) -> Path:
     return final
 
 
-def _prepare_inbox(inbox: Path) -> None:
+def prepare_inbox(inbox: Path) -> None:
     inbox.mkdir(parents=True, exist_ok=True)
     # Only a fetch that was killed half-way leaves these behind, and they are incomplete.
     for leftover in inbox.glob(f"{TEMP_PREFIX}*"):
@@ -144,7 +137,7 @@ def settled_in_intake(store: Store, arkivskaper_id: int) -> Callable[[str], bool
     return settled
 
 
-def _known_keys(store: Store, mailbox: str, uidvalidity: int) -> set[str]:
+def known_keys(store: Store, mailbox: str, uidvalidity: int) -> set[str]:
     with store.read() as session:
         return set(
             session.scalars(
@@ -169,7 +162,7 @@ def _earlier_copy(store: Store, mailbox: str, sha256: str, message_id: str | Non
         ).first()
 
 
-def _take(
+def take(
     content: bytes,
     *,
     key: str,
@@ -209,7 +202,7 @@ def _take(
         )
 
 
-def _undisposed(store: Store, mailbox: str) -> list[tables.FetchedMessage]:
+def undisposed(store: Store, mailbox: str) -> list[tables.FetchedMessage]:
     with store.read() as session:
         return list(
             session.scalars(
@@ -221,7 +214,7 @@ def _undisposed(store: Store, mailbox: str) -> list[tables.FetchedMessage]:
         )
 
 
-def _mark_disposed(store: Store, actor: str, ids: Iterable[int]) -> None:
+def mark_disposed(store: Store, actor: str, ids: Iterable[int]) -> None:
     now = utcnow()
     with store.write(actor) as session:
         for row_id in ids:
@@ -230,430 +223,7 @@ def _mark_disposed(store: Store, actor: str, ids: Iterable[int]) -> None:
             row.disposed_at = now
 
 
-def _too_large(what: str, size: int, limits: IntakeLimits) -> str:
+def too_large(what: str, size: int, limits: IntakeLimits) -> str:
     text = f"{what}: {size / 1024 / 1024:.1f} MB, over max_file_mb = {limits.max_file_mb}; left in the mailbox"
     log.warning(text)
     return text
-
-
-# ---- IMAP ---------------------------------------------------------------------
-
-
-def imap_password(settings: ImapSettings, environ: Mapping[str, str] | None = None) -> str:
-    """The password from the environment variable `password_env` names, or the config's `password`."""
-    environ = os.environ if environ is None else environ
-    if settings.password_env:
-        value = environ.get(settings.password_env)
-        if value is None:
-            raise ConfigError(
-                f"the environment variable {settings.password_env} (imap.password_env for {settings.username}"
-                f"@{settings.host}) is not set",
-                hint=f"set {settings.password_env} in the environment of the cron job or systemd unit "
-                "(e.g. EnvironmentFile=)",
-            )
-        return value
-    return settings.password or ""
-
-
-def imap_mailbox_key(settings: ImapSettings) -> str:
-    """`imaps://postmottak%40fjellvik.kommune.no@mail.example.no:993/INBOX`: names the folder in `fetched_message`."""
-    scheme = "imaps" if settings.tls == "ssl" else "imap"
-    user = quote(settings.username, safe="")
-    return f"{scheme}://{user}@{settings.host}:{settings.effective_port}/{quote(settings.folder, safe='/')}"
-
-
-def imap_utf7(name: str) -> str:
-    """A folder name in IMAP's modified UTF-7 (RFC 3501 5.1.3): 'Journalført' → 'Journalf&APg-rt'."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            encoded = base64.b64encode("".join(pending).encode("utf-16-be")).decode("ascii")
-            out.append("&" + encoded.rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for char in name:
-        if 0x20 <= ord(char) <= 0x7E:
-            flush()
-            out.append("&-" if char == "&" else char)
-        else:
-            pending.append(char)
-    flush()
-    return "".join(out)
-
-
-def _quoted(folder: str) -> str:
-    return '"' + imap_utf7(folder).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def uid_set(uids: Iterable[int]) -> str:
-    """'1:3,7,9:10' for [1, 2, 3, 7, 9, 10]."""
-    ranges: list[list[int]] = []
-    for uid in sorted(set(uids)):
-        if ranges and uid == ranges[-1][1] + 1:
-            ranges[-1][1] = uid
-        else:
-            ranges.append([uid, uid])
-    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in ranges)
-
-
-def _batches(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _ssl_context(settings: ImapSettings) -> ssl.SSLContext:
-    """Verifies the chain and the host name; `cafile` adds a private CA."""
-    try:
-        return ssl.create_default_context(cafile=str(settings.cafile) if settings.cafile else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"imap.cafile {settings.cafile} cannot be used: {getattr(exc, 'strerror', None) or exc}",
-            hint="cafile must be a readable PEM file with the CA certificate(s)",
-        ) from exc
-
-
-def _login(imap: imaplib.IMAP4, username: str, password: str) -> None:
-    if (username + password).isascii():
-        imap.login(username, password)
-    else:
-        # LOGIN cannot carry non-ASCII; SASL PLAIN carries UTF-8 (RFC 4616).
-        imap.authenticate("PLAIN", lambda _challenge: f"\0{username}\0{password}".encode())
-
-
-@contextmanager
-def _imap_session(settings: ImapSettings, password: str) -> Iterator[imaplib.IMAP4]:
-    """A logged-in connection; every network, TLS or login failure becomes `SourceUnavailableError`."""
-    where = f"{settings.host}:{settings.effective_port}"
-    hint_connect = "check host, port and tls under [arkivskaper.imap]; files already in the inbox are still taken in"
-    context = _ssl_context(settings) if settings.tls != "none" else None
-    imap: imaplib.IMAP4
-    try:
-        if settings.tls == "ssl":
-            imap = imaplib.IMAP4_SSL(
-                settings.host, settings.effective_port, ssl_context=context, timeout=settings.timeout_s
-            )
-        else:
-            imap = imaplib.IMAP4(settings.host, settings.effective_port, timeout=settings.timeout_s)
-            if context is not None:
-                try:
-                    imap.starttls(ssl_context=context)
-                except BaseException:
-                    imap.shutdown()
-                    raise
-    except ssl.SSLCertVerificationError as exc:
-        raise SourceUnavailableError(
-            f"the IMAP server {where} has a certificate that is not trusted: {exc.verify_message}",
-            hint="if it uses a private CA, set imap.cafile to that CA's certificate (PEM)",
-        ) from exc
-    except ssl.SSLError as exc:
-        raise SourceUnavailableError(
-            f"TLS with the IMAP server {where} failed: {exc.reason or exc}",
-            hint="tls = 'ssl' needs the IMAPS port (usually 993); port 143 takes tls = 'starttls'",
-        ) from exc
-    except TimeoutError as exc:
-        raise SourceUnavailableError(
-            f"the IMAP server {where} did not answer within {settings.timeout_s:g} s", hint=hint_connect
-        ) from exc
-    except (OSError, imaplib.IMAP4.error) as exc:
-        raise SourceUnavailableError(f"cannot connect to the IMAP server {where}: {_why(exc)}",
-                                     hint=hint_connect) from exc
-    try:
-        try:
-            _login(imap, settings.username, password)
-        except imaplib.IMAP4.abort:
-            raise
-        except imaplib.IMAP4.error as exc:
-            raise SourceUnavailableError(
-                f"the IMAP server {where} refused the login of {settings.username}: {_why(exc)}",
-                hint=f"check imap.username and the password in {settings.password_env or 'imap.password'}",
-            ) from exc
-        yield imap
-    # Only network errors are translated: an OSError writing the inbox is not the server's fault.
-    except TimeoutError as exc:
-        raise SourceUnavailableError(f"the IMAP server {where} stopped answering (timeout "
-                                     f"{settings.timeout_s:g} s)", hint=hint_connect) from exc
-    except (ConnectionError, ssl.SSLError, imaplib.IMAP4.abort) as exc:
-        raise SourceUnavailableError(f"the connection to the IMAP server {where} broke: {_why(exc)}",
-                                     hint=hint_connect) from exc
-    except imaplib.IMAP4.error as exc:
-        raise SourceUnavailableError(f"the IMAP server {where} rejected a command: {_why(exc)}") from exc
-    finally:
-        with suppress(Exception):
-            imap.logout()
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return (_text(exc.args[0]) if exc.args else "") or type(exc).__name__
-
-
-def _ok(response: tuple[str, list], what: str) -> list:
-    status, data = response
-    if status != "OK":
-        said = " ".join(_text(line) for line in data if line and not isinstance(line, tuple))
-        raise imaplib.IMAP4.error(f"{what}: {status} {said}".strip())
-    return data
-
-
-def _capabilities(imap: imaplib.IMAP4) -> set[str]:
-    # imaplib keeps only the greeting's list; servers announce MOVE and UIDPLUS after login.
-    data = _ok(imap.capability(), "CAPABILITY")
-    return {word.upper() for line in data if line for word in line.decode("ascii", "replace").split()}
-
-
-def _select(imap: imaplib.IMAP4, folder: str, *, readonly: bool) -> int:
-    """Select `folder` and return its UIDVALIDITY."""
-    _ok(imap.select(_quoted(folder), readonly=readonly), f"cannot open the folder '{folder}'")
-    _, values = imap.response("UIDVALIDITY")
-    return int(values[-1])
-
-
-def _search_all(imap: imaplib.IMAP4) -> list[int]:
-    data = _ok(imap.uid("SEARCH", "ALL"), "UID SEARCH")
-    return [int(uid) for line in data if line for uid in line.split()]
-
-
-def _sizes(imap: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:
-    sizes = {}
-    for batch in _batches(uids, UID_BATCH):
-        for line in _ok(imap.uid("FETCH", uid_set(batch), "(RFC822.SIZE)"), "UID FETCH RFC822.SIZE"):
-            meta = line[0] if isinstance(line, tuple) else line
-            uid, size = re.search(rb"UID (\d+)", meta or b""), re.search(rb"RFC822\.SIZE (\d+)", meta or b"")
-            if uid and size:
-                sizes[int(uid.group(1))] = int(size.group(1))
-    return sizes
-
-
-def _download(imap: imaplib.IMAP4, uid: int) -> bytes | None:
-    for part in _ok(imap.uid("FETCH", str(uid), "(BODY.PEEK[])"), f"UID FETCH {uid}"):
-        # Unsolicited FETCH responses (flag changes) may be mixed in, but never with a BODY[] literal.
-        if isinstance(part, tuple) and b"BODY[]" in part[0]:
-            return part[1]
-    return None
-
-
-def fetch_imap(
-    settings: ImapSettings,
-    password: str,
-    inbox: Path,
-    *,
-    arkivskaper_id: int,
-    store: Store,
-    actor: str,
-    limits: IntakeLimits,
-) -> FetchReport:
-    """Copy every message of `settings.folder` not taken before into `inbox`; nothing changes on the server."""
-    mailbox = imap_mailbox_key(settings)
-    report = FetchReport(mailbox=mailbox)
-    _prepare_inbox(inbox)
-    with _imap_session(settings, password) as imap:
-        # EXAMINE (read-only) guarantees that fetching cannot set \Seen or anything else.
-        uidvalidity = _select(imap, settings.folder, readonly=True)
-        known = _known_keys(store, mailbox, uidvalidity)
-        uids = _search_all(imap)
-        new = [uid for uid in uids if str(uid) not in known]
-        report.skipped_already_fetched = len(uids) - len(new)
-        sizes = _sizes(imap, new)
-        for uid in new:
-            size = sizes.get(uid)
-            if size is None:
-                continue  # expunged by someone else since the search
-            if size > limits.max_file_bytes:
-                report.too_large.append(_too_large(f"{mailbox} UID {uid}", size, limits))
-                continue
-            content = _download(imap, uid)
-            if content is None:
-                report.errors.append(f"UID {uid} disappeared from {settings.folder} before it was downloaded")
-                continue
-            if len(content) > limits.max_file_bytes:  # the server under-reported its size
-                report.too_large.append(_too_large(f"{mailbox} UID {uid}", len(content), limits))
-                continue
-            _take(
-                content, key=str(uid), uidvalidity=uidvalidity, source="imap", mailbox=mailbox, inbox=inbox,
-                arkivskaper_id=arkivskaper_id, store=store, actor=actor, report=report,
-            )
-    return report
-
-
-def _ensure_folder(imap: imaplib.IMAP4, folder: str) -> None:
-    data = _ok(imap.list('""', _quoted(folder)), "LIST")
-    if not any(data):
-        _ok(imap.create(_quoted(folder)), f"CREATE {folder}")
-
-
-def _move(imap: imaplib.IMAP4, uids: str, folder: str, capabilities: set[str]) -> str | None:
-    """Move `uids` to `folder`; returns a note when they could only be marked \\Deleted."""
-    if "MOVE" in capabilities:
-        _ok(imap.uid("MOVE", uids, _quoted(folder)), f"UID MOVE to {folder}")
-        return None
-    _ok(imap.uid("COPY", uids, _quoted(folder)), f"UID COPY to {folder}")
-    _ok(imap.uid("STORE", uids, "+FLAGS.SILENT", r"(\Deleted)"), "UID STORE \\Deleted")
-    if "UIDPLUS" in capabilities:
-        # Expunges only these UIDs, never messages someone else marked \Deleted.
-        _ok(imap.uid("EXPUNGE", uids), "UID EXPUNGE")
-        return None
-    return (
-        f"the server has neither MOVE nor UIDPLUS: messages copied to {folder} are left "
-        "marked \\Deleted in the folder until a mail client expunges it"
-    )
-
-
-def dispose_fetched(
-    settings: ImapSettings,
-    password: str,
-    *,
-    arkivskaper_id: int,
-    store: Store,
-    actor: str,
-    done: Callable[[str], bool] | None = None,
-) -> DisposeReport:
-    """Move (or flag as seen) fetched messages whose inbox file is journaled or quarantined.
-
-    `done(sha256)` says whether the inbox file with that SHA-256 is settled;
-    by default the intake_item table is asked (`settled_in_intake`). Without
-    any settled message the server is not contacted.
-    """
-    mailbox = imap_mailbox_key(settings)
-    report = DisposeReport(mailbox=mailbox)
-    done = done or settled_in_intake(store, arkivskaper_id)
-    pending = _undisposed(store, mailbox)
-    ready = [row for row in pending if done(row.sha256)]
-    report.waiting = len(pending) - len(ready)
-    if not ready:
-        return report
-    with _imap_session(settings, password) as imap:
-        capabilities = _capabilities(imap)
-        uidvalidity = _select(imap, settings.folder, readonly=False)
-        stale = len([row for row in ready if row.uidvalidity != uidvalidity])
-        if stale:
-            # Their UIDs address nothing any more; fetch recorded them again under the new numbers.
-            log.info("%s: %d fetched messages belong to an old UIDVALIDITY and are left alone", mailbox, stale)
-        current = [row for row in ready if row.uidvalidity == uidvalidity]
-        if current and settings.after_fetch == "move":
-            _ensure_folder(imap, settings.move_to)
-        for batch in _batches(current, UID_BATCH):
-            uids = uid_set(int(row.message_key) for row in batch)
-            if settings.after_fetch == "flag":
-                _ok(imap.uid("STORE", uids, "+FLAGS.SILENT", r"(\Seen)"), "UID STORE \\Seen")
-            else:
-                note = _move(imap, uids, settings.move_to, capabilities)
-                if note and note not in report.errors:
-                    report.errors.append(note)
-            _mark_disposed(store, actor, (row.id for row in batch))
-            report.disposed += len(batch)
-    return report
-
-
-# ---- maildir ------------------------------------------------------------------
-
-
-def maildir_mailbox_key(maildir: Path) -> str:
-    return f"maildir:{maildir.resolve()}"
-
-
-def _open_maildir(maildir: Path) -> stdlib_mailbox.Maildir:
-    if not (maildir / "new").is_dir() or not (maildir / "cur").is_dir():
-        raise SourceUnavailableError(
-            f"{maildir} is not a maildir (it needs the folders new/ and cur/)",
-            hint="check arkivskaper.maildir in the config",
-        )
-    return stdlib_mailbox.Maildir(maildir, factory=None, create=False)
-
-
-def fetch_maildir(
-    maildir: Path,
-    inbox: Path,
-    *,
-    arkivskaper_id: int,
-    store: Store,
-    actor: str,
-    limits: IntakeLimits,
-) -> FetchReport:
-    """Copy every message in new/ and cur/ not taken before into `inbox`; the maildir is left as it is."""
-    mailbox = maildir_mailbox_key(maildir)
-    report = FetchReport(mailbox=mailbox)
-    _prepare_inbox(inbox)
-    source = _open_maildir(maildir)
-    known = _known_keys(store, mailbox, MAILDIR_UIDVALIDITY)
-    for key in sorted(source.keys()):
-        if key in known:
-            report.skipped_already_fetched += 1
-            continue
-        try:
-            path = _maildir_file(maildir, key)
-            size = path.stat().st_size
-            content = path.read_bytes() if size <= limits.max_file_bytes else b""
-        except FileNotFoundError:
-            continue  # moved or deleted by someone else since the listing
-        except OSError as exc:
-            report.errors.append(f"{mailbox} {key}: cannot be read: {exc.strerror or exc}")
-            continue
-        if size > limits.max_file_bytes:
-            report.too_large.append(_too_large(f"{mailbox} {key}", size, limits))
-            continue
-        _take(
-            content, key=key, uidvalidity=MAILDIR_UIDVALIDITY, source="maildir", mailbox=mailbox, inbox=inbox,
-            arkivskaper_id=arkivskaper_id, store=store, actor=actor, report=report,
-        )
-    return report
-
-
-def _maildir_file(maildir: Path, key: str) -> Path:
-    """Where the message `key` is now: new/<key>, or cur/<key>:2,<flags> (the maildir spec's names)."""
-    candidate = maildir / "new" / key
-    if candidate.exists():
-        return candidate
-    for path in (maildir / "cur").glob(f"{_glob_escape(key)}*"):
-        if path.name == key or path.name.startswith(key + ":") or path.name.startswith(key + "!"):
-            return path
-    raise FileNotFoundError(f"{key} is no longer in {maildir}")
-
-
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
-
-
-def seen_name(name: str, colon: str = ":") -> str:
-    """The cur/ file name of a maildir message with the S (seen) flag added, other flags kept."""
-    key, _, info = name.partition(colon)
-    flags = info[2:] if info.startswith("2,") else ""
-    return f"{key}{colon}2,{''.join(sorted(set(flags) | {'S'}))}"
-
-
-def dispose_maildir(
-    maildir: Path,
-    *,
-    store: Store,
-    actor: str,
-    arkivskaper_id: int,
-    done: Callable[[str], bool] | None = None,
-) -> DisposeReport:
-    """Mark fetched maildir messages seen (move them to cur/ with the S flag) once journaled or quarantined."""
-    mailbox = maildir_mailbox_key(maildir)
-    report = DisposeReport(mailbox=mailbox)
-    done = done or settled_in_intake(store, arkivskaper_id)
-    pending = _undisposed(store, mailbox)
-    ready = [row for row in pending if done(row.sha256)]
-    report.waiting = len(pending) - len(ready)
-    colon = _open_maildir(maildir).colon
-    disposed = []
-    for row in ready:
-        try:
-            current = _maildir_file(maildir, row.message_key)
-            os.rename(current, maildir / "cur" / seen_name(current.name, colon))
-        except FileNotFoundError:
-            pass  # someone removed or moved it already: nothing left to clear
-        except OSError as exc:
-            report.errors.append(f"{mailbox} {row.message_key}: cannot be marked seen: {exc.strerror or exc}")
-            continue
-        disposed.append(row.id)
-    _mark_disposed(store, actor, disposed)
-    report.disposed = len(disposed)
-    return report

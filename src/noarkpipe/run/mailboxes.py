@@ -1,7 +1,7 @@
 """A creator's mailboxes in the run: new mail fetched into its inbox first, the server cleared last.
 
 Before the creator's inbox is read, each message of its IMAP folder and
-maildir not fetched before is written into the inbox (`intake/mailbox.py`
+maildir not fetched before is written into the inbox (`intake/imap.py`, `intake/maildir.py`
 keeps the record of what was fetched). After its items are done, only the
 messages now journaled or quarantined are moved or flagged on the server,
 so a message whose item waits in the work area is still there for the
@@ -15,7 +15,7 @@ import logging
 
 from noarkpipe.config import ArkivskaperSettings, Settings
 from noarkpipe.errors import ConfigError, SourceUnavailableError
-from noarkpipe.intake import mailbox
+from noarkpipe.intake import imap, maildir
 from noarkpipe.run.results import MailboxResult
 from noarkpipe.store.engine import Store
 
@@ -34,16 +34,16 @@ def fetch_mailboxes(
         "limits": settings.intake.limits,
     }
     if creator.imap is not None:
-        key = mailbox.imap_mailbox_key(creator.imap)
+        key = imap.imap_mailbox_key(creator.imap)
         try:
-            password = mailbox.imap_password(creator.imap)
-            report = mailbox.fetch_imap(creator.imap, password, creator.inbox, **common)
+            password = imap.imap_password(creator.imap)
+            report = imap.fetch_imap(creator.imap, password, creator.inbox, **common)
             results.append(_mailbox_result(creator.kode, report))
         except (SourceUnavailableError, ConfigError) as exc:  # e.g. the password variable is unset
             log.warning("%s: %s", creator.kode, exc)
             results.append(MailboxResult(arkivskaper=creator.kode, mailbox=key, errors=[str(exc)]))
     if creator.maildir is not None:
-        report = mailbox.fetch_maildir(creator.maildir, creator.inbox, **common)
+        report = maildir.fetch_maildir(creator.maildir, creator.inbox, **common)
         results.append(_mailbox_result(creator.kode, report))
     return results
 
@@ -55,17 +55,17 @@ def dispose_mailboxes(
     by_key = {r.mailbox: r for r in results}
     common = {"arkivskaper_id": arkivskaper_id, "store": store, "actor": settings.actor}
     if creator.imap is not None:
-        key = mailbox.imap_mailbox_key(creator.imap)
+        key = imap.imap_mailbox_key(creator.imap)
         result = by_key.get(key)
         if result is None or result.errors:
             return  # the server was not reachable at the start; try again next run
         try:
-            report = mailbox.dispose_fetched(creator.imap, mailbox.imap_password(creator.imap), **common)
+            report = imap.dispose_fetched(creator.imap, imap.imap_password(creator.imap), **common)
             result.disposed, result.errors = report.disposed, result.errors + report.errors
         except SourceUnavailableError as exc:
             result.errors.append(str(exc))
     if creator.maildir is not None:
-        report = mailbox.dispose_maildir(creator.maildir, **common)
+        report = maildir.dispose_maildir(creator.maildir, **common)
         result = by_key.get(report.mailbox)
         if result is not None:
             result.disposed, result.errors = report.disposed, result.errors + report.errors
