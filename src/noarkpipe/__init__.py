@@ -26,6 +26,7 @@ from noarkpipe.errors import (
     SourceUnavailableError,
     StoreError,
     TrainingError,
+    UnreadableMessage,
 )
 
 __version__ = "0.1.0"
@@ -52,5 +53,6 @@ __all__ = [
     "SourceUnavailableError",
     "StoreError",
     "TrainingError",
+    "UnreadableMessage",
     "__version__",
 ]

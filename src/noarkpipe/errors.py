@@ -120,6 +120,10 @@ class ConversionError(InputFileError):
         self.report = report
 
 
+class UnreadableMessage(InputFileError):
+    """An Outlook message that cannot be opened or is damaged (not: one over the limits); an attached one is kept as received."""
+
+
 class PdfaNotApprovedError(InputFileError):
     """OCRmyPDF could not make the PDF into a PDF/A its validator approves (often: fonts not embedded)."""
 

@@ -53,7 +53,7 @@ from noarkpipe.core.charsets import decode_text
 from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.core.email_document import HTML_MAIN_FILENAME, MAIN_FILENAME, TEXT_MEDIA_TYPE, render_main_document
 from noarkpipe.core.submission import DocumentRole, Source, Submission, SubmissionDocument
-from noarkpipe.errors import InputFileError
+from noarkpipe.errors import InputFileError, UnreadableMessage
 from noarkpipe.files import email_html
 from noarkpipe.files.safety import require_size, safe_filename
 from noarkpipe.intake import archive, email_guard, invitation, notices
@@ -352,7 +352,7 @@ class _Collector:
     def _outlook_message(self, outlook, content: bytes, filename: str, depth: int) -> None:
         try:
             mail, files = outlook.read_attached(content, f"attachment '{filename}'", self.limits, depth)
-        except outlook.UnreadableMessage as exc:
+        except UnreadableMessage as exc:
             self._add(
                 content, outlook.MSG_MEDIA_TYPE, filename, f"Outlook-melding som ikke kunne leses: {filename}",
                 gap=f"{filename} looks like an Outlook message but cannot be read: {exc.message}",

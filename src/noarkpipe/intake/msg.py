@@ -39,7 +39,7 @@ from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.core.email_document import MAIN_FILENAME, TEXT_MEDIA_TYPE, render_main_document
 from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
-from noarkpipe.errors import InputFileError
+from noarkpipe.errors import InputFileError, UnreadableMessage
 from noarkpipe.files.safety import require_size, safe_filename
 from noarkpipe.intake import email_guard
 from noarkpipe.intake.attachment_names import OLE_SIGNATURE
@@ -83,10 +83,6 @@ class _File:
     content: bytes
     mail: _Mail | None = None
     """For an attached Outlook message: what it says."""
-
-
-class UnreadableMessage(InputFileError):
-    """An Outlook message that cannot be opened or is damaged (not: one over the limits)."""
 
 
 def parse_msg(path: Path, context: IntakeContext) -> list[Submission]:
