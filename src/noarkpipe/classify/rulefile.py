@@ -31,7 +31,7 @@ from pydantic import (
 from noarkpipe.config import describe_validation_error, read_toml
 from noarkpipe.core.strict import StrictModel
 from noarkpipe.core.submission import Source
-from noarkpipe.core.terms import term_pattern, user_pattern
+from noarkpipe.core.terms import checked_keyword, checked_user_pattern
 from noarkpipe.errors import ConfigError
 
 EXAMPLE_RULES_RESOURCE = "klassifisering.toml"
@@ -133,12 +133,7 @@ class ClassificationRule(StrictModel):
     @classmethod
     def _patterns_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in patterns:
-            try:
-                compiled = user_pattern(pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
-            if compiled.search(""):
-                raise ValueError(f"pattern {pattern!r} matches the empty string, so it matches everything")
+            compiled = checked_user_pattern(pattern)
             reserved = set(compiled.groupindex) & set(BUILTIN_PLACEHOLDERS)
             if reserved:
                 raise ValueError(
@@ -150,10 +145,7 @@ class ClassificationRule(StrictModel):
     @classmethod
     def _keywords_have_words(cls, keywords: tuple[str, ...]) -> tuple[str, ...]:
         for keyword in keywords:
-            if "*" in keyword.strip("*"):
-                raise ValueError(f"keyword {keyword!r}: '*' is only allowed at the start or end")
-            if term_pattern(keyword, fold=False) is None:
-                raise ValueError(f"keyword {keyword!r} has no letters or digits")
+            checked_keyword(keyword, fold=False)
         return keywords
 
     @field_validator("saksmappe_tittel")

@@ -9,7 +9,6 @@ is `screening.decide_screening`.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from enum import StrEnum
 from importlib import resources
@@ -20,7 +19,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 from noarkpipe.config import describe_validation_error, read_toml
 from noarkpipe.core.codes import SkjermingMetadata
 from noarkpipe.core.strict import StrictModel
-from noarkpipe.core.terms import term_pattern, user_pattern
+from noarkpipe.core.terms import checked_keyword, checked_user_pattern
 from noarkpipe.errors import ConfigError
 
 STANDARD_RULES_RESOURCE = "skjerming-standard.toml"
@@ -53,22 +52,14 @@ class ScreeningRule(StrictModel):
     @classmethod
     def _keywords_have_words(cls, keywords: tuple[str, ...]) -> tuple[str, ...]:
         for keyword in keywords:
-            if "*" in keyword.strip("*"):
-                raise ValueError(f"keyword {keyword!r}: '*' is only allowed at the start or end")
-            if term_pattern(keyword, fold=True) is None:
-                raise ValueError(f"keyword {keyword!r} has no letters or digits")
+            checked_keyword(keyword, fold=True)
         return keywords
 
     @field_validator("patterns")
     @classmethod
     def _patterns_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in patterns:
-            try:
-                compiled = user_pattern(pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
-            if compiled.search(""):
-                raise ValueError(f"pattern {pattern!r} matches the empty string, so it matches everything")
+            checked_user_pattern(pattern)
         return patterns
 
     @model_validator(mode="after")

@@ -140,3 +140,23 @@ def any_term_pattern(terms: tuple[str, ...], *, fold: bool) -> re.Pattern | None
 def user_pattern(regex: str) -> re.Pattern:
     """A regular expression from a rules file, compiled once, case-insensitive; raises re.error."""
     return re.compile(regex, re.IGNORECASE)
+
+
+def checked_keyword(keyword: str, *, fold: bool) -> str:
+    """A rules file's keyword as given, or ValueError saying why it cannot match (for the file's validators)."""
+    if "*" in keyword.strip("*"):
+        raise ValueError(f"keyword {keyword!r}: '*' is only allowed at the start or end")
+    if term_pattern(keyword, fold=fold) is None:
+        raise ValueError(f"keyword {keyword!r} has no letters or digits")
+    return keyword
+
+
+def checked_user_pattern(pattern: str) -> re.Pattern:
+    """A rules file's regular expression compiled, or ValueError: invalid, or matching everything."""
+    try:
+        compiled = user_pattern(pattern)
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    if compiled.search(""):
+        raise ValueError(f"pattern {pattern!r} matches the empty string, so it matches everything")
+    return compiled
