@@ -27,8 +27,6 @@ from noarkpipe.run.workarea import quarantine_copy
 from noarkpipe.services.installation import Installation
 from noarkpipe.store.docstore import DocumentStore, sha256_file
 
-SNIFF_BYTES = 64 * 1024
-
 
 def drop_part(
     installation: Installation, kode: str, number: str, dokumentnummer: int, reason: str, by: str
@@ -84,7 +82,9 @@ def _forwarded_main(path: Path, scratch: Path, settings: Settings) -> Path | Non
 
     As in the nightly run (run/reading.py), within the [intake] limits; None for any other file.
     """
-    if path.suffix.lower() != ".eml" and not looks_like_email(path.read_bytes()[:SNIFF_BYTES]):
+    with path.open("rb") as file:
+        head = file.read(64 * 1024)
+    if path.suffix.lower() != ".eml" and not looks_like_email(head):
         return None
     reading = scratch / "e-mail"
     reading.mkdir()
