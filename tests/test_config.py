@@ -138,3 +138,75 @@ def test_describe_validation_error_is_the_one_formatter():
         error = describe_validation_error(exc, "noarkpipe.toml", hint="see the sample config")
     assert error.message == "noarkpipe.toml: workers: Input should be a valid integer, unable to parse string as an integer"
     assert error.hint == "see the sample config"
+
+
+M365_APP = """
+tenant_id = "fjellvik.onmicrosoft.com"
+client_id = "3f1c0a52-8e55-4d7b-a1a0-0c8f3f0e2b11"
+"""
+
+
+def test_microsoft_365_sources_load_with_paths_beside_the_config(tmp_path):
+    text = BASE + (
+        '[arkivskaper.graph]\nmailbox = "postmottak@fjellvik.kommune.no"\nbase_url = "https://graph.example/v1.0/"\n'
+        '[arkivskaper.graph.oauth2]' + M365_APP + 'certificate = "app.pem"\ncafile = "ca.pem"\n'
+        '[arkivskaper.imap]\nhost = "outlook.office365.com"\nusername = "postmottak@fjellvik.kommune.no"\n'
+        'auth = "xoauth2"\n[arkivskaper.imap.oauth2]' + M365_APP + 'client_secret_env = "M365_SECRET"\n'
+    )
+    settings = load_settings(_write(tmp_path, text))
+    creator = settings.creator("fjellvik")
+    assert creator.graph.oauth2.certificate == tmp_path / "app.pem"
+    assert creator.graph.oauth2.cafile == tmp_path / "ca.pem"
+    assert creator.graph.base_url == "https://graph.example/v1.0"  # no trailing slash to double
+    assert (creator.graph.folder, creator.graph.move_to) == ("inbox", "Journalført")
+    assert creator.imap.auth == "xoauth2" and creator.imap.oauth2.client_secret_env == "M365_SECRET"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # token sign-in without the app registration
+        ('[arkivskaper.imap]\nhost = "h"\nusername = "u"\nauth = "xoauth2"\n', r"needs the app registration"),
+        # a password and a token at once
+        (
+            '[arkivskaper.imap]\nhost = "h"\nusername = "u"\nauth = "oauthbearer"\npassword_env = "P"\n'
+            "[arkivskaper.imap.oauth2]" + M365_APP + 'client_secret_env = "S"\n',
+            r"signs in with a token: remove password_env",
+        ),
+        # neither a secret nor a certificate
+        (
+            '[arkivskaper.graph]\nmailbox = "postmottak@x.no"\n[arkivskaper.graph.oauth2]' + M365_APP,
+            r"set either client_secret_env .* or certificate",
+        ),
+        # both
+        (
+            '[arkivskaper.graph]\nmailbox = "postmottak@x.no"\n[arkivskaper.graph.oauth2]' + M365_APP
+            + 'client_secret_env = "S"\ncertificate = "a.pem"\n',
+            r"set either client_secret_env",
+        ),
+        # a sign-in service or Graph in clear text
+        (
+            '[arkivskaper.graph]\nmailbox = "postmottak@x.no"\nbase_url = "http://graph.example"\n'
+            "[arkivskaper.graph.oauth2]" + M365_APP + 'client_secret_env = "S"\n',
+            r"base_url must be an https:// address",
+        ),
+        (
+            '[arkivskaper.graph]\nmailbox = "postmottak@x.no"\n[arkivskaper.graph.oauth2]' + M365_APP
+            + 'client_secret_env = "S"\nauthority_host = "http://login.example"\n',
+            r"authority_host must be an https:// address",
+        ),
+    ],
+)
+def test_microsoft_365_settings_that_cannot_work_are_refused(tmp_path, source, expected):
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(_write(tmp_path, BASE + source))
+
+
+def test_check_config_warns_of_an_unset_client_secret(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOARKPIPE_TEST_M365_SECRET", raising=False)
+    text = BASE + (
+        '[arkivskaper.graph]\nmailbox = "postmottak@fjellvik.kommune.no"\n'
+        "[arkivskaper.graph.oauth2]" + M365_APP + 'client_secret_env = "NOARKPIPE_TEST_M365_SECRET"\n'
+    )
+    warnings = api.config_warnings(load_settings(_write(tmp_path, text)))
+    assert any("NOARKPIPE_TEST_M365_SECRET (graph.oauth2.client_secret_env) is not set" in w for w in warnings)

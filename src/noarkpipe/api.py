@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from noarkpipe.journal.review import ReviewDetail, ReviewItem
     from noarkpipe.run.results import RunSummary
     from noarkpipe.services.publish import PublishedJournal
+    from noarkpipe.services.setup import MailboxProbe
     from noarkpipe.services.status import StatusReport
     from noarkpipe.store.engine import Store
     from noarkpipe.validate import ValidationReport
@@ -92,6 +93,11 @@ def check_config(config: str | Path) -> Settings:
 def config_warnings(settings: Settings) -> list[str]:
     """What is valid but will not work tonight: unset password variables, missing folders."""
     return setup.config_warnings(settings)
+
+
+def probe_mailboxes(settings: Settings) -> list[MailboxProbe]:
+    """Sign in to each IMAP and Microsoft Graph mailbox and open its folder, changing nothing: what works."""
+    return setup.probe_mailboxes(settings)
 
 
 def separator_sheet(output: str | Path) -> Path:

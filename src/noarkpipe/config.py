@@ -60,6 +60,35 @@ class KlassifikasjonssystemSettings(StrictModel):
     )
 
 
+class OAuth2Settings(StrictModel):
+    """An app registration in Microsoft Entra ID signing in by the client-credentials flow (Microsoft 365)."""
+
+    tenant_id: str = Field(min_length=1, description="the directory (tenant) id, or the tenant's domain")
+    client_id: str = Field(min_length=1, description="the app registration's application (client) id")
+    client_secret_env: str | None = Field(default=None, description="environment variable holding the client secret")
+    certificate: Path | None = Field(
+        default=None, description="PEM file with the app's private key and certificate (instead of a secret)"
+    )
+    authority_host: str = Field(default="https://login.microsoftonline.com", description="the sign-in service")
+    scope: str | None = Field(
+        default=None,
+        description="default: https://outlook.office365.com/.default (IMAP), https://graph.microsoft.com/.default (Graph)",
+    )
+    cafile: Path | None = Field(default=None, description="CA bundle for a sign-in service with a private certificate")
+    timeout_s: float = Field(default=60, gt=0)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> OAuth2Settings:
+        if bool(self.client_secret_env) == bool(self.certificate):
+            raise ValueError(
+                "set either client_secret_env (the name of an environment variable holding the client secret) "
+                "or certificate (a PEM file with the app's private key and certificate)"
+            )
+        if not self.authority_host.startswith("https://"):
+            raise ValueError("authority_host must be an https:// address")
+        return self
+
+
 class ImapSettings(StrictModel):
     """The official post mailbox, fetched at the start of every run."""
 
@@ -69,8 +98,13 @@ class ImapSettings(StrictModel):
         default="ssl", description="'none' is only allowed for a server on loopback (tests)"
     )
     username: str
+    auth: Literal["password", "xoauth2", "oauthbearer"] = Field(
+        default="password",
+        description="'xoauth2' or 'oauthbearer': an OAuth2 access token from [arkivskaper.imap.oauth2] (Microsoft 365)",
+    )
     password_env: str | None = Field(default=None, description="environment variable holding the password")
     password: str | None = Field(default=None, description="discouraged: prefer password_env")
+    oauth2: OAuth2Settings | None = Field(default=None, description="the app registration, for auth = 'xoauth2'")
     folder: str = "INBOX"
     after_fetch: Literal["move", "flag"] = Field(
         default="move", description="once journaled: move to `move_to`, or only flag as seen"
@@ -85,11 +119,42 @@ class ImapSettings(StrictModel):
 
     @model_validator(mode="after")
     def _credentials_and_tls(self) -> ImapSettings:
-        if not self.password_env and self.password is None:
-            raise ValueError("set password_env (the name of an environment variable holding the password)")
+        if self.auth == "password":
+            if not self.password_env and self.password is None:
+                raise ValueError("set password_env (the name of an environment variable holding the password)")
+        elif self.oauth2 is None:
+            raise ValueError(f"auth = '{self.auth}' needs the app registration in [arkivskaper.imap.oauth2]")
+        elif self.password_env or self.password is not None:
+            raise ValueError(f"auth = '{self.auth}' signs in with a token: remove password_env/password")
         if self.tls == "none" and self.host not in ("127.0.0.1", "::1", "localhost"):
-            raise ValueError("tls = 'none' sends the password in clear text: only allowed for localhost")
+            raise ValueError("tls = 'none' sends the credentials in clear text: only allowed for localhost")
         return self
+
+
+class GraphSettings(StrictModel):
+    """The official post mailbox through Microsoft Graph (Microsoft 365), fetched at the start of every run."""
+
+    mailbox: str = Field(min_length=3, description="the mailbox's address, e.g. postmottak@fjellvik.kommune.no")
+    folder: str = Field(default="inbox", description="a well-known folder name (inbox) or a top-level folder's name")
+    after_fetch: Literal["move", "flag"] = Field(
+        default="move", description="once journaled: move to `move_to`, or only mark as read"
+    )
+    move_to: str = Field(default="Journalført", description="a top-level folder, created when missing")
+    oauth2: OAuth2Settings
+    base_url: str = Field(default="https://graph.microsoft.com/v1.0", description="the Graph service")
+    cafile: Path | None = Field(default=None, description="CA bundle for a Graph address with a private certificate")
+    timeout_s: float = Field(default=60, gt=0)
+    max_retry_wait_s: float = Field(
+        default=300, ge=0, description="the longest total wait when Graph throttles (429/503 with Retry-After)"
+    )
+    page_size: int = Field(default=50, ge=1, le=1000, description="messages per page of a delta query")
+
+    @field_validator("base_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("base_url must be an https:// address")
+        return value.rstrip("/")
 
 
 class DeponeringSettings(StrictModel):
@@ -127,6 +192,7 @@ class ArkivskaperSettings(StrictModel):
     arkivdel: ArkivdelSettings
     klassifikasjonssystem: KlassifikasjonssystemSettings
     imap: ImapSettings | None = None
+    graph: GraphSettings | None = Field(default=None, description="the post mailbox through Microsoft Graph")
     screening_rules: Path | None = Field(default=None, description="screening rules (TOML); default: the standard set")
     maildir: Path | None = Field(default=None, description="a maildir folder whose new mail is taken in")
     deponering: DeponeringSettings | None = Field(default=None, description="contact for deposits (export)")
@@ -392,6 +458,20 @@ def _resolve(base: Path, value: str | Path) -> Path:
     return path if path.is_absolute() else (base / path)
 
 
+def _resolve_tls_files(base: Path, source: dict) -> dict:
+    """A mailbox source's cafile, and its app registration's cafile and certificate, relative to the config."""
+    source = dict(source)
+    if source.get("cafile"):
+        source["cafile"] = _resolve(base, source["cafile"])
+    oauth2 = source.get("oauth2")
+    if isinstance(oauth2, dict):
+        source["oauth2"] = {
+            key: _resolve(base, value) if key in ("cafile", "certificate") and value else value
+            for key, value in oauth2.items()
+        }
+    return source
+
+
 def load_klasser_csv(path: Path) -> tuple[KlasseSpec, ...]:
     """Read K-codes from a CSV with a header row naming klasseID and tittel."""
     try:
@@ -474,9 +554,9 @@ def load_settings(config_path: str | Path) -> Settings:
             creator[key] = _resolve(data_dir, creator.get(key, default))
         if creator.get("maildir"):
             creator["maildir"] = _resolve(data_dir, creator["maildir"])
-        imap = creator.get("imap")
-        if isinstance(imap, dict) and imap.get("cafile"):
-            creator["imap"] = dict(imap, cafile=_resolve(base, imap["cafile"]))
+        for source in ("imap", "graph"):
+            if isinstance(creator.get(source), dict):
+                creator[source] = _resolve_tls_files(base, creator[source])
         if creator.get("screening_rules"):
             creator["screening_rules"] = _resolve(base, creator["screening_rules"])
         system = creator.get("klassifikasjonssystem")

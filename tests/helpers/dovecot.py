@@ -113,8 +113,31 @@ def _user_exists(name: str) -> bool:
     return True
 
 
-def _config(server: Dovecot, key: Path, accounts: dict[str, str], uid: int, gid: int) -> str:
+def _oauth2_file(server: Dovecot, introspection_url: str) -> Path:
+    """Dovecot's oauth2 passdb settings: each token is POSTed to `introspection_url`, which names its user."""
+    path = server.root / "oauth2.conf"
+    path.write_text(
+        "introspection_mode = post\n"
+        f"introspection_url = {introspection_url}\n"
+        "username_attribute = username\n"
+        "active_attribute = active\n"
+        "active_value = true\n"
+        "force_introspection = yes\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o644)
+    return path
+
+
+def _config(server: Dovecot, key: Path, accounts: dict[str, str], uid: int, gid: int, oauth2: Path | None) -> str:
     root = server.root
+    # With tokens too, each passdb takes only its own mechanisms: a token is never tried as a password, nor a password
+    # sent to the introspection endpoint as if it were a token.
+    mechanisms, password_mechanisms, token_passdb = "plain login", "", ""
+    if oauth2 is not None:
+        mechanisms += " xoauth2 oauthbearer"
+        password_mechanisms = "\n  mechanisms = plain login"
+        token_passdb = f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {oauth2}\n}}\n"
     return f"""
 base_dir = {root}/run
 state_dir = {root}/state
@@ -129,13 +152,13 @@ ssl_cert = <{server.cafile}
 ssl_key = <{key}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN {server.passwd_file}
+  args = scheme=PLAIN {server.passwd_file}{password_mechanisms}
 }}
-userdb {{
+{token_passdb}userdb {{
   driver = static
   args = uid={uid} gid={gid} home={root}/home/%u
 }}
@@ -165,11 +188,16 @@ service anvil {{
 """
 
 
-def start_dovecot(users: Mapping[str, str], extra_config: str = "") -> Dovecot:
+def start_dovecot(
+    users: Mapping[str, str], extra_config: str = "", oauth2_introspection_url: str | None = None
+) -> Dovecot:
     """Start a fresh server with `users` (name: password); the caller must `stop()` it and remove `root`.
 
     Users are fixed at start: Dovecot notices a changed passwd-file only a second later.
     `extra_config` is appended to the config, e.g. to announce fewer capabilities.
+    With `oauth2_introspection_url` the server also takes SASL XOAUTH2 and OAUTHBEARER, as
+    Exchange Online does, asking that URL (RFC 7662 token introspection, e.g. the M365
+    stand-in's) whether a token is active and whose it is; passwords still work.
     """
     binary = dovecot_binary()
     if binary is None:
@@ -188,7 +216,8 @@ def start_dovecot(users: Mapping[str, str], extra_config: str = "") -> Dovecot:
     )
     server.passwd_file.chmod(0o644)
     config = root / "dovecot.conf"
-    config.write_text(_config(server, key, accounts, uid, gid) + extra_config, encoding="utf-8")
+    oauth2 = _oauth2_file(server, oauth2_introspection_url) if oauth2_introspection_url else None
+    config.write_text(_config(server, key, accounts, uid, gid, oauth2) + extra_config, encoding="utf-8")
     server.process = subprocess.Popen(
         [binary, "-F", "-c", str(config)],
         stdout=subprocess.PIPE,

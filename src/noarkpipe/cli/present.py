@@ -25,6 +25,7 @@ from noarkpipe.run.results import Outcome, RunSummary
 
 if TYPE_CHECKING:
     from noarkpipe.config import Settings
+    from noarkpipe.services.setup import MailboxProbe
     from noarkpipe.services.status import StatusReport
 
 
@@ -61,13 +62,33 @@ def settings_summary(settings: Settings, warnings: list[str]) -> None:
         if creator.imap is not None:
             imap = creator.imap
             echo(
-                f"    imap: {imap.username}@{imap.host}:{imap.effective_port} ({imap.tls}), folder {imap.folder}, "
+                f"    imap: {imap.username}@{imap.host}:{imap.effective_port} ({imap.tls}, {imap.auth}), folder {imap.folder}, "
                 f"then {'move to ' + imap.move_to if imap.after_fetch == 'move' else 'flag as seen'}"
+            )
+        if creator.graph is not None:
+            graph = creator.graph
+            echo(
+                f"    microsoft graph: {graph.mailbox}, folder {graph.folder}, app {graph.oauth2.client_id} in "
+                f"tenant {graph.oauth2.tenant_id}, then "
+                f"{'move to ' + graph.move_to if graph.after_fetch == 'move' else 'mark as read'}"
             )
         if creator.maildir is not None:
             echo(f"    maildir: {creator.maildir}")
     for warning in warnings:
         echo(f"  warning: {warning}", err=True)
+
+
+def mailbox_probes(probes: list[MailboxProbe]) -> None:
+    """check-config --probe: one line per mailbox, failures with their fix on stderr."""
+    if not probes:
+        echo("probe: no IMAP or Microsoft Graph mailbox in the config")
+    for probe in probes:
+        if probe.ok:
+            echo(f"  probe {probe.arkivskaper} {probe.mailbox}: OK, {probe.said}")
+        else:
+            echo(f"  probe {probe.arkivskaper} {probe.mailbox}: FAILED: {probe.said}", err=True)
+            if probe.hint:
+                echo(f"    fix: {probe.hint}", err=True)
 
 
 def run_summary(summary: RunSummary) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ import click
 from noarkpipe import api
 from noarkpipe.cli import present
 from noarkpipe.cli.options import CONFIG_OPTION
+from noarkpipe.errors import ExitCode
 
 
 @click.command()
@@ -27,10 +29,21 @@ def init(directory: Path, force: bool) -> None:
 
 @click.command("check-config")
 @CONFIG_OPTION
-def check_config(config_path: Path) -> None:
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Also sign in to each IMAP and Microsoft 365 mailbox and open its folder (changes nothing); "
+    "exit 11 when one fails.",
+)
+def check_config(config_path: Path, probe: bool) -> None:
     """Validate the config file and show what it resolves to."""
     settings = api.check_config(config_path)
     present.settings_summary(settings, api.config_warnings(settings))
+    if probe:
+        probes = api.probe_mailboxes(settings)
+        present.mailbox_probes(probes)
+        if not all(p.ok for p in probes):
+            sys.exit(ExitCode.source_unavailable)
 
 
 @click.command("separator-sheet")

@@ -1,7 +1,8 @@
 """The post mailbox over IMAP: fetch new messages into the inbox, move or flag them once journaled.
 
-The rules both mailbox sources follow are in `intake/mailbox.py`; here: the
-connection (verified TLS, the password from the environment), the folder read
+The rules every mailbox source follows are in `intake/mailbox.py`; here: the
+connection (verified TLS; the password from the environment, or for Microsoft
+365 an OAuth2 token by SASL XOAUTH2 or OAUTHBEARER), the folder read
 read-only, UIDs within UIDVALIDITY, sizes asked before download.
 """
 
@@ -32,11 +33,21 @@ from noarkpipe.intake.mailbox import (
     too_large,
     undisposed,
 )
+from noarkpipe.intake.oauth2 import IMAP_SCOPE, TokenSource
 from noarkpipe.store.engine import Store
 
 log = logging.getLogger(__name__)
 
 UID_BATCH = 500
+
+ImapCredential = str | TokenSource
+"""The password (auth = 'password'), or the app's tokens (auth = 'xoauth2' or 'oauthbearer')."""
+
+_TOKEN_HINT = (
+    "the app needs the Office 365 Exchange Online application permission IMAP.AccessAsApp with admin consent, "
+    "its service principal registered in Exchange (New-ServicePrincipal) and access to the mailbox "
+    "(Add-MailboxPermission -User <service principal id> -AccessRights FullAccess)"
+)
 
 
 def imap_password(settings: ImapSettings, environ: Mapping[str, str] | None = None) -> str:
@@ -53,6 +64,14 @@ def imap_password(settings: ImapSettings, environ: Mapping[str, str] | None = No
             )
         return value
     return settings.password or ""
+
+
+def imap_credential(settings: ImapSettings, environ: Mapping[str, str] | None = None) -> ImapCredential:
+    """What signs in to the server: the password, or a token source for the app registration."""
+    if settings.auth == "password":
+        return imap_password(settings, environ)
+    assert settings.oauth2 is not None  # ImapSettings requires it for token sign-in
+    return TokenSource(settings.oauth2, IMAP_SCOPE, setting="imap.oauth2", environ=environ)
 
 
 def imap_mailbox_key(settings: ImapSettings) -> str:
@@ -122,8 +141,40 @@ def _login(imap: imaplib.IMAP4, username: str, password: str) -> None:
         imap.authenticate("PLAIN", lambda _challenge: f"\0{username}\0{password}".encode())
 
 
+def _token_response(settings: ImapSettings, token: str) -> bytes:
+    """The client's first SASL message: XOAUTH2 (Microsoft's, Google's) or OAUTHBEARER (RFC 7628)."""
+    if settings.auth == "xoauth2":
+        return f"user={settings.username}\x01auth=Bearer {token}\x01\x01".encode()
+    user = settings.username.replace("=", "=3D").replace(",", "=2C")
+    return f"n,a={user},\x01host={settings.host}\x01port={settings.effective_port}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def _authenticate_with_token(imap: imaplib.IMAP4, settings: ImapSettings, token: str) -> None:
+    sent = False
+
+    def respond(_challenge: bytes) -> bytes:
+        # After a refusal the server sends its error as a challenge and wants an empty answer (RFC 7628 3.2.3).
+        nonlocal sent
+        if sent:
+            return b""
+        sent = True
+        return _token_response(settings, token)
+
+    imap.authenticate(settings.auth.upper(), respond)
+
+
+def _token_login(imap: imaplib.IMAP4, settings: ImapSettings, tokens: TokenSource) -> None:
+    """Sign in with the kept token; once refused (expired or revoked early), with a new one."""
+    try:
+        _authenticate_with_token(imap, settings, tokens.token())
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error:
+        _authenticate_with_token(imap, settings, tokens.token(fresh=True))
+
+
 @contextmanager
-def _imap_session(settings: ImapSettings, password: str) -> Iterator[imaplib.IMAP4]:
+def _imap_session(settings: ImapSettings, credential: ImapCredential) -> Iterator[imaplib.IMAP4]:
     """A logged-in connection; every network, TLS or login failure becomes `SourceUnavailableError`."""
     where = f"{settings.host}:{settings.effective_port}"
     hint_connect = "check host, port and tls under [arkivskaper.imap]; files already in the inbox are still taken in"
@@ -161,13 +212,19 @@ def _imap_session(settings: ImapSettings, password: str) -> Iterator[imaplib.IMA
                                      hint=hint_connect) from exc
     try:
         try:
-            _login(imap, settings.username, password)
+            if isinstance(credential, TokenSource):
+                _token_login(imap, settings, credential)
+            else:
+                _login(imap, settings.username, credential)
         except imaplib.IMAP4.abort:
             raise
         except imaplib.IMAP4.error as exc:
+            if isinstance(credential, TokenSource):
+                hint = f"the token was refused for {settings.username}: {_TOKEN_HINT}"
+            else:
+                hint = f"check imap.username and the password in {settings.password_env or 'imap.password'}"
             raise SourceUnavailableError(
-                f"the IMAP server {where} refused the login of {settings.username}: {_why(exc)}",
-                hint=f"check imap.username and the password in {settings.password_env or 'imap.password'}",
+                f"the IMAP server {where} refused the login of {settings.username}: {_why(exc)}", hint=hint
             ) from exc
         yield imap
     # Only network errors are translated: an OSError writing the inbox is not the server's fault.
@@ -241,7 +298,7 @@ def _download(imap: imaplib.IMAP4, uid: int) -> bytes | None:
 
 def fetch_imap(
     settings: ImapSettings,
-    password: str,
+    credential: ImapCredential,
     inbox: Path,
     *,
     arkivskaper_id: int,
@@ -253,7 +310,7 @@ def fetch_imap(
     mailbox = imap_mailbox_key(settings)
     report = FetchReport(mailbox=mailbox)
     prepare_inbox(inbox)
-    with _imap_session(settings, password) as imap:
+    with _imap_session(settings, credential) as imap:
         # EXAMINE (read-only) guarantees that fetching cannot set \Seen or anything else.
         uidvalidity = _select(imap, settings.folder, readonly=True)
         known = known_keys(store, mailbox, uidvalidity)
@@ -282,6 +339,23 @@ def fetch_imap(
     return report
 
 
+def probe_imap(settings: ImapSettings, credential: ImapCredential) -> str:
+    """Sign in and open the folder read-only, as the nightly fetch does; what works, in one line.
+
+    Raises `SourceUnavailableError` with the fix when something does not.
+    Nothing changes on the server: `move_to` is only looked for, not created.
+    """
+    with _imap_session(settings, credential) as imap:
+        _select(imap, settings.folder, readonly=True)
+        count = len(_search_all(imap))
+        how = "token" if isinstance(credential, TokenSource) else "password"
+        said = f"signed in as {settings.username} by {how}, folder {settings.folder}: {count} message{'' if count == 1 else 's'}"
+        if settings.after_fetch == "move":
+            found = any(_ok(imap.list('""', _quoted(settings.move_to)), "LIST"))
+            said += f"; {settings.move_to} {'exists' if found else 'will be created at the first move'}"
+        return said
+
+
 def _ensure_folder(imap: imaplib.IMAP4, folder: str) -> None:
     data = _ok(imap.list('""', _quoted(folder)), "LIST")
     if not any(data):
@@ -307,7 +381,7 @@ def _move(imap: imaplib.IMAP4, uids: str, folder: str, capabilities: set[str]) -
 
 def dispose_fetched(
     settings: ImapSettings,
-    password: str,
+    credential: ImapCredential,
     *,
     arkivskaper_id: int,
     store: Store,
@@ -328,7 +402,7 @@ def dispose_fetched(
     report.waiting = len(pending) - len(ready)
     if not ready:
         return report
-    with _imap_session(settings, password) as imap:
+    with _imap_session(settings, credential) as imap:
         capabilities = _capabilities(imap)
         uidvalidity = _select(imap, settings.folder, readonly=False)
         stale = len([row for row in ready if row.uidvalidity != uidvalidity])

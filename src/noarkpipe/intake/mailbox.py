@@ -1,11 +1,13 @@
 """The post mailbox: take new mail into the inbox folder, and clear it once journaled.
 
-Two sources, one rule set, in their own modules:
+Three sources, one rule set, in their own modules:
 
 - IMAP (`intake/imap.py`: `fetch_imap`, `dispose_fetched`): the folder in `[arkivskaper.imap]`.
+- Microsoft Graph (`intake/graph.py`: `fetch_graph`, `dispose_graph`): the Microsoft 365
+  mailbox folder in `[arkivskaper.graph]`.
 - A maildir on the server's own disk (`intake/maildir.py`: `fetch_maildir`, `dispose_maildir`).
 
-This module holds what both share: the reports, the inbox file names, the
+This module holds what they share: the reports, the inbox file names, the
 atomic write and the `fetched_message` bookkeeping.
 
 Fetching writes each message unchanged as an .eml file into the inbox, under
@@ -15,19 +17,20 @@ never sees half a message. Every message taken is recorded in
 message is fetched once more, and the second copy is recognised downstream by
 its SHA-256, so nothing is lost and nothing journaled twice.
 
-A message is taken once. Its UID (within the folder's UIDVALIDITY) or maildir
-key is recorded, and a message under a new UID whose Message-ID or SHA-256 was
+A message is taken once. Its UID (within the folder's UIDVALIDITY), Graph id or
+maildir key is recorded, and a message under a new UID whose Message-ID or SHA-256 was
 already taken from the same mailbox (the server renumbered the folder, or
 someone put a copy back) is recorded against the inbox file it was first taken
 in as, without a new file, so it is cleared together with it.
 
-Messages larger than `max_file_mb` are not downloaded and not recorded: they
-stay in the mailbox untouched and are listed in `FetchReport.too_large` on
+Messages larger than `max_file_mb` are not taken (IMAP asks their size first,
+Graph stops the download at the limit) and not recorded: they stay in the
+mailbox untouched and are listed in `FetchReport.too_large` on
 every run until someone raises the limit or handles them by hand.
 
 Nothing is moved, flagged or deleted on the server at fetch time. Disposal
-(move to `move_to`, or set \\Seen when `after_fetch = 'flag'`) happens only for
-messages whose inbox file has been journaled, filed or quarantined.
+(move to `move_to`, or set \\Seen / isRead when `after_fetch = 'flag'`) happens
+only for messages whose inbox file has been journaled, filed or quarantined.
 """
 
 from __future__ import annotations
@@ -78,9 +81,17 @@ class DisposeReport(BaseModel):
 
 
 def inbox_name(moment: datetime, source: str, uidvalidity: int, key: str) -> str:
-    """`20261123T060102Z-imap-1795450929-17.eml`: sortable by arrival, unique per message."""
+    """`20261123T060102Z-imap-1795450929-17.eml`: sortable by arrival, unique per message.
+
+    A Graph id is some 150 characters of base64: the name carries a short digest of it instead.
+    """
     stamp = moment.strftime("%Y%m%dT%H%M%SZ")
-    middle = f"{source}-{uidvalidity}-{key}" if source == "imap" else f"{source}-{key}"
+    if source == "imap":
+        middle = f"{source}-{uidvalidity}-{key}"
+    elif source == "graph":
+        middle = f"{source}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    else:
+        middle = f"{source}-{key}"
     return safe_filename(f"{stamp}-{middle}.eml", f"{stamp}-{source}.eml")
 
 

@@ -66,7 +66,7 @@ from noarkpipe.run import isolation, workarea
 from noarkpipe.run.converting import Conversions, ItemDocument, conversion_of, gap_text, raise_if_installation_problem
 from noarkpipe.run.execution import Executor
 from noarkpipe.run.items import ItemRecords, mark_journaled
-from noarkpipe.run.mailboxes import dispose_mailboxes, fetch_mailboxes
+from noarkpipe.run.mailboxes import CreatorMailboxes
 from noarkpipe.run.reading import PARSE_LIMIT_HINT, ParsedItem, parse_failure, parse_item, read_parsed
 from noarkpipe.run.results import ArchivalGap, ItemResult, Outcome, RunSummary
 from noarkpipe.run.storing import check_copy, store_document
@@ -179,11 +179,10 @@ class NightlyRun:
         work = self.settings.work_dir / creator.kode
         work.mkdir(parents=True, exist_ok=True)
         creator.inbox.mkdir(parents=True, exist_ok=True)
+        mailboxes = CreatorMailboxes(self.settings, self.store, creator, structure.arkivskaper_id)
         with self.timer.stage("fetch"):
-            mailboxes = (
-                [] if self.stop.is_set() else fetch_mailboxes(self.settings, self.store, creator, structure.arkivskaper_id)
-            )
-        summary.mailboxes.extend(mailboxes)
+            if not self.stop.is_set():
+                summary.mailboxes.extend(mailboxes.fetch())
         # Items a killed run left behind come first, then the new ones.
         workarea.recover_interrupted_claims(work, creator.inbox)
         pending = workarea.pending_items(work)
@@ -216,7 +215,7 @@ class NightlyRun:
             # item of another run has no file left: filing it is all that remained.
             self.records.file_journaled_leftovers(structure.arkivskaper_id, summary.run_id)
         with self.timer.stage("dispose"):
-            dispose_mailboxes(self.settings, self.store, creator, structure.arkivskaper_id, mailboxes)
+            mailboxes.dispose()
 
     def _report(self, results: list[ItemResult], summary: RunSummary) -> None:
         for result in results:

@@ -355,3 +355,20 @@ class FetchedMessage(Base):
     inbox_name: Mapped[str] = mapped_column(Text)
     fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
     disposed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MailboxCursor(Base):
+    """Where the last complete read of a mailbox folder ended, so the next run asks only for what changed.
+
+    For Microsoft Graph `cursor` is the delta query's `@odata.deltaLink`.
+    It is stored only after a round in which every new message was taken
+    in: a message left behind (too large) would not be listed again after
+    it, so the cursor stays where it was until nothing is left behind.
+    Losing it costs one full listing of the folder, never a second copy:
+    `fetched_message` decides what was taken.
+    """
+
+    __tablename__ = "mailbox_cursor"
+    mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
+    cursor: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
