@@ -6,6 +6,7 @@ Every error noarkpipe raises is a `NoarkpipeError` with its exit code (`ExitCode
 
 from noarkpipe.errors import (
     AlreadyRunningError,
+    ArkivmeldingRefused,
     ConfigError,
     ConversionError,
     EmptyPublicJournalError,
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyRunningError",
+    "ArkivmeldingRefused",
     "ConfigError",
     "ConversionError",
     "EmptyPublicJournalError",

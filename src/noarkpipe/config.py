@@ -157,6 +157,29 @@ class GraphSettings(StrictModel):
         return value.rstrip("/")
 
 
+class FiksSystemSettings(StrictModel):
+    """A system that sends arkivmeldinger (KS Fiks Arkiv), and how far its messages are trusted."""
+
+    name: str = Field(min_length=1, description="the system as its arkivmelding names itself (<system>), e.g. 'eByggesak'")
+    trust: Literal["journal", "review"] = Field(
+        default="review",
+        description="'journal': its journalposts are journaled (J) as it asks; 'review': they wait in the review queue (M)",
+    )
+
+
+class FiksArkivSettings(StrictModel):
+    """Arkivmeldinger from form services and specialist systems, in KS Fiks Arkiv's format."""
+
+    systems: list[FiksSystemSettings] = Field(default_factory=list, description="the known sending systems")
+    unknown_systems: Literal["review", "refuse"] = Field(
+        default="review",
+        description="a system not listed: its messages go to the review queue, or are refused with a feilmelding",
+    )
+
+    def system(self, name: str) -> FiksSystemSettings | None:
+        return next((s for s in self.systems if s.name.casefold() == name.casefold()), None)
+
+
 class DeponeringSettings(StrictModel):
     """Who delivers one records creator's deposits to the depot (named in every transfer package)."""
 
@@ -188,6 +211,7 @@ class ArkivskaperSettings(StrictModel):
     postmottak: str | None = Field(default=None, description="the official post e-mail address")
     inbox: Path
     quarantine: Path
+    outbox: Path = Field(description="answers to senders: the kvitteringer of arkivmeldinger (default outbox/<kode>)")
     arkiv: ArkivSettings
     arkivdel: ArkivdelSettings
     klassifikasjonssystem: KlassifikasjonssystemSettings
@@ -196,6 +220,7 @@ class ArkivskaperSettings(StrictModel):
     screening_rules: Path | None = Field(default=None, description="screening rules (TOML); default: the standard set")
     maildir: Path | None = Field(default=None, description="a maildir folder whose new mail is taken in")
     deponering: DeponeringSettings | None = Field(default=None, description="contact for deposits (export)")
+    fiks_arkiv: FiksArkivSettings = Field(default_factory=FiksArkivSettings, description="arkivmeldinger (KS Fiks Arkiv)")
 
     @field_validator("kode")
     @classmethod
@@ -550,7 +575,7 @@ def load_settings(config_path: str | Path) -> Settings:
             raise ConfigError(f"{path}: arkivskaper[{index}] must be a table")
         creator = dict(creator)
         kode = creator.get("kode", f"arkivskaper{index}")
-        for key, default in (("inbox", f"inbox/{kode}"), ("quarantine", f"quarantine/{kode}")):
+        for key, default in (("inbox", f"inbox/{kode}"), ("quarantine", f"quarantine/{kode}"), ("outbox", f"outbox/{kode}")):
             creator[key] = _resolve(data_dir, creator.get(key, default))
         if creator.get("maildir"):
             creator["maildir"] = _resolve(data_dir, creator["maildir"])

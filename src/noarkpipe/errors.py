@@ -132,6 +132,32 @@ class SandboxError(MissingDependencyError):
     """The sandbox the converters must run in cannot be made on this machine (exit 5: something to install or allow)."""
 
 
+class ArkivmeldingRefused(InputFileError):
+    """A KS Fiks Arkiv arkivmelding that cannot be registered as asked (exit 4, an input that cannot be used).
+
+    The item is quarantined with the reason, and the sender gets a feilmelding of
+    `feiltype`: 'ugyldigforespoersel' (the message is wrong: schema, files,
+    class, arkivdel, a key matching two cases), 'ikkefunnet' (a case it refers
+    to does not exist here) or 'serverfeil' (our fault). `melding_id` is the
+    message's meldingId when it could be read.
+    """
+
+    def __init__(
+        self, message: str, *, feiltype: str = "ugyldigforespoersel", melding_id: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.feiltype = feiltype
+        self.melding_id = melding_id
+
+    def __reduce__(self):
+        # Raised in the parse child and re-raised in the run: it must cross the process boundary whole.
+        return (_rebuild_arkivmelding_refused, (self.message, self.feiltype, self.melding_id, self.hint))
+
+
+def _rebuild_arkivmelding_refused(message: str, feiltype: str, melding_id: str | None, hint: str | None):
+    return ArkivmeldingRefused(message, feiltype=feiltype, melding_id=melding_id, hint=hint)
+
+
 class TrainingError(NoarkpipeError):
     """The journaled history is not enough to train a model on (exit 4, like any input that cannot be used)."""
 

@@ -7,13 +7,13 @@ naming the rule); the learned model is used when one has been trained.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from noarkpipe.classify.rulefile import RuleSet, load_classification_rules, validate_against_classes
 from noarkpipe.classify.screenrules import ScreeningRuleSet, default_screening_rules, load_screening_rules
-from noarkpipe.config import ArkivskaperSettings, Settings
+from noarkpipe.config import ArkivskaperSettings, FiksArkivSettings, Settings
 
 if TYPE_CHECKING:  # numpy and scipy load only when a model does
     from noarkpipe.classify.learned import ClassModel
@@ -30,6 +30,8 @@ class Policy:
     model_threshold: float = DEFAULT_MODEL_THRESHOLD
     quoted_case_unknown_sender: Literal["review", "journal"] = "review"
     """What a letter quoting an existing case does when its sender is no party of that case (`references.py`)."""
+    fiks_arkiv: FiksArkivSettings = field(default_factory=FiksArkivSettings)
+    """Which systems send arkivmeldinger and how far each is trusted (`journal/arkivmelding.py`)."""
 
     @classmethod
     def standard(cls) -> Policy:
@@ -55,6 +57,7 @@ def load_policy(settings: Settings, creator: ArkivskaperSettings) -> Policy:
         model=_load_model(model_path(settings, creator.kode)),
         model_threshold=system.model_threshold,
         quoted_case_unknown_sender=system.quoted_case_unknown_sender,
+        fiks_arkiv=creator.fiks_arkiv,
     )
 
 

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from noarkpipe.core.arkivmelding import Arkivmelding
+
 FORM_SUBMISSION_KEY = "_submission"
 """The key in `Submission.form_data` for what an e-form delivery says besides its fields (field names
 start with a letter, so they never collide with it); screening reads the fields around it."""
@@ -21,6 +23,8 @@ class Source(StrEnum):
     email = "email"
     eform = "eform"
     scan = "scan"
+    fiks_arkiv = "fiks_arkiv"
+    """An arkivmelding from a form service or specialist system (KS Fiks Arkiv)."""
 
 
 class SubmissionDocument(BaseModel):
@@ -76,6 +80,9 @@ class Submission(BaseModel):
     form_type: str | None = Field(default=None, description="e-form type id, e.g. 'byggesak-ett-trinn'")
     form_data: dict = Field(default_factory=dict)
     documents: list[SubmissionDocument] = Field(default_factory=list)
+    arkivmelding: Arkivmelding | None = Field(
+        default=None, description="what a KS Fiks Arkiv sender asked for: case, journalpost, parties, skjerming"
+    )
 
     @property
     def main_document(self) -> SubmissionDocument | None:

@@ -9,8 +9,8 @@ byte string found somewhere in the first kilobyte. The order is fixed, and
 2. An empty file: refused.
 3. A signature at its own offset, which no text format can start with:
    ZIP (local file header `PK\x03\x04`, or `PK\x05\x06` of an empty
-   archive) is an e-form zip delivery if it holds `manifest.json` or an
-   envelope, else refused, whatever PDF it stores; OLE is an Outlook `.msg`
+   archive) is a KS Fiks Arkiv message if it holds `arkivmelding.xml`, an
+   e-form zip delivery if it holds `manifest.json` or an envelope, else refused, whatever PDF it stores; OLE is an Outlook `.msg`
    if so named, else refused; `%PDF-` at 0, TIFF, JPEG, PNG are scans; an
    executable or a tar archive is refused, whatever its name says.
 4. An e-form in XML (the first element is the e-skjema envelope, after an
@@ -52,13 +52,14 @@ from noarkpipe.files.safety import open_regular
 from noarkpipe.files.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
 from noarkpipe.intake.eform import parse_eform_pair, parse_eform_xml, parse_eform_zip, sniff_eform
 from noarkpipe.intake.email import parse_eml
+from noarkpipe.intake.fiks_arkiv import is_fiks_zip, parse_fiks_zip
 from noarkpipe.intake.msg import parse_msg
 from noarkpipe.intake.scan import parse_scan
 
 Parser = Callable[[Path, IntakeContext], list[Submission]]
 
 SUPPORTED = (
-    "e-mail (.eml, .msg), e-forms (e-skjema XML, zip delivery, JSON + PDF pair), "
+    "e-mail (.eml, .msg), e-forms (e-skjema XML, zip delivery, JSON + PDF pair), KS Fiks Arkiv arkivmeldinger (zip), "
     "scanned mail (PDF, TIFF, JPEG, PNG)"
 )
 _EMAIL_HEADERS = (
@@ -144,6 +145,8 @@ def choose_parser(path: Path, original_name: str) -> tuple[Source, Parser]:
         raise InputFileError(f"empty file (0 bytes): '{original_name}' has no content")
     signature = leading_signature(head)
     if signature == "zip":
+        if is_fiks_zip(path):
+            return Source.fiks_arkiv, parse_fiks_zip
         if sniff_eform(path) == "zip":
             return Source.eform, parse_eform_zip
         raise _unsupported(path, original_name, head, "a zip archive that is no e-form delivery (no manifest.json "

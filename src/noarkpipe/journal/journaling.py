@@ -40,6 +40,7 @@ from noarkpipe.classify.rules import classify
 from noarkpipe.classify.screening import PublicField, ScreeningDecision, decide_screening, public_text, screening_input
 from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.config import ArkivskaperSettings
+from noarkpipe.core.arkivmelding import Arkivmelding
 from noarkpipe.core.codes import (
     Arkivdelstatus,
     Arkivstatus,
@@ -54,6 +55,7 @@ from noarkpipe.core.codes import (
 )
 from noarkpipe.core.references import CaseParty, CaseReference, describe_sender, find_case_references, is_party_of_case
 from noarkpipe.core.submission import DocumentRole, Submission, SubmissionDocument
+from noarkpipe.journal import arkivmelding as fiks
 from noarkpipe.store import numbering, tables
 from noarkpipe.store.docstore import StoredBlob
 
@@ -303,6 +305,16 @@ def place(session: Session, structure: Structure, submission: Submission, policy
     return Placement(review, None, "no rule and no confident suggestion: new case in the default class, awaiting review")
 
 
+def place_arkivmelding(session: Session, structure: Structure, melding: Arkivmelding, policy: Policy) -> Placement:
+    """The case an arkivmelding names (`journal/arkivmelding.py`), refused when it is closed like any case."""
+    arkivdel = session.get(tables.Arkivdel, structure.arkivdel_id)
+    assert arkivdel is not None  # ensure_structure made it
+    found = fiks.target(session, structure.arkivskaper_id, structure.klasse_ids, arkivdel, melding, policy.fiks_arkiv)
+    if found.saksmappe is not None and (closed := _closed(session, found.saksmappe)):
+        raise fiks.refuser(melding)(f"the saksmappe {found.saksmappe.mappeID} takes no new journalposts: {closed}")
+    return Placement(found.journalstatus, found.saksmappe, found.reason, found.klasse_id, found.tittel)
+
+
 def case_parties(session: Session, saksmappe: tables.Saksmappe) -> list[CaseParty]:
     """Every korrespondansepart of the case's journalposts, with its journalpost's status and whether it opened the case."""
     J, K = tables.Journalpost, tables.Korrespondansepart
@@ -401,8 +413,12 @@ def journal_submission(
     """
     policy = policy or Policy.standard()
     today = now.astimezone(LOCAL_TIME).date()
-    title = submission.subject.strip() or "(uten emne)"
-    placement = place(session, structure, submission, policy)
+    melding = submission.arkivmelding
+    title = (melding.tittel if melding else submission.subject).strip() or "(uten emne)"
+    if melding is not None:
+        placement = place_arkivmelding(session, structure, melding, policy)
+    else:
+        placement = place(session, structure, submission, policy)
     flagged = [*gap_reasons(documents), *review_reasons]
     if flagged:
         placement = Placement(
@@ -418,11 +434,19 @@ def journal_submission(
             k for k, v in structure.klasse_ids.items() if v == structure.default_klasse_id
         )
     decision = screen(submission, title, klasse_id, policy)
+    case_decision = decision
+    if melding is not None:  # the sender's skjerming on top of ours: whichever screens, screens
+        case_decision = fiks.stricter(decision, melding.saksmappe.skjerming, melding.saksmappe.offentlig_tittel)
+        decision = fiks.stricter(decision, melding.skjerming, melding.offentlig_tittel)
     if saksmappe is None:
         case_title = placement.tittel or title
         screened = (
-            {"offentligTittel": public_text(case_title, decision, PublicField.tittel_mappe), **_skjerming_columns(decision)}
-            if decision.screened
+            {
+                "offentligTittel": public_text(case_decision.offentlig_tittel if melding else case_title, case_decision,
+                                               PublicField.tittel_mappe),
+                **_skjerming_columns(case_decision),
+            }
+            if case_decision.screened
             else {}
         )
         saksmappe = _new_saksmappe(
@@ -444,13 +468,21 @@ def journal_submission(
         journalaar=journalaar,
         journalsekvensnummer=journalsekvensnummer,
         journalpostnummer=journalpostnummer,
-        journalposttype=Journalposttype.inngaaende_dokument.value,
+        journalposttype=(fiks.journalposttype(melding) if melding else Journalposttype.inngaaende_dokument).value,
         journalstatus=placement.journalstatus.value,
         journaldato=today,
-        mottattDato=received,
-        dokumentetsDato=(submission.sent or received).astimezone(LOCAL_TIME).date(),
+        mottattDato=(melding.mottatt_dato if melding and melding.mottatt_dato else received),
+        dokumentetsDato=(
+            melding.dokumentets_dato
+            if melding and melding.dokumentets_dato
+            else (submission.sent or received).astimezone(LOCAL_TIME).date()
+        ),
         tittel=title,
-        offentligTittel=public_text(title, decision, PublicField.tittel_registrering) if decision.screened else None,
+        offentligTittel=(
+            public_text(decision.offentlig_tittel if melding else title, decision, PublicField.tittel_registrering)
+            if decision.screened
+            else None
+        ),
         **_skjerming_columns(decision),
         classification_note="; ".join([placement.reason, *decision.reasons]),
         message_id=submission.message_id.strip() if submission.message_id else None,
@@ -460,7 +492,23 @@ def journal_submission(
     session.add(journalpost)
     session.flush()
 
-    if submission.sender is not None:
+    if melding is not None:
+        kind = fiks.journalposttype(melding)
+        for part in melding.korrespondanseparter:
+            session.add(
+                tables.Korrespondansepart(
+                    journalpost_id=journalpost.id,
+                    korrespondanseparttype=fiks.korrespondanseparttype(part, kind).value,
+                    korrespondansepartNavn=part.navn,
+                    epostadresse=part.epostadresse,
+                    postadresse=part.postadresse,
+                    postnummer=part.postnummer,
+                    poststed=part.poststed,
+                    organisasjonsnummer=part.organisasjonsnummer,
+                )
+            )
+        fiks.record_keys(session, structure.arkivskaper_id, melding, saksmappe, journalpost, now)
+    elif submission.sender is not None:
         sender = submission.sender
         session.add(
             tables.Korrespondansepart(

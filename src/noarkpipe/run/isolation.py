@@ -264,7 +264,11 @@ def _outcome(answer: dict, elapsed: float) -> ChildOutcome:
         error_class = getattr(errors, str(answer.get("class")), None)
         if not (isinstance(error_class, type) and issubclass(error_class, errors.NoarkpipeError)):
             error_class = errors.InputFileError
-        error = error_class(str(answer.get("message")), hint=answer.get("hint"))
+        extra = answer.get("extra") or {}
+        try:
+            error = error_class(str(answer.get("message")), hint=answer.get("hint"), **extra)
+        except TypeError:  # a child of another noarkpipe version: the message and hint are what counts
+            error = error_class(str(answer.get("message")), hint=answer.get("hint"))
         return ChildOutcome(Ending.refused, error=error, seconds=elapsed, peak_rss_mb=peak)
     if kind == Ending.out_of_memory:
         return ChildOutcome(Ending.out_of_memory, seconds=elapsed, peak_rss_mb=peak)
@@ -313,7 +317,10 @@ def _call(function: Callable[..., Any], args: tuple) -> dict:
     try:
         value = function(*args)
     except errors.NoarkpipeError as exc:
-        return {"ending": Ending.refused.value, "class": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+        # What an error carries besides its message and hint (an arkivmelding's feiltype and meldingId) comes along.
+        extra = {k: v for k, v in vars(exc).items() if k not in ("message", "hint") and isinstance(v, str | int | None)}
+        return {"ending": Ending.refused.value, "class": type(exc).__name__, "message": exc.message, "hint": exc.hint,
+                "extra": extra}
     except MemoryError:
         raise
     except Exception as exc:

@@ -35,6 +35,8 @@ class Registration:
     """journalaar/journalsekvensnummer of the journalpost these bytes already are."""
     refile: int | None = None
     """The row of those bytes when a run was killed between journaling and filing them."""
+    journalpost_id: int | None = None
+    """The journalpost of `existing`."""
 
 
 class ItemRecords:
@@ -52,9 +54,11 @@ class ItemRecords:
             row = _row(session, arkivskaper_id, sha)
             if row is not None and row.state in (ItemState.journaled, ItemState.filed):
                 journalpost = session.get(tables.Journalpost, row.journalpost_id)
+                assert journalpost is not None  # a journaled item's journalpost: never deleted
                 return Registration(
                     existing=f"{journalpost.journalaar}/{journalpost.journalsekvensnummer}",
                     refile=row.id if row.state == ItemState.journaled else None,
+                    journalpost_id=journalpost.id,
                 )
             if row is None:
                 row = tables.IntakeItem(

@@ -60,9 +60,11 @@ from noarkpipe.core.codes import Journalstatus
 from noarkpipe.core.context import IntakeContext
 from noarkpipe.core.progress import Progress, no_progress
 from noarkpipe.core.submission import Source, Submission
-from noarkpipe.errors import InputFileError, NoarkpipeError, StoreError
-from noarkpipe.journal.journaling import Structure, ensure_structure, journal_submission
-from noarkpipe.run import isolation, workarea
+from noarkpipe.errors import ArkivmeldingRefused, InputFileError, NoarkpipeError, StoreError
+from noarkpipe.intake.fiks_arkiv import is_fiks_zip
+from noarkpipe.journal.arkivmelding import journalposttype, registered
+from noarkpipe.journal.journaling import Structure, ensure_structure, journal_submission, place_arkivmelding
+from noarkpipe.run import answers, isolation, workarea
 from noarkpipe.run.converting import Conversions, ItemDocument, conversion_of, gap_text, raise_if_installation_problem
 from noarkpipe.run.execution import Executor
 from noarkpipe.run.items import ItemRecords, mark_journaled
@@ -121,6 +123,8 @@ class NightlyRun:
         self.records = ItemRecords(store, settings.actor)
         self._parser: isolation.IsolatedWorker | None = None
         """The child process items are read in (`_parse_isolated`), started with the first."""
+        self.answer_failures: list[str] = []
+        """Answers to KS Fiks Arkiv senders that could not be written (`run/answers.py`): notes in the summary."""
 
     def run(self) -> RunSummary:
         actor = self.settings.actor
@@ -153,6 +157,7 @@ class NightlyRun:
             self.conversions.close()
             summary.finished_at = utcnow()
             summary.stages = self.timer.totals()
+            summary.notes.extend(self.answer_failures)
             self._finish(run_id, summary, outcome)
         return summary
 
@@ -233,6 +238,8 @@ class NightlyRun:
         item.item_id = registration.item_id
         if (existing := registration.existing) is not None:
             # The same bytes are already journaled and stored: dropping the copy loses nothing.
+            if registration.journalpost_id is not None and is_fiks_zip(claimed):
+                self._answer_again(creator, registration.journalpost_id)  # its sender is waiting for an answer
             workarea.remove_item(claimed)
             if registration.refile is not None:  # a run killed between journaling and filing this very item
                 self.records.set_state(registration.refile, ItemState.filed)
@@ -269,6 +276,8 @@ class NightlyRun:
                 item.results = []  # the run is stopping: the item waits in work/ for the next run
                 return item
         except NoarkpipeError as exc:
+            if isinstance(exc, ArkivmeldingRefused) or is_fiks_zip(claimed):
+                self._answer_refused(creator, exc, origin, sha)
             item.results = [self._quarantine(claimed, creator, item.item_id, sha, origin, str(exc))]
             return item
         except Exception as exc:  # one broken item must not stop the night
@@ -334,6 +343,22 @@ class NightlyRun:
         if any(outcome.cancelled for _, outcome in flat):
             return []  # the run was stopped before this item's conversions ran: it waits in work/
         raise_if_installation_problem([outcome for _, outcome in flat])
+        melding = item.submissions[0].arkivmelding if item.source is Source.fiks_arkiv else None
+        earlier: int | None = None
+        if melding is not None:
+            # Where the sender's journalpost goes is settled before anything is stored: a refusal leaves no file behind.
+            try:
+                with self.store.read() as session:
+                    if (journaled := registered(session, structure.arkivskaper_id, melding.ekstern_noekkel)) is not None:
+                        earlier = journaled.id
+                    else:
+                        place_arkivmelding(session, structure, melding, policy)
+                        journalposttype(melding)
+            except ArkivmeldingRefused as exc:
+                self._answer_refused(creator, exc, origin, sha)
+                return [self._quarantine(claimed, creator, item_id, sha, origin, str(exc))]
+        if earlier is not None:
+            return [self._registered_before(item, creator, earlier)]
         gaps = {id(document): gap_text(outcome) for document, outcome in flat if conversion_of(outcome) is None}
         summary.conversion_failures += len(gaps)
         try:
@@ -405,10 +430,58 @@ class NightlyRun:
                     )
                 )
             mark_journaled(session, item_id, first_id, item.source.value, now)
+        if melding is not None and first_id is not None:
+            self._answer(creator, lambda: answers.answer_registered(
+                self.store, creator.outbox, first_id, melding.melding_id, opprettet=True))
         with self.timer.stage("file"):
             workarea.remove_item(claimed)
             self.records.set_state(item_id, ItemState.filed)
         return results
+
+    def _registered_before(self, item: _Item, creator: ArkivskaperSettings, journalpost_id: int) -> ItemResult:
+        """An arkivmelding whose registrering key is journaled already (sent again, other bytes): answered, not journaled."""
+        assert item.item_id is not None
+        melding = item.submissions[0].arkivmelding
+        assert melding is not None
+        assert item.source is not None  # set when the item was read
+        with self.store.write(self.settings.actor) as session:
+            journalpost = session.get(tables.Journalpost, journalpost_id)
+            assert journalpost is not None  # found by its key in this run
+            number = f"{journalpost.journalaar}/{journalpost.journalsekvensnummer}"
+            mark_journaled(session, item.item_id, journalpost_id, item.source.value, item.now)
+        self._answer(creator, lambda: answers.answer_registered(
+            self.store, creator.outbox, journalpost_id, melding.melding_id, opprettet=False))
+        with self.timer.stage("file"):
+            workarea.remove_item(item.claimed)
+            self.records.set_state(item.item_id, ItemState.filed)
+        return ItemResult(
+            arkivskaper=creator.kode, origin_name=item.origin, outcome=Outcome.duplicate, sha256=item.sha,
+            journalpost=number,
+            reason=f"arkivmelding {melding.melding_id}: its registrering "
+            f"{melding.ekstern_noekkel.fagsystem}:{melding.ekstern_noekkel.noekkel} is journaled already as {number}",
+        )
+
+    def _answer_again(self, creator: ArkivskaperSettings, journalpost_id: int) -> None:
+        with self.store.read() as session:
+            journalpost = session.get(tables.Journalpost, journalpost_id)
+            melding_id = journalpost.message_id if journalpost is not None else None
+        if melding_id:
+            self._answer(creator, lambda: answers.answer_registered(
+                self.store, creator.outbox, journalpost_id, melding_id, opprettet=True))
+
+    def _answer_refused(self, creator: ArkivskaperSettings, error: NoarkpipeError, origin: str, sha: str) -> None:
+        self._answer(creator, lambda: answers.answer_refused(creator.outbox, error, origin, sha))
+
+    def _answer(self, creator: ArkivskaperSettings, write: Callable[[], Path]) -> None:
+        """Write a sender's answer; one that cannot be written is logged, and the item goes on as it would."""
+        try:
+            written = write()
+        except (OSError, NoarkpipeError) as exc:
+            log.error("%s: the answer to a KS Fiks Arkiv sender could not be written to %s: %s",
+                      creator.kode, creator.outbox, exc)
+            self.answer_failures.append(f"{creator.kode}: an answer could not be written to {creator.outbox}: {exc}")
+            return
+        log.info("%s: answered in %s", creator.kode, written)
 
     def _quarantine_unopened(
         self, claimed: Path, creator: ArkivskaperSettings, structure: Structure, run_id: int, reason: str

@@ -372,3 +372,24 @@ class MailboxCursor(Base):
     mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
     cursor: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class EksternNoekkel(Base):
+    """A sending system's own key for one of our saksmapper or journalposter (KS Fiks Arkiv's referanseEksternNoekkel).
+
+    A fagsystem names its case by its own key (fagsystem + noekkel); the next
+    arkivmelding with the same key joins the same saksmappe, and a journalpost
+    key already registered means the message was taken before. Exactly one of
+    `saksmappe_id` and `journalpost_id` is set, as `gjelder` says.
+    """
+
+    __tablename__ = "ekstern_noekkel"
+    __table_args__ = (UniqueConstraint("arkivskaper_id", "gjelder", "fagsystem", "noekkel"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arkivskaper_id: Mapped[int] = mapped_column(ForeignKey("arkivskaper.id"), index=True)
+    gjelder: Mapped[str] = mapped_column(String(20))  # 'saksmappe' or 'journalpost'
+    fagsystem: Mapped[str] = mapped_column(String(200))
+    noekkel: Mapped[str] = mapped_column(String(500))
+    saksmappe_id: Mapped[int | None] = mapped_column(ForeignKey("saksmappe.id"), index=True)
+    journalpost_id: Mapped[int | None] = mapped_column(ForeignKey("journalpost.id"), index=True)
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
