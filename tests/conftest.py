@@ -32,6 +32,7 @@ MARKERS: dict[str, tuple[str, ...]] = {
     "test_dask.py": ("integration", "slow"),
     "test_export.py": ("slow",),
     "test_export_postgres.py": ("integration", "slow"),
+    "test_fiks_arkiv.py": ("slow",),
     "test_hostile.py": ("integration", "slow"),
     "test_html_documents.py": ("slow",),
     "test_identify_fast.py": ("slow",),

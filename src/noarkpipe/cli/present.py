@@ -74,6 +74,12 @@ def settings_summary(settings: Settings, warnings: list[str]) -> None:
             )
         if creator.maildir is not None:
             echo(f"    maildir: {creator.maildir}")
+        fiks = creator.fiks_arkiv
+        known = ", ".join(f"{system.name} ({system.trust})" for system in fiks.systems) or "none listed"
+        echo(
+            f"    ks fiks arkiv: answers to {creator.outbox}; sending systems: {known}; "
+            f"others: {'refused' if fiks.unknown_systems == 'refuse' else 'to review'}"
+        )
     for warning in warnings:
         echo(f"  warning: {warning}", err=True)
 

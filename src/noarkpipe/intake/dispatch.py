@@ -5,7 +5,8 @@ format by its real signature at its real place (`signatures.py`), never by a
 byte string found somewhere in the first kilobyte. The order is fixed, and
 `tests/test_dispatch.py` pins it with one row per kind of file:
 
-1. A folder: an e-form pair bundle (X.json + X.pdf), as the claim made it.
+1. A folder: a KS Fiks Arkiv message folder (arkivmelding.xml at its top), else an
+   e-form pair bundle (X.json + X.pdf), as the claim made it.
 2. An empty file: refused.
 3. A signature at its own offset, which no text format can start with:
    ZIP (local file header `PK\x03\x04`, or `PK\x05\x06` of an empty
@@ -52,7 +53,7 @@ from noarkpipe.files.safety import open_regular
 from noarkpipe.files.signatures import SCAN_FORMATS, leading_signature, pdf_header_in_window
 from noarkpipe.intake.eform import parse_eform_pair, parse_eform_xml, parse_eform_zip, sniff_eform
 from noarkpipe.intake.email import parse_eml
-from noarkpipe.intake.fiks_arkiv import is_fiks_zip, parse_fiks_zip
+from noarkpipe.intake.fiks_arkiv import is_fiks_message, is_fiks_zip, parse_fiks_folder, parse_fiks_zip
 from noarkpipe.intake.msg import parse_msg
 from noarkpipe.intake.scan import parse_scan
 
@@ -138,6 +139,8 @@ def _unsupported(path: Path, original_name: str, head: bytes, seen: str | None =
 def choose_parser(path: Path, original_name: str) -> tuple[Source, Parser]:
     """The source and parser for a claimed item, in the order of the module docstring; InputFileError when nothing reads it."""
     if path.is_dir():
+        if is_fiks_message(path):
+            return Source.fiks_arkiv, parse_fiks_folder
         return Source.eform, _bundle_parser
     suffix = Path(original_name).suffix.lower()
     head = _head(path)

@@ -1,8 +1,8 @@
-"""A KS Fiks Arkiv message in the inbox: a zip holding `arkivmelding.xml` and the files it references.
+"""A KS Fiks Arkiv message in the inbox: a zip or a folder holding `arkivmelding.xml` and the files it references.
 
 This is the folder contract a Fiks IO client (or any integration) writes
-into: one zip per message, written under a temporary name and renamed into
-the inbox when complete. The zip is unpacked with every safety check of
+into: one zip or one folder per message, written under a hidden name
+('.'-prefixed) and renamed into the inbox when complete. A zip is unpacked with every safety check of
 `intake/archive.py` (sizes, ratios, paths, nesting, encryption); the XML is
 read and validated by `intake/arkivmelding.py`; here the message becomes the
 one `Submission` every later stage reads: its documents in the order and
@@ -17,6 +17,7 @@ it says is in the journalpost's metadata.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -24,9 +25,17 @@ from noarkpipe.core.arkivmelding import Arkivmelding
 from noarkpipe.core.context import IntakeContext
 from noarkpipe.core.submission import DocumentRole, Party, Source, Submission, SubmissionDocument
 from noarkpipe.errors import ArkivmeldingRefused, InputFileError
+from noarkpipe.files.safety import open_regular, require_size
 from noarkpipe.intake import archive
 from noarkpipe.intake.arkivmelding import ARKIVMELDING_NAME, read_message
 from noarkpipe.intake.attachment_names import typed_name
+
+
+def is_fiks_message(path: Path) -> bool:
+    """A message folder or zip whose top level holds arkivmelding.xml; cheap and never raising."""
+    if path.is_dir() and not path.is_symlink():
+        return (path / ARKIVMELDING_NAME).is_file()
+    return is_fiks_zip(path)
 
 
 def is_fiks_zip(path: Path) -> bool:
@@ -47,6 +56,20 @@ def parse_fiks_zip(path: Path, context: IntakeContext) -> list[Submission]:
     except InputFileError as exc:  # a zip bomb, a climbing path, an encrypted member: refused as the sender's fault
         raise ArkivmeldingRefused(str(exc.message), hint=exc.hint) from exc
     melding, files = read_message({member.name: member.content for member in members})
+    return [submission_of(melding, files, context)]
+
+
+def parse_fiks_folder(folder: Path, context: IntakeContext) -> list[Submission]:
+    """A message folder, as the work area claimed it: regular files only (the claim checked), each within the limits."""
+    limits, members, total = context.limits, {}, 0
+    for path in sorted(folder.iterdir()):
+        with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            require_size(size, limits.max_file_bytes, f"{context.origin_name}: '{path.name}'")
+            total += size
+            require_size(total, limits.max_file_bytes, f"{context.origin_name} (all its files)")
+            members[path.name] = handle.read()
+    melding, files = read_message(members)
     return [submission_of(melding, files, context)]
 
 

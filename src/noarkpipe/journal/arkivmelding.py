@@ -130,7 +130,12 @@ def target(
                 feiltype="ikkefunnet",
             )
         raise refuse("the message names no saksmappe: give a referanseForelderMappe or a mappe with a tittel")
-    klasse_id = _our_class(melding, klasse_ids, refuse)
+    systems = session.execute(
+        select(tables.Klassifikasjonssystem.tittel, tables.Klassifikasjonssystem.systemID)
+        .where(tables.Klassifikasjonssystem.arkivdel_id == arkivdel.id)
+    ).all()
+    ours = _OUR_SYSTEM_NAMES | {name.casefold() for row in systems for name in row}
+    klasse_id = _our_class(melding, klasse_ids, ours, refuse)
     how = f"klasse {klasse_id}" if klasse_id else "no class of ours named: the default class"
     return Target(None, klasse_id, angivelse.tittel, status, f"arkivmelding from {melding.system}: new case, {how}{trust}")
 
@@ -202,12 +207,16 @@ def _status(system: str, settings: FiksArkivSettings, refuse) -> tuple[Journalst
     return Journalstatus.midlertidig_registrering, f"; {system} (trust = \"review\"): awaiting review"
 
 
-def _our_class(melding: Arkivmelding, klasse_ids: dict[str, int], refuse) -> str | None:
-    """The first klassifikasjon in a class of ours; a klassifikasjon that claims our system with an unknown class refuses."""
-    for klassifikasjon in melding.saksmappe.klassifikasjoner:
+def _our_class(melding: Arkivmelding, klasse_ids: dict[str, int], system_names: frozenset[str], refuse) -> str | None:
+    """The first klassifikasjon in a class of ours; a klassifikasjon that claims our system with an unknown class refuses.
+
+    Our system is named by its title or systemID, or by what senders call a municipality's K-koder.
+    """
+    claimed = [k for k in melding.saksmappe.klassifikasjoner if k.klassifikasjonssystem.casefold() in system_names]
+    for klassifikasjon in [*claimed, *melding.saksmappe.klassifikasjoner]:
         if klassifikasjon.klasse_id in klasse_ids:
             return klassifikasjon.klasse_id
-    ours = [k for k in melding.saksmappe.klassifikasjoner if k.klassifikasjonssystem.casefold() in _OUR_SYSTEM_NAMES]
+    ours = claimed
     if ours:
         raise refuse(f"klasse '{ours[0].klasse_id}' ({ours[0].klassifikasjonssystem}) is not in this archive's classes")
     return None

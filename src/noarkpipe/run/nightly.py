@@ -61,7 +61,7 @@ from noarkpipe.core.context import IntakeContext
 from noarkpipe.core.progress import Progress, no_progress
 from noarkpipe.core.submission import Source, Submission
 from noarkpipe.errors import ArkivmeldingRefused, InputFileError, NoarkpipeError, StoreError
-from noarkpipe.intake.fiks_arkiv import is_fiks_zip
+from noarkpipe.intake.fiks_arkiv import is_fiks_message
 from noarkpipe.journal.arkivmelding import journalposttype, registered
 from noarkpipe.journal.journaling import Structure, ensure_structure, journal_submission, place_arkivmelding
 from noarkpipe.run import answers, isolation, workarea
@@ -238,7 +238,7 @@ class NightlyRun:
         item.item_id = registration.item_id
         if (existing := registration.existing) is not None:
             # The same bytes are already journaled and stored: dropping the copy loses nothing.
-            if registration.journalpost_id is not None and is_fiks_zip(claimed):
+            if registration.journalpost_id is not None and is_fiks_message(claimed):
                 self._answer_again(creator, registration.journalpost_id)  # its sender is waiting for an answer
             workarea.remove_item(claimed)
             if registration.refile is not None:  # a run killed between journaling and filing this very item
@@ -276,7 +276,7 @@ class NightlyRun:
                 item.results = []  # the run is stopping: the item waits in work/ for the next run
                 return item
         except NoarkpipeError as exc:
-            if isinstance(exc, ArkivmeldingRefused) or is_fiks_zip(claimed):
+            if isinstance(exc, ArkivmeldingRefused) or is_fiks_message(claimed):
                 self._answer_refused(creator, exc, origin, sha)
             item.results = [self._quarantine(claimed, creator, item.item_id, sha, origin, str(exc))]
             return item

@@ -1,7 +1,10 @@
 """The inbox, the work area and quarantine: where an item's files are at each moment.
 
 An item is one inbox file, or a *bundle* of files that belong together
-(an e-form's `X.json` with its rendering `X.pdf`). Claiming moves an item
+(an e-form's `X.json` with its rendering `X.pdf`; a KS Fiks Arkiv message
+folder holding `arkivmelding.xml` and its files, claimed by renaming the
+folder itself, which its writer must have renamed into the inbox complete,
+from a hidden name). Claiming moves an item
 out of the inbox with `rename`, which is atomic on one file system: a bundle
 is first gathered in a hidden staging folder and then renamed into place,
 so the work area never shows half a bundle, and a staging folder left by a
@@ -38,6 +41,7 @@ from noarkpipe.clock import utcnow
 from noarkpipe.core.printable import printable, printable_block
 from noarkpipe.errors import StoreError
 from noarkpipe.files.safety import describe_entry, not_regular_reason, safe_filename
+from noarkpipe.intake.arkivmelding import ARKIVMELDING_NAME
 from noarkpipe.store.docstore import sha256_file
 
 log = logging.getLogger(__name__)
@@ -72,12 +76,23 @@ def _walk(inbox: Path) -> tuple[list[Path], list[Path]]:
         except OSError as exc:  # one unreadable folder must not stop the night; its files wait
             log.warning("cannot read the inbox folder %s (%s); its files are left for a later run", folder, exc.strerror)
             continue
+        subfolders: list[Path] = []
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
+                # A KS Fiks Arkiv message folder is one item, claimed whole (moved as it is).
+                (regular if _is_message_folder(Path(entry.path)) else subfolders).append(Path(entry.path))
                 continue
             (regular if entry.is_file(follow_symlinks=False) else other).append(Path(entry.path))
-        folders[:0] = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+        folders[:0] = subfolders
     return regular, other
+
+
+def _is_message_folder(folder: Path) -> bool:
+    """A folder holding `arkivmelding.xml` (a regular file, not a link): a KS Fiks Arkiv message."""
+    try:
+        return stat.S_ISREG((folder / ARKIVMELDING_NAME).lstat().st_mode)
+    except OSError:
+        return False
 
 
 def inbox_files(inbox: Path) -> list[Path]:
