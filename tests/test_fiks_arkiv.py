@@ -147,6 +147,8 @@ def test_three_messages_journaled_into_their_cases_answered_and_a_second_deliver
         parter = {k.korrespondansepartNavn: k.korrespondanseparttype for k in posts[byggesak[0]["journalpost"]].korrespondanseparter}
         assert "Avsender" in parter.values() or "Avsender" in {
             k.korrespondanseparttype for p in byggesak_case.journalposter for k in p.korrespondanseparter}
+        case_parts = {(p.partNavn, p.partRolle) for p in session.scalars(select(tables.SaksmappePart))}
+        assert ("Fjellvik Eiendom AS", "TH") in case_parts and ("Sander Nilsen Berg", "ELEV") in case_parts
         counts = (session.scalar(select(func.count(tables.Journalpost.id))),
                   session.scalar(select(func.count(tables.Dokumentbeskrivelse.id))))
     assert counts == (3, 4)
@@ -162,6 +164,19 @@ def test_three_messages_journaled_into_their_cases_answered_and_a_second_deliver
     with store.read() as session:
         assert (session.scalar(select(func.count(tables.Journalpost.id))),
                 session.scalar(select(func.count(tables.Dokumentbeskrivelse.id)))) == counts
+
+    # What was journaled exports as a valid Noark 5 extract, the case parts in it.
+    cli = [sys.executable, "-m", "noarkpipe.cli"]
+    approve = subprocess.run([*cli, "review", "approve", "-c", str(site), "-a", "fjellvik", "--by", "arkivar",
+                              outcomes["03-elevmappe.zip"]["journalpost"]], capture_output=True, text=True, timeout=120)
+    assert approve.returncode == 0, approve.stderr
+    out = site.parent / "uttrekk"
+    exported = subprocess.run([*cli, "export", "-c", str(site), "-a", "fjellvik", "--out", str(out), "--force"],
+                              capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    (tar,) = out.glob("*.tar")
+    validated = subprocess.run([*cli, "validate", str(tar)], capture_output=True, text=True, timeout=300)
+    assert validated.returncode == 0 and "VERDICT: PASSED" in validated.stdout, validated.stdout[-2000:]
 
 
 def _members(sample: str) -> dict[str, bytes]:

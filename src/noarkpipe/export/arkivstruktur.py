@@ -65,6 +65,7 @@ from noarkpipe.core.noark import (
     Korrespondansepart,
     Merknad,
     NoarkModel,
+    Part,
     Saksmappe,
     Skjerming,
 )
@@ -79,6 +80,7 @@ from noarkpipe.export.store_reader import (
     KlassifikasjonssystemRow,
     KonverteringRow,
     KorrespondansepartRow,
+    PartRow,
     Scope,
     Screened,
     classification,
@@ -220,6 +222,19 @@ def _korrespondansepart(part: KorrespondansepartRow, where: str) -> Korrespondan
     )
 
 
+def _part(part: PartRow, where: str) -> Part:
+    return _build(
+        Part,
+        f"{where} (part)",
+        partNavn=part.partNavn,
+        partRolle=part.partRolle,
+        postadresse=_lines(part.postadresse),
+        postnummer=part.postnummer or None,
+        poststed=part.poststed or None,
+        epostadresse=part.epostadresse or None,
+    )
+
+
 def _dokumentobjekt(obj: StoredObject, name: str, konverteringer: list[KonverteringRow], where: str) -> Dokumentobjekt:
     return _build(
         Dokumentobjekt,
@@ -339,6 +354,7 @@ def saksmappe_entity(
         avsluttetDato=closed.when,
         avsluttetAv=closed.by,
         referanseArkivdel=[arkivdel_system_id],
+        part=[_part(p, where) for p in bundle.parts],
         skjerming=_skjerming(case, where),
         registrering=registreringer,
         saksaar=case.saksaar,

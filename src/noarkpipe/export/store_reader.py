@@ -196,7 +196,7 @@ def resolve_scope(session: Session, kode: str, selectors: Sequence[str], *, forc
 S, J, K = tables.Saksmappe, tables.Journalpost, tables.Klasse
 DB, DO = tables.Dokumentbeskrivelse, tables.Dokumentobjekt
 KP, KV, E = tables.Korrespondansepart, tables.Konvertering, tables.Endringslogg
-KS = tables.Klassifikasjonssystem
+KS, SP = tables.Klassifikasjonssystem, tables.SaksmappePart
 
 
 def _in_scope(scope: Scope):
@@ -433,6 +433,16 @@ class KorrespondansepartRow(Protocol):
     poststed: str | None
 
 
+class PartRow(Protocol):
+    saksmappe_id: int
+    partNavn: str
+    partRolle: str
+    postadresse: str | None
+    postnummer: str | None
+    poststed: str | None
+    epostadresse: str | None
+
+
 class DokumentbeskrivelseRow(Protocol):
     id: int
     journalpost_id: int
@@ -504,6 +514,7 @@ class RegistrationBundle:
 class CaseBundle:
     row: SaksmappeRow
     registrations: list[RegistrationBundle]
+    parts: list[PartRow] = field(default_factory=list)
 
 
 def iter_cases(session: Session, arkivdel_id: int, klasse_id: int) -> Iterator[CaseBundle]:
@@ -561,8 +572,13 @@ def _bundles(session: Session, cases: Sequence[SaksmappeRow]) -> Iterator[CaseBu
             for db in beskrivelser.get(jp.id, [])
         ]
         by_case[jp.saksmappe_id].append(RegistrationBundle(jp, parts.get(jp.id, []), documents))
+    case_parts: dict[int, list[PartRow]] = defaultdict(list)
+    for part in session.execute(
+        select(*SP.__table__.columns).where(SP.saksmappe_id.in_([c.id for c in cases])).order_by(SP.id)
+    ):
+        case_parts[part.saksmappe_id].append(part)
     for case in cases:
-        yield CaseBundle(case, by_case.get(case.id, []))
+        yield CaseBundle(case, by_case.get(case.id, []), case_parts.get(case.id, []))
 
 
 def classification(

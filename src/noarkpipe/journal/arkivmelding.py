@@ -151,6 +151,27 @@ def record_keys(
     session.add(_key(arkivskaper_id, JOURNALPOST, melding.ekstern_noekkel, now, journalpost_id=journalpost.id))
 
 
+def record_parts(session: Session, melding: Arkivmelding, saksmappe: tables.Saksmappe, now: datetime) -> None:
+    """The parts the message names for its case, those the case does not have yet (same name and role)."""
+    have = set(
+        session.execute(
+            select(tables.SaksmappePart.partNavn, tables.SaksmappePart.partRolle)
+            .where(tables.SaksmappePart.saksmappe_id == saksmappe.id)
+        ).tuples()
+    )
+    for part in melding.saksmappe.parter:
+        rolle = (part.partrolle or "Part").strip() or "Part"
+        if (part.navn, rolle) in have:
+            continue
+        have.add((part.navn, rolle))
+        session.add(
+            tables.SaksmappePart(
+                saksmappe_id=saksmappe.id, partNavn=part.navn, partRolle=rolle, postadresse=part.postadresse,
+                postnummer=part.postnummer, poststed=part.poststed, epostadresse=part.epostadresse, opprettetDato=now,
+            )
+        )
+
+
 def journalposttype(melding: Arkivmelding) -> Journalposttype:
     code = melding.journalposttype.strip()
     found = JOURNALPOSTTYPER.get(code.upper()) or next((t for t in Journalposttype if t.value == code), None)

@@ -508,6 +508,7 @@ def journal_submission(
                 )
             )
         fiks.record_keys(session, structure.arkivskaper_id, melding, saksmappe, journalpost, now)
+        fiks.record_parts(session, melding, saksmappe, now)
     elif submission.sender is not None:
         sender = submission.sender
         session.add(

@@ -393,3 +393,22 @@ class EksternNoekkel(Base):
     saksmappe_id: Mapped[int | None] = mapped_column(ForeignKey("saksmappe.id"), index=True)
     journalpost_id: Mapped[int | None] = mapped_column(ForeignKey("journalpost.id"), index=True)
     opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SaksmappePart(Base):
+    """A part of a case (Noark 5 `part` of a saksmappe: the pupil of an elevmappe, a building's tiltakshaver).
+
+    Written when an arkivmelding names the parts of its case; exported in the
+    saksmappe's `part` elements. No identity number is kept here.
+    """
+
+    __tablename__ = "saksmappe_part"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    saksmappe_id: Mapped[int] = mapped_column(ForeignKey("saksmappe.id"), index=True)
+    partNavn: Mapped[str] = mapped_column(Text)
+    partRolle: Mapped[str] = mapped_column(String(200))
+    postadresse: Mapped[str | None] = mapped_column(Text)  # one line per line of the address
+    postnummer: Mapped[str | None] = mapped_column(String(20))
+    poststed: Mapped[str | None] = mapped_column(String(200))
+    epostadresse: Mapped[str | None] = mapped_column(String(320))
+    opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
