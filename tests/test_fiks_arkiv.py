@@ -21,8 +21,10 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from noarkpipe.config import load_settings
-from noarkpipe.errors import ExitCode
+from noarkpipe.config import FiksArkivSettings, load_settings
+from noarkpipe.core.arkivmelding import Arkivmelding, EksternNoekkel, SaksmappeAngivelse
+from noarkpipe.errors import ArkivmeldingRefused, ExitCode
+from noarkpipe.journal.arkivmelding import target
 from noarkpipe.intake.fiks_arkiv import is_fiks_message
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
@@ -101,6 +103,8 @@ def test_three_messages_journaled_into_their_cases_answered_and_a_second_deliver
     for name in ("01-byggesak-soknad.zip", "02-byggesak-tilleggsdokumentasjon.zip", "03-elevmappe.zip",
                  "90-ugyldig.zip", "91-mangler-fil.zip"):
         shutil.copy(SAMPLES / name, creator.inbox / name)
+    creator.outbox.mkdir(parents=True)
+    (creator.outbox / ".x.kvittering.xml.1234-abcd.part").write_bytes(b"<halvskrevet")  # a killed run's leftover
 
     code, summary = _run(site)
 
@@ -261,3 +265,44 @@ def test_a_message_folder_and_a_message_sent_again_in_other_bytes(site):
     assert (_kvittering(root)["mappe_som"], _kvittering(root)["journalpost_som"]) == ("Eksisterende", "Eksisterende")
     with Store.open(settings.store_url).read() as session:
         assert session.scalar(select(func.count(tables.Journalpost.id))) == 1
+
+
+def test_the_case_a_message_names_must_exist_and_be_one(site):
+    """References that disagree, another arkivdel, an unknown systemID or saksnummer: refused with the right feiltype."""
+    settings = load_settings(site)
+    creator = settings.creator("fjellvik")
+    for name in ("01-byggesak-soknad.zip", "03-elevmappe.zip"):
+        shutil.copy(SAMPLES / name, creator.inbox / name)
+    _run(site)
+    store = Store.open(settings.store_url)
+
+    def melding(**angivelse) -> Arkivmelding:
+        return Arkivmelding(
+            system="eByggesak", melding_id="m-1", antall_filer=0, saksmappe=SaksmappeAngivelse(**angivelse),
+            tittel="Brev", journalposttype="I", ekstern_noekkel=EksternNoekkel(fagsystem="eByggesak", noekkel="X-1"),
+        )
+
+    with store.read() as session:
+        byggesak = session.scalar(select(tables.Saksmappe).where(tables.Saksmappe.klasse.has(klasseID="L42")))
+        elev = session.scalar(select(tables.Saksmappe).where(tables.Saksmappe.id != byggesak.id))
+        arkivdel = session.get(tables.Arkivdel, byggesak.arkivdel_id)
+        klasser = {k.klasseID: k.id for k in session.scalars(select(tables.Klasse))}
+
+        def place(m: Arkivmelding):
+            return target(session, byggesak.arkivskaper_id, klasser, arkivdel, m, FiksArkivSettings())
+
+        key = EksternNoekkel(fagsystem="eByggesak", noekkel="BS-2026-0042")
+        assert place(melding(ekstern_noekkel=key)).saksmappe.id == byggesak.id
+        assert place(melding(saksaar=elev.saksaar, sakssekvensnummer=elev.sakssekvensnummer)).saksmappe.id == elev.id
+        refusals = {
+            "two cases": (melding(ekstern_noekkel=key, system_id=elev.systemID), "ugyldigforespoersel", "different"),
+            "arkivdel": (melding(tittel="Ny sak", arkivdel="Fagarkiv 1990-1999"), "ugyldigforespoersel", "arkivdel"),
+            "systemID": (melding(system_id="9d4f4c62-0000-4000-8000-000000000000"), "ikkefunnet", "systemID"),
+            "saksnummer": (melding(saksaar=2001, sakssekvensnummer=7), "ikkefunnet", "2001/7"),
+            "no case": (melding(), "ugyldigforespoersel", "names no saksmappe"),
+        }
+        for what, (asked, feiltype, said) in refusals.items():
+            with pytest.raises(ArkivmeldingRefused) as refused:
+                place(asked)
+            assert (refused.value.feiltype, refused.value.melding_id) == (feiltype, "m-1"), what
+            assert said in str(refused.value), what

@@ -46,6 +46,16 @@ def answer_refused(outbox: Path, error: NoarkpipeError, origin: str, sha256: str
     return kvittering.write_answer(outbox, name, content)
 
 
+def remove_stale_temporaries(outbox: Path) -> list[Path]:
+    """Hidden half-written answers a killed run left (`.<name>.<pid>-<hex>.part`); only this run writes here now."""
+    if not outbox.is_dir():
+        return []
+    stale = [path for path in outbox.glob(".*.part") if path.is_file() and not path.is_symlink()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def _registrert(session: Session, journalpost_id: int, melding_id: str, opprettet: bool) -> kvittering.Registrert:
     journalpost = session.get(tables.Journalpost, journalpost_id)
     assert journalpost is not None  # the id is of the journalpost just committed, or of an intake item's

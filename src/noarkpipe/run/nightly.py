@@ -184,6 +184,8 @@ class NightlyRun:
         work = self.settings.work_dir / creator.kode
         work.mkdir(parents=True, exist_ok=True)
         creator.inbox.mkdir(parents=True, exist_ok=True)
+        for path in answers.remove_stale_temporaries(creator.outbox):
+            log.info("removed %s, an answer a killed run was writing; the message is answered again", path.name)
         mailboxes = CreatorMailboxes(self.settings, self.store, creator, structure.arkivskaper_id)
         with self.timer.stage("fetch"):
             if not self.stop.is_set():
