@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from noarkpipe.config import FiksArkivSettings, load_settings
 from noarkpipe.core.arkivmelding import Arkivmelding, EksternNoekkel, SaksmappeAngivelse
 from noarkpipe.errors import ArkivmeldingRefused, ExitCode
-from noarkpipe.journal.arkivmelding import target
 from noarkpipe.intake.fiks_arkiv import is_fiks_message
+from noarkpipe.journal.arkivmelding import target
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
 from noarkpipe.xml.schemas import safe_parser
