@@ -30,13 +30,19 @@ hang the run or take the machine's memory. A missing program or a
 setting the converter refuses is no fault of the document: it stops the
 run (exit 5) with the item left in work/.
 
+A KS Fiks Arkiv arkivmelding names its own case: where it goes is settled
+before its documents are stored (a refusal stores nothing and is answered
+with a feilmelding), a registrering key already journaled is answered, not
+journaled again, and every message journaled gets its kvittering once the
+transaction committed (`answers.py`).
+
 This module is the loop and the order of work; each step it takes is kept
 in a module of its own: `workarea.py` (where an item's files are),
 `items.py` (its row and states in the store), `reading.py` (the parse
 child's work, kept in the archival folder), `converting.py` (the archival
 copies, through an executor), `storing.py` (the document store),
-`mailboxes.py` (fetching and clearing mail), and `results.py` (what the
-run gives back).
+`mailboxes.py` (fetching and clearing mail), `answers.py` (kvitteringer and
+feilmeldinger to KS Fiks Arkiv senders), and `results.py` (what the run gives back).
 """
 
 from __future__ import annotations
