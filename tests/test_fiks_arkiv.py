@@ -181,6 +181,14 @@ def test_three_messages_journaled_into_their_cases_answered_and_a_second_deliver
     (tar,) = out.glob("*.tar")
     validated = subprocess.run([*cli, "validate", str(tar)], capture_output=True, text=True, timeout=300)
     assert validated.returncode == 0 and "VERDICT: PASSED" in validated.stdout, validated.stdout[-2000:]
+    # The public journal shows the screened elevmappe without the pupil, the parent or the fødselsnummer.
+    public = site.parent / "postliste"
+    published = subprocess.run([*cli, "journal", "publish", "-c", str(site), "-a", "fjellvik", "--from", "2000-01-01",
+                                "--to", "2100-12-31", "--out", str(public)], capture_output=True, text=True, timeout=120)
+    assert published.returncode == 0, published.stderr
+    shown = "".join(path.read_text(encoding="utf-8") for path in public.iterdir())
+    assert "Fjellvik Bygg og Anlegg AS" in shown and "Vedtak om spesialundervisning" in shown
+    assert not any(secret in shown for secret in ("Sander", "Marte", "14831234548"))
 
 
 def _members(sample: str) -> dict[str, bytes]:
