@@ -525,7 +525,7 @@ def test_loads_rules_in_file_order_and_accepts_a_single_string(tmp_path):
         ),
         (
             '[[rule]]\nname = "k"\nsources = ["fax"]\nklasse = "000"\n',
-            "rule 1 ('k'): sources.0: Input should be 'email', 'eform' or 'scan'",
+            "rule 1 ('k'): sources.0: Input should be 'email', 'eform', 'scan' or 'fiks_arkiv'",
         ),
         (
             '[[rule]]\nname = "k"\nkeywords = ["a"]\nklasse = "000"\npriority = "high"\n',

@@ -211,7 +211,9 @@ class ArkivskaperSettings(StrictModel):
     postmottak: str | None = Field(default=None, description="the official post e-mail address")
     inbox: Path
     quarantine: Path
-    outbox: Path = Field(description="answers to senders: the kvitteringer of arkivmeldinger (default outbox/<kode>)")
+    outbox: Path = Field(
+        description="answers to senders: the kvitteringer of arkivmeldinger (default outbox/<kode> beside inbox/<kode>)"
+    )
     arkiv: ArkivSettings
     arkivdel: ArkivdelSettings
     klassifikasjonssystem: KlassifikasjonssystemSettings
@@ -221,6 +223,14 @@ class ArkivskaperSettings(StrictModel):
     maildir: Path | None = Field(default=None, description="a maildir folder whose new mail is taken in")
     deponering: DeponeringSettings | None = Field(default=None, description="contact for deposits (export)")
     fiks_arkiv: FiksArkivSettings = Field(default_factory=FiksArkivSettings, description="arkivmeldinger (KS Fiks Arkiv)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outbox_beside_the_inbox(cls, data: object) -> object:
+        # Settings made without load_settings (tests, the API) get the same default it gives.
+        if isinstance(data, dict) and data.get("outbox") is None and data.get("inbox") and data.get("kode"):
+            return {**data, "outbox": Path(data["inbox"]).parent.parent / "outbox" / str(data["kode"])}
+        return data
 
     @field_validator("kode")
     @classmethod
