@@ -51,10 +51,8 @@ def parse_fiks_zip(path: Path, context: IntakeContext) -> list[Submission]:
     """The message's one journalpost as a Submission; `ArkivmeldingRefused` when it cannot be taken as asked."""
     try:
         members = archive.read_zip(path, context)
-    except ArkivmeldingRefused:
-        raise
     except InputFileError as exc:  # a zip bomb, a climbing path, an encrypted member: refused as the sender's fault
-        raise ArkivmeldingRefused(str(exc.message), hint=exc.hint) from exc
+        raise ArkivmeldingRefused(exc.message, hint=exc.hint) from exc
     melding, files = read_message({member.name: member.content for member in members})
     return [submission_of(melding, files, context)]
 

@@ -42,6 +42,7 @@ from noarkpipe.core.codes import Journalposttype, Journalstatus, Variantformat
 from noarkpipe.core.printable import printable
 from noarkpipe.errors import InvalidOutputError, SchemaValidationError
 from noarkpipe.files.safety import safe_filename
+from noarkpipe.journal.arkivmelding import JOURNALPOSTTYPER
 from noarkpipe.xml.schemas import safe_parser
 
 SCHEMA_DIR = Path(noarkpipe.intake.__file__).with_name("fiks-arkiv-v1")
@@ -56,13 +57,7 @@ FEILMELDING_NS = f"{_BASE}/feil/feilmelding/v1"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 
 # Fiks Arkiv's kodelister (Schema/V1/kodelister/) for the values our store keeps as Noark 5 texts.
-JOURNALPOSTTYPE_KODER = {
-    Journalposttype.inngaaende_dokument: "I",
-    Journalposttype.utgaaende_dokument: "U",
-    Journalposttype.organinternt_dokument_for_oppfoelging: "N",
-    Journalposttype.organinternt_dokument_uten_oppfoelging: "X",
-    Journalposttype.saksframlegg: "S",
-}
+JOURNALPOSTTYPE_KODER = {value: code for code, value in JOURNALPOSTTYPER.items()}
 JOURNALSTATUS_KODER = {
     Journalstatus.journalfoert: "J",
     Journalstatus.midlertidig_registrering: "M",

@@ -12,7 +12,6 @@ of it is answered again.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -24,8 +23,6 @@ from noarkpipe.journal import kvittering
 from noarkpipe.journal.arkivmelding import JOURNALPOST, SAKSMAPPE
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
-
-log = logging.getLogger(__name__)
 
 
 def answer_registered(store: Store, outbox: Path, journalpost_id: int, melding_id: str, *, opprettet: bool) -> Path:
