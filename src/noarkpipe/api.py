@@ -20,7 +20,7 @@ from noarkpipe.clock import utcnow
 from noarkpipe.config import Settings, load_settings
 from noarkpipe.errors import ConfigError, ExitCode, InputFileError
 from noarkpipe.services import setup
-from noarkpipe.services.installation import installation, resolve_settings
+from noarkpipe.services.installation import Installation, installation, resolve_settings
 
 if TYPE_CHECKING:
     from noarkpipe.classify.learned import TrainingReport
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from noarkpipe.store.engine import Store
     from noarkpipe.validate import ValidationReport
 
-Config = str | Path | Settings
-"""A config file, or the settings already loaded from one."""
+Config = str | Path | Settings | Installation
+"""A config file, the settings already loaded from one, or an installation a long-running process keeps open."""
 
 
 def init(directory: str | Path, *, force: bool = False) -> Path:

@@ -345,6 +345,23 @@ class ReportSettings(StrictModel):
         return self
 
 
+class DeskSettings(StrictModel):
+    """`noarkpipe desk`: the review desk in a browser."""
+
+    host: str = Field(default="127.0.0.1", description="the address it listens on; behind a reverse proxy keep loopback")
+    port: int = Field(default=8470, gt=0, lt=65536)
+    secure_cookies: bool = Field(
+        default=False, description="send the session cookie over HTTPS only: set true when a TLS proxy serves the desk"
+    )
+    session_hours: float = Field(default=8, gt=0, le=24 * 7, description="a login lasts this long")
+    trusted_user_header: str | None = Field(
+        default=None, description="single sign-on: the reverse proxy's header naming the authenticated user"
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        default=("127.0.0.1", "::1"), description="addresses whose trusted_user_header is believed"
+    )
+
+
 class Settings(StrictModel):
     config_path: Path
     data_dir: Path
@@ -358,6 +375,7 @@ class Settings(StrictModel):
     depot: DepotSettings | None = Field(default=None, description="the depot receiving exports")
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
     report: ReportSettings = Field(default_factory=lambda: ReportSettings())
+    desk: DeskSettings = Field(default_factory=lambda: DeskSettings())
     arkivskaper: tuple[ArkivskaperSettings, ...]
 
     @model_validator(mode="after")
@@ -392,6 +410,11 @@ class Settings(StrictModel):
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
+
+    @property
+    def desk_secret_path(self) -> Path:
+        """The key that signs the desk's session cookies; made on first start, readable by its owner only."""
+        return self.data_dir / "desk-secret"
 
     def creator(self, kode: str) -> ArkivskaperSettings:
         for a in self.arkivskaper:
@@ -560,11 +583,11 @@ def load_settings(config_path: str | Path) -> Settings:
             f"{path}: no [[arkivskaper]] section",
             hint="add at least one [[arkivskaper]] table; see 'noarkpipe init' for a sample",
         )
-    unknown = set(raw) - {"noarkpipe", "intake", "convert", "arkivskaper", "depot", "logging", "report"}
+    unknown = set(raw) - {"noarkpipe", "intake", "convert", "arkivskaper", "depot", "logging", "report", "desk"}
     if unknown:
         raise ConfigError(
             f"{path}: unknown section(s) {sorted(unknown)}; "
-            "allowed: noarkpipe, intake, convert, arkivskaper, depot, logging, report"
+            "allowed: noarkpipe, intake, convert, arkivskaper, depot, logging, report, desk"
         )
     intake = raw.get("intake", {})
     if not isinstance(intake, dict):
@@ -619,6 +642,7 @@ def load_settings(config_path: str | Path) -> Settings:
             arkivskaper=prepared,
             **({"convert": raw["convert"]} if "convert" in raw else {}),
             **({"depot": raw["depot"]} if "depot" in raw else {}),
+            **({"desk": raw["desk"]} if "desk" in raw else {}),
             **_ops_sections(raw, base, path),
         )
     except ValidationError as exc:

@@ -16,7 +16,7 @@ import sys
 import click
 
 from noarkpipe import __version__
-from noarkpipe.cli import classify, export, journal, period, review, run, setup, status, validate
+from noarkpipe.cli import classify, desk, export, journal, period, review, run, setup, status, validate
 from noarkpipe.core.printable import PrintableFormatter, printable_block
 from noarkpipe.errors import ExitCode, NoarkpipeError
 
@@ -44,7 +44,7 @@ def cli(verbose: bool) -> None:
 
 for command in (
     setup.init, setup.check_config, setup.separator_sheet, run.run, status.status, review.review,
-    classify.classify, journal.journal, period.period, export.export, validate.validate,
+    classify.classify, journal.journal, period.period, export.export, validate.validate, desk.desk,
 ):
     cli.add_command(command)
 

@@ -23,19 +23,30 @@ the change log, the caller keeps the file in quarantine) or to attach the
 replacement the sender sent (`replace_part`: a new version of the document
 with its own archival copy, which closes the gap). The original as received
 always stays in the document store.
+
+The review desk reads here too: `documents` lists each document's variants
+(the file as received, its archival copy, later versions), and
+`similar_cases` suggests the open case a letter probably belongs to when
+intake could not know it (no case reference quoted): the same sender writing
+about the same property (gnr./bnr. in the titles), the same sender with a
+look-alike title, or the same property from anyone.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections import defaultdict
 from datetime import date, datetime
+from difflib import SequenceMatcher
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from noarkpipe.clock import utcnow
-from noarkpipe.core.codes import Journalstatus, Saksstatus, Variantformat
+from noarkpipe.core.codes import Arkivdelstatus, Journalstatus, Korrespondanseparttype, Saksstatus, Variantformat
+from noarkpipe.core.references import DERES, VAAR, find_case_references
 from noarkpipe.errors import ReviewError
 from noarkpipe.journal.journaling import StoredDocument, add_archival_variant, add_production_variant
 from noarkpipe.store import numbering, tables
@@ -396,3 +407,241 @@ def reject(session: Session, kode: str, journalnummer: str, reason: str, actor: 
         post.saksmappe.saksstatus = Saksstatus.utgaar.value
     session.flush()
     return _item(post, kode)
+
+
+# --- What the review desk shows beside a letter --------------------------------
+
+
+class DocumentVariant(BaseModel):
+    """One dokumentobjekt: a version of a document in one variant format, as the document store holds it."""
+
+    versjonsnummer: int
+    variantformat: str
+    filnavn: str
+    mime: str | None
+    format: str | None
+    """The PRONOM id ('fmt/477'); what the sender declared when the bytes could not be identified."""
+    sha256: str
+    size: int
+
+
+class DocumentView(BaseModel):
+    dokumentnummer: int
+    tittel: str
+    tilknyttetRegistreringSom: str
+    archival_gap: str | None
+    variants: list[DocumentVariant]
+    """Oldest version first; within a version, in the order registered (the file as received first)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def archival_copy(self) -> DocumentVariant | None:
+        """The newest Arkivformat variant; None when the document has no archival copy."""
+        copies = sorted(
+            (v for v in self.variants if v.variantformat == Variantformat.arkivformat.value),
+            key=lambda v: v.versjonsnummer,
+        )
+        return copies[-1] if copies else None
+
+
+def documents(session: Session, kode: str, journalnummer: str) -> list[DocumentView]:
+    """The journalpost's documents in number order, each with every variant the store holds."""
+    post = find_journalpost(session, kode, journalnummer)
+    return [_document_view(document) for document in post.dokumentbeskrivelser]
+
+
+def _document_view(document: tables.Dokumentbeskrivelse) -> DocumentView:
+    objekter = sorted(document.dokumentobjekter, key=lambda o: (o.versjonsnummer, o.id))
+    return DocumentView(
+        dokumentnummer=document.dokumentnummer,
+        tittel=document.tittel,
+        tilknyttetRegistreringSom=document.tilknyttetRegistreringSom,
+        archival_gap=document.archival_gap,
+        variants=[
+            DocumentVariant(
+                versjonsnummer=o.versjonsnummer, variantformat=o.variantformat, filnavn=o.filnavn,
+                mime=o.mimeType, format=o.format, sha256=o.sjekksum, size=o.filstoerrelse,
+            )
+            for o in objekter
+        ],
+    )
+
+
+class CaseSuggestion(BaseModel):
+    """An open case the letter may belong to, and why the desk thinks so (bokmål, shown as it is)."""
+
+    saksnummer: str
+    tittel: str
+    """The public title (offentligTittel) when the case is screened: a suggestion may be shown to anyone."""
+    klasse: str
+    saksstatus: str
+    why: str
+    skjermet: bool = False
+    """The case, or a journalpost in it, is screened: that this sender or property has such a case is itself
+    screened, so a user not cleared for screened content should not be shown the suggestion."""
+
+
+SIMILAR_TITLE = 0.85
+"""Share of matching letters (difflib's ratio) from which two title keys count as the same title."""
+
+_CLOSED_SAKSSTATUS = (Saksstatus.avsluttet.value, Saksstatus.avsluttet_av_saksbehandler.value, Saksstatus.utgaar.value)
+_NO_SENDER = "(ukjent avsender)"
+"""The name journaling gives a sender with neither name nor address: the same for every such letter."""
+
+_GNR = r"(?:gnr|g\.\s?nr|g[åa]rdsnr|g[åa]rdsnummer)"
+_BNR = r"(?:bnr|b\.\s?nr|bruksnr|bruksnummer)"
+_PROPERTY = re.compile(
+    # gnr. 41 bnr. 12, gnr 41, bnr 12, Gnr. 41/bnr. 12, gårdsnummer 41 og bruksnummer 12
+    rf"(?<!\w){_GNR}\.?\s*:?\s*(?P<gnr>\d{{1,5}})\s*(?:[,/]|og\b)?\s*{_BNR}\.?\s*:?\s*(?P<bnr>\d{{1,5}})(?!\d)"
+    # gnr/bnr 41/12, gnr./bnr. 41/12, g/bnr 41/12, gbnr 41/12 (a further /fnr/snr is left alone)
+    rf"|(?<!\w)(?:{_GNR}\.?\s*(?:[/,-]|og\b)?\s*{_BNR}|g/?bnr)\.?\s*:?\s*"
+    r"(?P<pair_gnr>\d{1,5})\s*/\s*(?P<pair_bnr>\d{1,5})(?!\d)",
+    re.IGNORECASE,
+)
+_REPLY_PREFIX = re.compile(r"^(?:\s*(?:sv|svar|re|aw|fw|fwd|vs|wg|videresendt?)\s*:)+", re.IGNORECASE)
+# What is left of a reference once find_case_references took its number, or one that quotes no case number.
+_REFERENCE_LABEL = re.compile(rf"(?<!\w)(?:{DERES}|{VAAR})\s+ref(?:eranse)?\b\.?\s*(?:nr\b\.?)?\s*:?", re.IGNORECASE)
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def find_properties(text: str) -> list[tuple[int, int]]:
+    """Every (gnr, bnr) written in the text, in order, without repeats.
+
+    'gnr. 41 bnr. 12', 'gnr 41 bnr 12', 'gnr. 41, bnr. 12' and 'gnr/bnr 41/12'
+    are all (41, 12). A bare '41/12' is not: without the words it may as
+    well be a case number.
+    """
+    found: dict[tuple[int, int], None] = {}
+    for match in _PROPERTY.finditer(unicodedata.normalize("NFKC", text)):
+        gnr = match.group("gnr") or match.group("pair_gnr")
+        bnr = match.group("bnr") or match.group("pair_bnr")
+        found.setdefault((int(gnr), int(bnr)), None)
+    return list(found)
+
+
+def title_key(title: str) -> str:
+    """A title as compared with others: case-folded words, without numbers, references and reply prefixes.
+
+    'Sv: Spørsmål om feiing, Deres ref. 2026/14' and 'Spørsmål om feiing 2026'
+    both give 'spørsmål om feiing'.
+    """
+    text = unicodedata.normalize("NFKC", title).casefold()
+    for reference in find_case_references(text):
+        text = text.replace(reference.quoted, " ")
+    text = _REFERENCE_LABEL.sub(" ", _REPLY_PREFIX.sub(" ", text))
+    return " ".join(_LETTERS.findall(text))
+
+
+def _title_similarity(ours: set[str], theirs: set[str]) -> float:
+    best = 0.0
+    for mine in ours:
+        for other in theirs:
+            if mine == other:
+                return 1.0
+            best = max(best, SequenceMatcher(None, mine, other, autojunk=False).ratio())
+    return best
+
+
+def _party_keys(name: str | None, email: str | None) -> set[str]:
+    """A korrespondansepart as senders are compared: its name and its e-mail address, case-folded."""
+    keys = set()
+    cleaned = " ".join(unicodedata.normalize("NFKC", name or "").split()).casefold()
+    if cleaned and cleaned != _NO_SENDER:
+        keys.add(cleaned)
+    if email and "@" in email:
+        keys.add(email.strip().casefold())
+    return keys
+
+
+def _sender_keys(post: tables.Journalpost) -> set[str]:
+    """The journalpost's sender (its Avsender parts); a post without one: its parts that are not internal."""
+    parties = [p for p in post.korrespondanseparter if p.korrespondanseparttype == Korrespondanseparttype.avsender.value]
+    if not parties:
+        parties = [p for p in post.korrespondanseparter if not p.korrespondanseparttype.startswith("Intern")]
+    return set().union(*(_party_keys(p.korrespondansepartNavn, p.epostadresse) for p in parties))
+
+
+def _describe(properties: list[tuple[int, int]]) -> str:
+    return " og ".join(f"gnr. {gnr} bnr. {bnr}" for gnr, bnr in properties)
+
+
+def similar_cases(session: Session, kode: str, journalnummer: str, limit: int = 5) -> list[CaseSuggestion]:
+    """Open cases of the same arkivskaper the journalpost may belong to, the likeliest first.
+
+    In order: the same sender (a korrespondansepart of the case with the
+    same name or e-mail address) and the same property (a gnr./bnr. in the
+    titles of the case and its journalposts); the same sender and a title
+    that is the same or nearly (`title_key`, `SIMILAR_TITLE`); the same
+    property from anyone. Within each, the title most alike first, then the
+    oldest case. The journalpost's own case, closed cases (Avsluttet, Utgår),
+    cases in a closed period, and journalposts rejected as Utgår are left out.
+    A suggestion that rests on screened entries says so (`skjermet`); the
+    caller knows who is looking and whether they may see it.
+    Every open case of the arkivskaper is read once; they are a small part of
+    any archive, since cases are closed before their period is.
+    """
+    post = find_journalpost(session, kode, journalnummer)
+    own = post.saksmappe
+    senders = _sender_keys(post)
+    ours = [post.tittel, own.tittel]
+    properties = find_properties("\n".join(ours))
+    keys = {key for key in map(title_key, ours) if key}
+    if limit <= 0 or not (senders or properties):
+        return []
+    S, J, K = tables.Saksmappe, tables.Journalpost, tables.Korrespondansepart
+    open_cases = (
+        select(S.id)
+        .join(tables.Arkivdel, S.arkivdel_id == tables.Arkivdel.id)
+        .where(S.arkivskaper_id == post.arkivskaper_id)
+        .where(S.id != own.id)
+        .where(S.saksstatus.not_in(_CLOSED_SAKSSTATUS))
+        .where(tables.Arkivdel.arkivdelstatus != Arkivdelstatus.avsluttet_periode.value)
+    )
+    cases = session.execute(
+        select(S.id, S.saksaar, S.sakssekvensnummer, S.tittel, S.offentligTittel, S.tilgangsrestriksjon, S.saksstatus,
+               tables.Klasse.klasseID)
+        .join(tables.Klasse, S.klasse_id == tables.Klasse.id)
+        .where(S.id.in_(open_cases))
+    ).all()
+    live = J.journalstatus != Journalstatus.utgaar.value
+    titles: dict[int, list[str]] = defaultdict(list)
+    screened = {case.id for case in cases if case.tilgangsrestriksjon}
+    for case in cases:
+        titles[case.id].append(case.tittel)
+    for saksmappe_id, tittel, restriction in session.execute(
+        select(J.saksmappe_id, J.tittel, J.tilgangsrestriksjon).where(J.saksmappe_id.in_(open_cases), live)
+    ):
+        titles[saksmappe_id].append(tittel)
+        if restriction:
+            screened.add(saksmappe_id)
+    parties: dict[int, set[str]] = defaultdict(set)
+    for saksmappe_id, navn, epost in session.execute(
+        select(J.saksmappe_id, K.korrespondansepartNavn, K.epostadresse)
+        .join(J, K.journalpost_id == J.id)
+        .where(J.saksmappe_id.in_(open_cases), live)
+    ):
+        parties[saksmappe_id] |= _party_keys(navn, epost)
+
+    ranked = []
+    for case in cases:
+        same_sender = bool(senders & parties[case.id])
+        shared = [p for p in properties if p in find_properties("\n".join(titles[case.id]))] if properties else []
+        if not (same_sender or shared):
+            continue
+        alike = _title_similarity(keys, {key for key in map(title_key, titles[case.id]) if key})
+        if same_sender and shared:
+            tier, why = 0, f"samme avsender og {_describe(shared)}"
+        elif same_sender and alike >= SIMILAR_TITLE:
+            tier, why = 1, "samme avsender og lik tittel"
+        elif shared:
+            tier, why = 2, f"samme eiendom, {_describe(shared)}"
+        else:
+            continue
+        suggestion = CaseSuggestion(
+            saksnummer=f"{case.saksaar}/{case.sakssekvensnummer}",
+            tittel=(case.offentligTittel or "(skjermet sak)") if case.tilgangsrestriksjon else case.tittel,
+            klasse=case.klasseID, saksstatus=case.saksstatus, why=why, skjermet=case.id in screened,
+        )
+        ranked.append(((tier, -alike, case.saksaar, case.sakssekvensnummer), suggestion))
+    ranked.sort(key=lambda pair: pair[0])
+    return [suggestion for _, suggestion in ranked[:limit]]

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from noarkpipe.store.engine import Store
 
 
-def resolve_settings(config: str | Path | Settings) -> Settings:
+def resolve_settings(config: str | Path | Settings | Installation) -> Settings:
+    if isinstance(config, Installation):
+        return config.settings
     return config if isinstance(config, Settings) else load_settings(config)
 
 
@@ -60,7 +62,11 @@ class Installation:
 
 
 @contextmanager
-def installation(config: str | Path | Settings) -> Iterator[Installation]:
+def installation(config: str | Path | Settings | Installation) -> Iterator[Installation]:
+    """The installation of one operation; one already open (a long-running desk's) is used and left open."""
+    if isinstance(config, Installation):
+        yield config
+        return
     opened = Installation(resolve_settings(config))
     try:
         yield opened

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -412,3 +413,44 @@ class SaksmappePart(Base):
     poststed: Mapped[str | None] = mapped_column(String(200))
     epostadresse: Mapped[str | None] = mapped_column(String(320))
     opprettetDato: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeskUser(Base):
+    """Someone who may log in to the review desk (`noarkpipe desk`); what they may do is in their `DeskGrant`s.
+
+    Not Noark metadata: the endringslogg does not follow it. A user is never
+    deleted, only disabled, so a name once used keeps meaning the same person.
+    `password_hash` is self-describing (`scrypt$N$r$p$salt$hash`, see
+    services/desk_users.py), so its cost can be raised without a migration.
+    """
+
+    __tablename__ = "desk_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    grants: Mapped[list[DeskGrant]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="DeskGrant.arkivskaper"
+    )
+
+
+class DeskGrant(Base):
+    """What one desk user may do for one arkivskaper: look (leser) or decide (arkivar), and whether screened content shows.
+
+    `arkivskaper` is the kode of the config, not a key of the arkivskaper
+    table: that row is made when the municipality's first item is journaled,
+    and access can be given before.
+    """
+
+    __tablename__ = "desk_grant"
+    __table_args__ = (UniqueConstraint("user_id", "arkivskaper"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("desk_user.id"))
+    arkivskaper: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(20))  # 'arkivar' or 'leser'
+    cleared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[DeskUser] = relationship(back_populates="grants")
