@@ -210,6 +210,51 @@ def test_a_screened_item_is_hidden_from_a_user_not_cleared(desk):
     assert original.status_code == 200 and original.headers["Content-Disposition"].startswith("attachment")
 
 
+def test_an_archivist_corrects_title_parties_and_screening_and_each_change_is_logged(desk):
+    session, token = _session(desk, "kari")
+    item = next(entry for entry in _queue(desk) if not entry.skjermet and "lysløype" in entry.tittel)
+    url = f"{desk['base']}/item/fjellvik/{item.journalnummer}"
+    before = api.review_show(desk["config"], item.journalnummer, "fjellvik")
+    sender = before.parter[0]
+    form = {
+        "csrf": token, "tittel": "Søknad om tilskudd til lysløype i Fjellvik", "offentligTittel": "",
+        "skjerming": "", "party-0-id": str(sender.id), "party-0-type": "Avsender",
+        "party-0-navn": sender.navn, "party-0-epost": "post@fjellvaeringen.no",
+        "party-1-id": "", "party-1-type": "Kopimottaker", "party-1-navn": "Fjellvik idrettsråd", "party-1-epost": "",
+    }
+    answer = session.post(url + "/edit", data=form)
+    assert answer.ok and "er rettet" in answer.text
+    after = api.review_show(desk["config"], item.journalnummer, "fjellvik")
+    assert after.tittel == "Søknad om tilskudd til lysløype i Fjellvik"
+    assert after.saksmappe_tittel == after.tittel  # the case made for this letter follows its title
+    assert [(p.korrespondanseparttype, p.navn, p.epost) for p in after.parter] == [
+        ("Avsender", sender.navn, "post@fjellvaeringen.no"), ("Kopimottaker", "Fjellvik idrettsråd", None)]
+    # Screening needs a public title; with one, the item is screened with the rule's hjemmel.
+    hjemmel = re.search(r'<option value="(13\|Offl\. § 13 jf\. bvl[^"]*)"', answer.text).group(1)
+    refused = session.post(url + "/edit", data={"csrf": token, "tittel": after.tittel, "offentligTittel": "",
+                                                "skjerming": hjemmel})
+    assert refused.status_code == 409 and "offentligTittel" in refused.text
+    screened = session.post(url + "/edit", data={"csrf": token, "tittel": after.tittel, "skjerming": hjemmel,
+                                                 "offentligTittel": "Søknad om tilskudd"})
+    assert screened.ok
+    now = api.review_show(desk["config"], item.journalnummer, "fjellvik")
+    assert now.skjermet and now.skjermingshjemmel.startswith("Offl. § 13 jf. bvl.") and now.offentligTittel == "Søknad om tilskudd"
+    # Lifting takes a reason, kept in the change log.
+    assert session.post(url + "/edit", data={"csrf": token, "tittel": now.tittel, "skjerming": "lift",
+                                             "offentligTittel": ""}).status_code == 409
+    lifted = session.post(url + "/edit", data={"csrf": token, "tittel": now.tittel, "skjerming": "lift",
+                                               "lift_reason": "feil hjemmel", "offentligTittel": ""})
+    assert lifted.ok
+    final = api.review_show(desk["config"], item.journalnummer, "fjellvik")
+    assert not final.skjermet and final.journalstatus == before.journalstatus
+    logged = "\n".join(final.endringer)
+    assert " kari: tittel " in logged and "opphevet: feil hjemmel" in logged
+    assert " kari: skjermingshjemmel " in logged
+    # A reader may not correct.
+    lars, lars_token = _session(desk, "lars")
+    assert lars.post(url + "/edit", data={"csrf": lars_token, "tittel": "x"}).status_code == 403
+
+
 def test_no_access_to_another_arkivskaper_or_a_page_that_is_not_there(desk):
     kari, _ = _session(desk, "kari")
     assert kari.get(desk["base"] + "/queue/strandby").status_code == 403

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from noarkpipe.classify.learned import TrainingReport
     from noarkpipe.core.progress import Progress
     from noarkpipe.export import ExportResult
-    from noarkpipe.journal.review import ReviewDetail, ReviewItem
+    from noarkpipe.journal.review import RegistrationEdit, ReviewDetail, ReviewItem
     from noarkpipe.run.results import RunSummary
     from noarkpipe.services.publish import PublishedJournal
     from noarkpipe.services.setup import MailboxProbe
@@ -151,6 +151,14 @@ def review_decide(config: Config, decision: str, number: str, *, kode: str | Non
             if decision == "reject":
                 return review.reject(session, kode, number, arguments["reason"], by)
             raise ValueError(f"unknown review decision {decision!r}")
+
+
+def review_edit(config: Config, number: str, change: RegistrationEdit, *, kode: str | None = None, by: str) -> ReviewItem:
+    """Correct a journalpost in review (title, public title, parties, skjerming) in one transaction, logged as `by`."""
+    from noarkpipe.journal import review  # the journaling stack: only the review commands use it
+
+    with installation(config) as opened, opened.store.write(by) as session:
+        return review.edit(session, opened.kode(kode), number, change, by)
 
 
 def review_drop_part(config: Config, number: str, dokumentnummer: int, *, reason: str, kode: str | None = None,

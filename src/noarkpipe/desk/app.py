@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from noarkpipe import __version__, api
 from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.config import Settings
-from noarkpipe.core.codes import Journalstatus
+from noarkpipe.core.codes import Journalstatus, Korrespondanseparttype
 from noarkpipe.desk import i18n, security
 from noarkpipe.errors import NoarkpipeError, ReviewError
 from noarkpipe.services import desk_users, review_pages
@@ -48,7 +48,8 @@ SESSION_COOKIE = "noarkpipe_desk"
 LANGUAGE_COOKIE = "noarkpipe_lang"
 PAGE_WIDTH = 1000
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-DECISIONS = ("approve", "reclassify", "attach", "reject", "drop-part", "replace-part")
+DECISIONS = ("approve", "reclassify", "attach", "reject", "drop-part", "replace-part", "edit")
+MAX_PARTIES = 50
 
 
 @dataclass
@@ -300,7 +301,7 @@ async def _item_page(desk: Desk, request: Request, user: desk_users.DeskUser, ko
                      status: int = 200, error: str | None = None) -> Response:
     detail = await run_in_threadpool(_detail_or_404, desk, request, kode, number)
     _require_cleared(desk, request, user, kode, detail.skjermet)
-    documents, pages_of, similar, classes_suggested, queue_items = await run_in_threadpool(
+    documents, pages_of, similar, classes_suggested, queue_items, hjemler = await run_in_threadpool(
         _item_context, desk, kode, number
     )
     numbers = [entry.journalnummer for entry in queue_items]
@@ -316,7 +317,7 @@ async def _item_page(desk: Desk, request: Request, user: desk_users.DeskUser, ko
         href=_item_href(kode, number), prefill_saksnummer=request.query_params.get("saksnummer", ""),
         previous_href=previous_href, next_href=next_href, position=position, queue_length=len(numbers),
         may_decide=user.may_decide(kode) and detail.journalstatus == Journalstatus.midlertidig_registrering.value,
-        error=error, page_width=PAGE_WIDTH,
+        error=error, page_width=PAGE_WIDTH, hjemler=hjemler, party_types=[t.value for t in Korrespondanseparttype],
     )
 
 
@@ -338,7 +339,8 @@ def _item_context(desk: Desk, kode: str, number: str):
 
         similar = review.similar_cases(session, kode, number)
     suggested = review_pages.class_suggestions(desk.opened, kode, number)
-    return documents, pages_of, similar, suggested, api.review_list(desk.opened, kode)
+    hjemler = review_pages.screening_choices(desk.opened, kode)
+    return documents, pages_of, similar, suggested, api.review_list(desk.opened, kode), hjemler
 
 
 def _require_cleared(desk: Desk, request: Request, user: desk_users.DeskUser, kode: str, skjermet: bool) -> None:
@@ -422,7 +424,7 @@ async def decide(desk: Desk, request: Request) -> Response:
     except NoarkpipeError as exc:
         return await _item_page(desk, request, user, kode, number, status=409, error=str(exc))
     request.session["flash"] = message
-    if decision in ("reclassify", "drop-part", "replace-part"):
+    if decision in ("reclassify", "drop-part", "replace-part", "edit"):
         return RedirectResponse(_item_href(kode, number), status_code=303)
     return RedirectResponse(await run_in_threadpool(_after, desk, kode, number), status_code=303)
 
@@ -447,6 +449,9 @@ def _carry_out(desk: Desk, kode: str, number: str, decision: str, form: Any, upl
             raise ReviewError(_("Say why it is rejected."))
         api.review_decide(desk.opened, "reject", number, kode=kode, by=by, reason=reason)
         return _("%(number)s rejected.", number=number)
+    if decision == "edit":
+        api.review_edit(desk.opened, number, _edit_of(desk, kode, form), kode=kode, by=by)
+        return _("%(number)s corrected.", number=number)
     dokument = _dokumentnummer(form, _)
     if decision == "drop-part":
         reason = str(form.get("reason", "")).strip()
@@ -475,6 +480,34 @@ def _replace(desk: Desk, kode: str, number: str, dokument: int, upload: UploadFi
                 handle.write(chunk)
         api.review_replace_part(desk.opened, number, dokument, target, kode=kode, by=by)
     return _("Document %(dokument)s of %(number)s replaced by %(name)s.", dokument=dokument, number=number, name=name)
+
+
+def _edit_of(desk: Desk, kode: str, form: Any):
+    """The edit form as a RegistrationEdit: the titles, the chosen hjemmel or lifting, the party rows."""
+    from noarkpipe.journal.review import PartyEdit, RegistrationEdit  # the journaling stack, as the decisions
+
+    chosen = str(form.get("skjerming", ""))
+    change: dict[str, Any] = {"tittel": form.get("tittel"), "offentligTittel": form.get("offentligTittel")}
+    if chosen == "lift":
+        change.update(skjerming="lift", reason=form.get("lift_reason"))
+    elif chosen:
+        choice = next((c for c in review_pages.screening_choices(desk.opened, kode) if c.key == chosen), None)
+        if choice is None:
+            raise ReviewError(f"unknown hjemmel {chosen!r}")
+        change.update(skjerming="set", tilgangsrestriksjon=choice.tilgangsrestriksjon,
+                      skjermingshjemmel=choice.skjermingshjemmel, skjermingMetadata=choice.skjermingMetadata)
+    parties = []
+    for row in range(MAX_PARTIES):
+        if f"party-{row}-navn" not in form:
+            break
+        identifier = str(form.get(f"party-{row}-id", ""))
+        parties.append(PartyEdit(
+            id=int(identifier) if identifier.isdigit() else None,
+            korrespondanseparttype=str(form.get(f"party-{row}-type", "Avsender")),
+            navn=str(form.get(f"party-{row}-navn", "")), epost=str(form.get(f"party-{row}-epost", "")) or None,
+            remove=form.get(f"party-{row}-remove") == "1",
+        ))
+    return RegistrationEdit(**change, parties=tuple(parties))
 
 
 def _dokumentnummer(form: Any, _: Callable[..., str]) -> int:

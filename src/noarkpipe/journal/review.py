@@ -39,13 +39,21 @@ import unicodedata
 from collections import defaultdict
 from datetime import date, datetime
 from difflib import SequenceMatcher
+from typing import Any, Literal
 
 from pydantic import BaseModel, computed_field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from noarkpipe.clock import utcnow
-from noarkpipe.core.codes import Arkivdelstatus, Journalstatus, Korrespondanseparttype, Saksstatus, Variantformat
+from noarkpipe.core.codes import (
+    Arkivdelstatus,
+    Journalstatus,
+    Korrespondanseparttype,
+    Saksstatus,
+    SkjermingMetadata,
+    Variantformat,
+)
 from noarkpipe.core.references import DERES, VAAR, find_case_references
 from noarkpipe.errors import ReviewError
 from noarkpipe.journal.journaling import StoredDocument, add_archival_variant, add_production_variant
@@ -70,6 +78,13 @@ class ReviewItem(BaseModel):
     """One line per document without archival copy: 'NUMBER. file name: reason'."""
 
 
+class PartyView(BaseModel):
+    id: int
+    korrespondanseparttype: str
+    navn: str
+    epost: str | None
+
+
 class ReviewDetail(ReviewItem):
     saksmappe_tittel: str
     offentligTittel: str | None
@@ -77,6 +92,8 @@ class ReviewDetail(ReviewItem):
     mottattDato: datetime | None
     dokumenter: list[str]
     endringer: list[str]
+    parter: list[PartyView] = []
+    tilgangsrestriksjon: str | None = None
 
 
 def parse_number(text: str) -> tuple[int, int]:
@@ -180,6 +197,12 @@ def detail(session: Session, kode: str, journalnummer: str) -> ReviewDetail:
         offentligTittel=post.offentligTittel,
         skjermingshjemmel=post.skjermingshjemmel,
         mottattDato=post.mottattDato,
+        tilgangsrestriksjon=post.tilgangsrestriksjon,
+        parter=[
+            PartyView(id=p.id, korrespondanseparttype=p.korrespondanseparttype, navn=p.korrespondansepartNavn,
+                      epost=p.epostadresse)
+            for p in post.korrespondanseparter
+        ],
         dokumenter=[
             f"{d.dokumentnummer}. {d.tilknyttetRegistreringSom}: {d.tittel}"
             + "".join(
@@ -645,3 +668,115 @@ def similar_cases(session: Session, kode: str, journalnummer: str, limit: int = 
         ranked.append(((tier, -alike, case.saksaar, case.sakssekvensnummer), suggestion))
     ranked.sort(key=lambda pair: pair[0])
     return [suggestion for _, suggestion in ranked[:limit]]
+
+
+# ---------------------------------------------------------------- corrections before approval
+
+
+class PartyEdit(BaseModel):
+    """One korrespondansepart as the archivist leaves it: `id` None adds one, `remove` takes one out."""
+
+    id: int | None = None
+    korrespondanseparttype: str = Korrespondanseparttype.avsender.value
+    navn: str = ""
+    epost: str | None = None
+    remove: bool = False
+
+
+class RegistrationEdit(BaseModel):
+    """What the archivist corrects on a journalpost in review; None and 'keep' leave a field as it is.
+
+    Setting skjerming takes the three values of one screening rule (its
+    tilgangsrestriksjon, skjermingshjemmel and skjermingMetadata) and a public
+    title; lifting it takes a reason, which goes into the change log.
+    """
+
+    tittel: str | None = None
+    offentligTittel: str | None = None
+    skjerming: Literal["keep", "set", "lift"] = "keep"
+    tilgangsrestriksjon: str | None = None
+    skjermingshjemmel: str | None = None
+    skjermingMetadata: tuple[str, ...] = ()
+    reason: str | None = None
+    parties: tuple[PartyEdit, ...] = ()
+
+
+def edit(session: Session, kode: str, journalnummer: str, change: RegistrationEdit, actor: str) -> ReviewItem:
+    """Correct the title, the public title, the parties or the skjerming of a journalpost awaiting review.
+
+    Each changed column is logged by the store's change-log hook; lifting
+    skjerming is logged with its reason. A case made for this letter alone
+    (its only journalpost) follows the corrected titles and skjerming, as
+    intake made them equal.
+    """
+    post = find_journalpost(session, kode, journalnummer)
+    _require_reviewable(post)
+    own_case = len(post.saksmappe.journalposter) == 1
+    targets: list[Any] = [post, post.saksmappe] if own_case else [post]
+    if change.tittel is not None:
+        title = change.tittel.strip()
+        if not title:
+            raise ReviewError("the title cannot be empty")
+        for target in targets:
+            target.tittel = title
+    screened = post.tilgangsrestriksjon is not None
+    if change.skjerming == "set":
+        if not (change.tilgangsrestriksjon and change.skjermingshjemmel and change.skjermingMetadata):
+            raise ReviewError("skjerming needs a tilgangsrestriksjon, a skjermingshjemmel and what it hides",
+                              hint="choose one of the screening rules' hjemler")
+        unknown = [value for value in change.skjermingMetadata if value not in _SKJERMING_METADATA]
+        if unknown:
+            raise ReviewError(f"unknown skjermingMetadata {unknown[0]!r}")
+        for target in targets:
+            target.tilgangsrestriksjon = change.tilgangsrestriksjon
+            target.skjermingshjemmel = change.skjermingshjemmel
+            target.skjermingMetadata = "\n".join(change.skjermingMetadata)
+        screened = True
+    elif change.skjerming == "lift" and screened:
+        reason = (change.reason or "").strip()
+        if not reason:
+            raise ReviewError("say why the skjerming is lifted", hint="the reason is kept in the change log")
+        _log(session, post, "skjerming", post.skjermingshjemmel, f"opphevet: {reason}", actor)
+        for target in targets:
+            target.tilgangsrestriksjon = target.skjermingshjemmel = target.skjermingMetadata = None
+        screened = False
+    if change.offentligTittel is not None or change.skjerming != "keep":
+        public = (change.offentligTittel or "").strip() or None
+        if screened and not public:
+            raise ReviewError("a screened journalpost needs a public title (offentligTittel) without what is screened")
+        for target in targets:
+            target.offentligTittel = public
+    for party in change.parties:
+        _edit_party(session, post, party, actor)
+    session.flush()
+    return _item(post, kode)
+
+
+_SKJERMING_METADATA = frozenset(value.value for value in SkjermingMetadata)
+_PARTY_TYPES = frozenset(value.value for value in Korrespondanseparttype)
+
+
+def _edit_party(session: Session, post: tables.Journalpost, party: PartyEdit, actor: str) -> None:
+    if party.korrespondanseparttype not in _PARTY_TYPES:
+        raise ReviewError(f"unknown korrespondanseparttype {party.korrespondanseparttype!r}")
+    name, address = party.navn.strip(), (party.epost or "").strip() or None
+    if party.id is None:
+        if party.remove or not name:
+            return  # the empty row of the form
+        session.add(tables.Korrespondansepart(
+            journalpost=post, korrespondanseparttype=party.korrespondanseparttype,
+            korrespondansepartNavn=name, epostadresse=address,
+        ))
+        return
+    existing = next((p for p in post.korrespondanseparter if p.id == party.id), None)
+    if existing is None:
+        raise ReviewError(f"journalpost {post.journalaar}/{post.journalsekvensnummer} has no party {party.id}")
+    if party.remove:
+        _log(session, post, "korrespondansepart", existing.korrespondansepartNavn, None, actor)
+        session.delete(existing)
+        return
+    if not name:
+        raise ReviewError("a party needs a name", hint="tick 'remove' to take the party out")
+    existing.korrespondanseparttype = party.korrespondanseparttype
+    existing.korrespondansepartNavn = name
+    existing.epostadresse = address

@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from noarkpipe.classify.learned import ClassModel, compose_text
 from noarkpipe.classify.policy import model_path
+from noarkpipe.classify.screenrules import default_screening_rules, load_screening_rules
 from noarkpipe.core.codes import Korrespondanseparttype, Variantformat
 from noarkpipe.errors import ReviewError, StoreError
 from noarkpipe.files.safety import safe_filename
@@ -293,3 +294,34 @@ def _model(path: Path) -> ClassModel | None:
     with _MODELS_LOCK:
         _MODELS[path] = (version, model)
     return model
+
+
+class ScreeningChoice(BaseModel):
+    """One hjemmel an archivist may screen with: what one of the arkivskaper's screening rules gives."""
+
+    name: str
+    tilgangsrestriksjon: str
+    skjermingshjemmel: str
+    skjermingMetadata: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.tilgangsrestriksjon}|{self.skjermingshjemmel}"
+
+
+def screening_choices(opened: Installation, kode: str) -> list[ScreeningChoice]:
+    """The arkivskaper's screening rules' hjemler, each once, in the rules' order (identity numbers first)."""
+    creator = opened.creator(kode)
+    rules = load_screening_rules(creator.screening_rules) if creator.screening_rules else default_screening_rules()
+    number = rules.identity_number
+    found = [ScreeningChoice(name="identity_number", tilgangsrestriksjon=number.tilgangsrestriksjon,
+                             skjermingshjemmel=number.skjermingshjemmel,
+                             skjermingMetadata=tuple(str(v) for v in number.skjermingMetadata))]
+    for rule in rules.rules:
+        found.append(ScreeningChoice(name=rule.name, tilgangsrestriksjon=rule.tilgangsrestriksjon,
+                                     skjermingshjemmel=rule.skjermingshjemmel,
+                                     skjermingMetadata=tuple(str(v) for v in rule.skjermingMetadata)))
+    unique: dict[str, ScreeningChoice] = {}
+    for choice in found:
+        unique.setdefault(choice.key, choice)
+    return list(unique.values())

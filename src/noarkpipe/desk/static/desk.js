@@ -26,6 +26,11 @@
       case "t": event.preventDefault(); focus("saksnummer"); break;
       case "c": event.preventDefault(); focus("klasse-select"); break;
       case "q": event.preventDefault(); go(".steps a:last-child"); break;
+      case "e": {
+        var edit = document.getElementById("edit");
+        if (edit) { event.preventDefault(); edit.open = true; focus("edit-tittel"); }
+        break;
+      }
       default: break;
     }
   });
