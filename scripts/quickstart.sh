@@ -23,4 +23,6 @@ status=0
 .venv/bin/noarkpipe status -c demo/noarkpipe.toml
 echo
 echo "The journal store is demo/data/noarkpipe.sqlite; run reports (HTML and JSON) are in demo/data/reports/."
+echo "The review queue in a browser: .venv/bin/noarkpipe desk user add kari --name 'Kari Nordmann' --role arkivar -a fjellvik --cleared -c demo/noarkpipe.toml"
+echo "then .venv/bin/noarkpipe desk serve -c demo/noarkpipe.toml and open http://127.0.0.1:8470/"
 exit "$status"

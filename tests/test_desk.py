@@ -323,6 +323,33 @@ def _shot(browser, name: str) -> None:
         browser.save_screenshot(str(Path(folder) / name))
 
 
+def test_in_the_browser_a_forged_form_is_refused(desk, browser):
+    from selenium.webdriver.common.by import By
+
+    item = next(entry for entry in _queue(desk) if not entry.skjermet)
+    _login(browser, desk, "kari")
+    browser.get(f"{desk['base']}/item/fjellvik/{item.journalnummer}")
+    # What a forged request looks like to the desk: the right form, a token the session did not give.
+    browser.execute_script("document.querySelector('#approve-form input[name=csrf]').value = 'forged';")
+    browser.find_element(By.ID, "approve").click()
+    _wait(browser, lambda: browser.find_elements(By.ID, "error"))
+    assert "CSRF" in browser.find_element(By.ID, "error").text
+    assert api.review_show(desk["config"], item.journalnummer, "fjellvik").journalstatus == item.journalstatus
+
+
+def test_in_the_browser_a_screened_item_stays_hidden_from_an_uncleared_archivist(desk, browser):
+    from selenium.webdriver.common.by import By
+
+    screened = _screened(desk)
+    _login(browser, desk, "ola")
+    row = browser.find_element(By.CSS_SELECTOR, f'#queue tr[data-number="{screened.journalnummer}"]')
+    assert "Skjermet journalpost" in row.text and "Tiril" not in browser.page_source
+    row.find_element(By.CSS_SELECTOR, "a.open").click()
+    _wait(browser, lambda: browser.find_elements(By.ID, "error"))
+    assert "skjermet" in browser.find_element(By.ID, "error").text
+    assert "Tiril" not in browser.page_source and not browser.find_elements(By.CSS_SELECTOR, "img.page")
+
+
 def test_an_archivist_clears_the_queue_in_the_browser(desk, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
