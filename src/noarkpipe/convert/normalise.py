@@ -3,19 +3,24 @@
 Every route that ends in PDF (a received PDF, images embedded by img2pdf,
 LibreOffice's export, the typeset e-mail) ends here (`pdf_to_pdfa`):
 
-1. The PDF is read first (`_read_pdf`): cut off (no %%EOF), encrypted
-   (PDF/A forbids it), without pages or over `max_pages` is refused; else
-   the text of each page is kept, to compare with the copy's.
+1. The PDF is opened once, by pikepdf (`_open_pdf`): cut off (no %%EOF),
+   encrypted (PDF/A forbids it), without pages or over `max_pages` is
+   refused; else the text of each page (read by PDFium) is kept, to compare
+   with the copy's.
 2. Entries only viewers use (/OpenAction, /DocChecksum, an empty /Info),
-   which PDF/A validation cannot approve, are dropped.
+   which PDF/A validation cannot approve, are dropped from the open document.
 3. A PDF naming fonts without embedding them goes to Ghostscript first
    (which embeds metric-compatible replacements), since OCRmyPDF would only
    refuse it.
 4. When every page has text (OCR mode 'skip'), OCRmyPDF would OCR nothing:
-   pikepdf makes the PDF/A and approves it with its own validator. Otherwise,
-   or when pikepdf cannot approve it, OCRmyPDF does, adding a text layer to
-   the pages that have none; a PDF OCRmyPDF cannot make into approved PDF/A
+   pikepdf makes the PDF/A and approves it with its own validator. When the
+   fonts are embedded too (the common case), it does so from the document
+   opened in step 1, so no file but the copy is written. Otherwise, or when
+   pikepdf cannot approve it, OCRmyPDF does, adding a text layer to the
+   pages that have none; a PDF OCRmyPDF cannot make into approved PDF/A
    (fonts not embedded) is rewritten by Ghostscript and tried once more.
+   Ghostscript and OCRmyPDF read the stripped PDF from a file
+   (`prepared.pdf`).
 5. The copy is verified (`verify.verify_pdfa`: pages, PDF/A rules, the text
    of every page as read before, or as OCR recognised it); a copy failing
    a check raises `ConversionError`.
@@ -31,8 +36,6 @@ from pathlib import Path
 
 import pikepdf
 import pikepdf.pdfa
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 from noarkpipe._exec import ghostscript, ocrmypdf
 from noarkpipe.convert.options import ConversionOptions, PdfaProfile
@@ -59,7 +62,8 @@ def pdfa_to_keep(source: Path, fmt: FormatId, options: ConversionOptions) -> Ver
     part, _ = pdfa_claim_of(source)
     if part not in ("1", "2", "3"):
         return None
-    texts = _read_pdf(source, options)
+    with _open_pdf(source, options) as pdf:
+        texts = _source_texts(source, len(pdf.pages))
     if not all(has_letters(text) for text in texts):
         return None
     report = verify_pdfa(source, expected_pages=len(texts), profile=f"{part}b", expected_text=texts)
@@ -81,26 +85,40 @@ def pdf_to_pdfa(
     expected_pages: int | None,
     first_tools: tuple[ToolVersion, ...],
 ) -> tuple[tuple[ToolVersion, ...], VerificationReport, tuple[str, ...]]:
-    source_texts = _read_pdf(source, options)
-    pages = len(source_texts)
-    prepared = work / "prepared.pdf"
-    _strip_viewer_extras(source, prepared)
-    sidecar = work / "ocr.txt"
     tools = list(first_tools)
     warnings: list[str] = []
-    # OCRmyPDF refuses a PDF whose fonts are not embedded; asking it first would only cost a refusal.
-    missing_fonts = unembedded_fonts(prepared)
+    prepared = work / "prepared.pdf"
+    with _open_pdf(source, options) as pdf:
+        pages = len(pdf.pages)
+        source_texts = _source_texts(source, pages)
+        # Every page has text, so OCRmyPDF would OCR none: only the PDF/A remains to be made.
+        text_everywhere = options.ocr_mode == "skip" and all(has_letters(text) for text in source_texts)
+        _strip_viewer_extras(pdf)
+        # OCRmyPDF refuses a PDF whose fonts are not embedded; asking it first would only cost a refusal.
+        missing_fonts = unembedded_fonts(pdf)
+        in_memory = text_everywhere and not missing_fonts
+        if in_memory:
+            # The common case: the open document is made PDF/A; no file in between is written and parsed again.
+            written, refusal = _pikepdf_pdfa(pdf, output, options.pdfa_profile)
+            if written is not None:
+                return _pikepdf_copy(written, output, expected_pages or pages, options, source_texts, tools, warnings)
+            warnings.append(f"pikepdf could not make it PDF/A ({refusal}), so OCRmyPDF did")
+        else:
+            _save_prepared(pdf, prepared)
+    if in_memory:
+        # pikepdf's repairs changed the open document before it was refused; OCRmyPDF gets the PDF as it came.
+        with _open_pdf(source, options) as pdf:
+            _strip_viewer_extras(pdf)
+            _save_prepared(pdf, prepared)
+    sidecar = work / "ocr.txt"
     if missing_fonts:
         because = "not embedded: " + ", ".join(missing_fonts)
         prepared = _embed_fonts(prepared, work, deadline, tools, warnings, because=because, options=options)
-    if options.ocr_mode == "skip" and all(has_letters(text) for text in source_texts):
-        # Every page has text, so OCRmyPDF would OCR none: only the PDF/A remains to be made.
-        written, refusal = _pikepdf_pdfa(prepared, output, options.pdfa_profile)
-        if written is not None:
-            tools.append(ToolVersion(name="pikepdf", version=pikepdf.__version__))
-            report = verified_copy(output, expected_pages or pages, options, source_texts, written_by_pikepdf=written)
-            return tuple(tools), report, tuple(warnings)
-        warnings.append(f"pikepdf could not make it PDF/A ({refusal}), so OCRmyPDF did")
+        if text_everywhere:
+            written, refusal = _pikepdf_pdfa_of(prepared, output, options.pdfa_profile)
+            if written is not None:
+                return _pikepdf_copy(written, output, expected_pages or pages, options, source_texts, tools, warnings)
+            warnings.append(f"pikepdf could not make it PDF/A ({refusal}), so OCRmyPDF did")
     if missing_fonts:
         outcome = _ocrmypdf_after_embedding(prepared, output, sidecar, options, deadline)
     else:
@@ -135,16 +153,34 @@ def verified_copy(
     return report
 
 
-def _pikepdf_pdfa(source: Path, output: Path, profile: PdfaProfile) -> tuple[pikepdf.pdfa.Report | None, str | None]:
-    """Make `source` PDF/A with pikepdf alone (output intent, XMP, repairs): its validator's report, or why not.
+def _pikepdf_copy(
+    written: pikepdf.pdfa.Report, output: Path, pages: int, options: ConversionOptions, texts: list[str],
+    tools: list[ToolVersion], warnings: list[str],
+) -> tuple[tuple[ToolVersion, ...], VerificationReport, tuple[str, ...]]:
+    tools.append(ToolVersion(name="pikepdf", version=pikepdf.__version__))
+    report = verified_copy(output, pages, options, texts, written_by_pikepdf=written)
+    return tuple(tools), report, tuple(warnings)
+
+
+def _pikepdf_pdfa_of(source: Path, output: Path, profile: PdfaProfile) -> tuple[pikepdf.pdfa.Report | None, str | None]:
+    """`_pikepdf_pdfa` of the PDF in the file `source`."""
+    try:
+        with pikepdf.open(source) as pdf:
+            return _pikepdf_pdfa(pdf, output, profile)
+    except pikepdf.PdfError as exc:
+        return None, str(exc)
+
+
+def _pikepdf_pdfa(pdf: pikepdf.Pdf, output: Path, profile: PdfaProfile) -> tuple[pikepdf.pdfa.Report | None, str | None]:
+    """Make `pdf` PDF/A with pikepdf alone (output intent, XMP, repairs): its validator's report, or why not.
 
     pikepdf writes the file only once its own validator approves the bytes
     written ('pass', never 'not checked'); what OCRmyPDF's internal PDF/A
-    backend does, without the process and the page analysis OCR needs.
+    backend does, without the process and the page analysis OCR needs. The
+    repairs change `pdf` even when it is refused.
     """
     try:
-        with pikepdf.open(source) as pdf:
-            return pikepdf.pdfa.save(pdf, output, profile), None
+        return pikepdf.pdfa.save(pdf, output, profile), None
     except pikepdf.pdfa.PdfaError as refusal:
         output.unlink(missing_ok=True)
         return None, _findings(str(refusal))
@@ -212,8 +248,8 @@ def _ocrmypdf(
     )
 
 
-def _read_pdf(path: Path, options: ConversionOptions) -> list[str]:
-    """The text of each page of a PDF that is fit to convert; InputFileError otherwise."""
+def _open_pdf(path: Path, options: ConversionOptions) -> pikepdf.Pdf:
+    """The PDF at `path` open in pikepdf, if it is fit to convert; InputFileError otherwise."""
     with open(path, "rb") as handle:
         handle.seek(max(0, path.stat().st_size - TAIL_BYTES))
         if looks_truncated_pdf(handle.read()):
@@ -222,13 +258,15 @@ def _read_pdf(path: Path, options: ConversionOptions) -> list[str]:
                 hint="the transfer was probably interrupted; ask the sender to send the document again",
             )
     try:
-        reader = PdfReader(path)
-        if reader.is_encrypted:
-            raise InputFileError(
-                "the PDF is encrypted; PDF/A forbids encryption, so no archival copy can be made",
-                hint="ask the sender for a copy without password or restrictions",
-            )
-        pages = len(reader.pages)
+        pdf = pikepdf.open(path)
+    except pikepdf.PasswordError as exc:
+        raise _encrypted() from exc
+    except (pikepdf.PdfError, OSError, ValueError) as exc:
+        raise _unreadable(exc) from exc
+    try:
+        if pdf.is_encrypted:
+            raise _encrypted()
+        pages = len(pdf.pages)
         if pages == 0:
             raise InputFileError("the PDF has no pages", hint="ask the sender to send the document again")
         if pages > options.max_pages:
@@ -236,15 +274,37 @@ def _read_pdf(path: Path, options: ConversionOptions) -> list[str]:
                 f"the PDF has {pages} pages, more than the {options.max_pages} allowed",
                 hint="raise [convert] max_pages if such documents are expected",
             )
-        return page_texts(path, reader)
-    except (PyPdfError, OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputFileError(
-            f"the PDF cannot be read: {exc}", hint="open it in a viewer; the sender may need to send it again"
-        ) from exc
+    except (pikepdf.PdfError, ValueError, KeyError) as exc:
+        pdf.close()
+        raise _unreadable(exc) from exc
+    except BaseException:
+        pdf.close()
+        raise
+    return pdf
 
 
-def _strip_viewer_extras(source: Path, target: Path) -> None:
-    """Copy the PDF without entries only viewers use, which PDF/A validation cannot approve.
+def _source_texts(path: Path, pages: int) -> list[str]:
+    try:
+        return page_texts(path, pages)
+    except ValueError as exc:
+        raise _unreadable(exc) from exc
+
+
+def _encrypted() -> InputFileError:
+    return InputFileError(
+        "the PDF is encrypted; PDF/A forbids encryption, so no archival copy can be made",
+        hint="ask the sender for a copy without password or restrictions",
+    )
+
+
+def _unreadable(exc: Exception) -> InputFileError:
+    return InputFileError(
+        f"the PDF cannot be read: {exc}", hint="open it in a viewer; the sender may need to send it again"
+    )
+
+
+def _strip_viewer_extras(pdf: pikepdf.Pdf) -> None:
+    """Drop the entries only viewers use, which PDF/A validation cannot approve, from the open `pdf`.
 
     A catalog /OpenAction that is a destination only chooses the first view
     (fpdf2 and LibreOffice always write one); LibreOffice's trailer
@@ -253,19 +313,24 @@ def _strip_viewer_extras(source: Path, target: Path) -> None:
     bad then and, told to stop on errors, will not embed the fonts.
     """
     try:
-        with pikepdf.open(source) as pdf:
-            if "/DocChecksum" in pdf.trailer:
-                del pdf.trailer["/DocChecksum"]
-            info = pdf.trailer.get("/Info")
-            if isinstance(info, pikepdf.Dictionary) and len(info.keys()) == 0:
-                del pdf.trailer["/Info"]
-            if isinstance(pdf.Root.get("/OpenAction"), pikepdf.Array):
-                del pdf.Root["/OpenAction"]
-            pdf.save(target)
+        if "/DocChecksum" in pdf.trailer:
+            del pdf.trailer["/DocChecksum"]
+        info = pdf.trailer.get("/Info")
+        if isinstance(info, pikepdf.Dictionary) and len(info.keys()) == 0:
+            del pdf.trailer["/Info"]
+        if isinstance(pdf.Root.get("/OpenAction"), pikepdf.Array):
+            del pdf.Root["/OpenAction"]
     except pikepdf.PdfError as exc:
-        raise InputFileError(
-            f"the PDF cannot be read: {exc}", hint="open it in a viewer; the sender may need to send it again"
-        ) from exc
+        raise _unreadable(exc) from exc
+
+
+def _save_prepared(pdf: pikepdf.Pdf, target: Path) -> None:
+    """The stripped PDF written for the programs that read files (Ghostscript, OCRmyPDF)."""
+    try:
+        pdf.save(target)
+    except pikepdf.PdfError as exc:
+        target.unlink(missing_ok=True)
+        raise _unreadable(exc) from exc
 
 
 def _findings(message: str) -> str:

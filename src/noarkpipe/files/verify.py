@@ -5,7 +5,7 @@ Java runtime and is not packaged for Debian), so no check below is a full
 ISO 19005 validation; a depot that runs veraPDF may still find problems
 these checks cannot see. What is checked instead:
 
-- opens: pypdf reads the file and its page tree.
+- opens: pikepdf (qpdf) reads the file and its page tree.
 - not_encrypted: PDF/A forbids encryption.
 - page_count: as many pages as the source had; a page lost in conversion is
   the worst thing a conversion can do unnoticed.
@@ -13,13 +13,17 @@ these checks cannot see. What is checked instead:
   conformance B or a stricter one (A, U).
 - fonts_embedded: every font used by a page, a form XObject, a pattern, a
   Type 3 glyph or an annotation appearance has its font program in the file.
+  A structure the walk cannot read (a font that is not a dictionary, an
+  entry of the wrong type) fails the check rather than passing unseen.
 - text_layer: each page whose text is known beforehand (the source's own
   text, or what OCR recognised) has that text in the copy, letter for
   letter within a small tolerance. This catches a missing OCR layer and
   text garbled on the way (Ghostscript 10.0-10.02 can do that while the
   page still looks right). The text is read by PDFium (`page_texts`), for
   the source as for the copy: six times faster than pypdf, whose reading
-  is the fall-back when PDFium cannot open the file or counts other pages.
+  is the fall-back when PDFium cannot open the file or counts other pages
+  than pikepdf. When neither reads as many pages as pikepdf counts, the
+  check fails.
 - pdfa_rules: pikepdf's PDF/A allowlist validator. It approves only
   constructs it knows conform, so 'passed' is strong evidence; it reports
   constructs it does not know as 'not_checked' rather than guessing, and
@@ -36,17 +40,16 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from collections.abc import Iterator, Sequence
-from difflib import SequenceMatcher
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import pikepdf
 import pikepdf.pdfa
 import pypdfium2
 from lxml import etree
 from pydantic import BaseModel, ConfigDict
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 PdfaProfile = Literal["1b", "2b", "3b"]
 """PDF/A part and conformance level B; the levels OCRmyPDF and LibreOffice both produce."""
@@ -57,6 +60,12 @@ TEXT_SIMILARITY = 0.9
 _CONFORMANCE_AT_LEAST_B = frozenset({"A", "B", "U"})
 _FONT_FILES = ("/FontFile", "/FontFile2", "/FontFile3")
 _SHOWN_FINDINGS = 5
+_KINDS = (
+    (pikepdf.Stream, "a stream"), (pikepdf.Dictionary, "a dictionary"), (pikepdf.Array, "an array"),
+    (pikepdf.Name, "a name"), (pikepdf.String, "a string"),
+)
+"""What a PDF object is, for a message saying it is not what the fonts walk expects."""
+_UNINSPECTABLE = (pikepdf.PikepdfError, ValueError, KeyError, TypeError, AttributeError, IndexError)
 
 Outcome = Literal["passed", "failed", "not_checked"]
 
@@ -110,22 +119,36 @@ def verify_pdfa(
     validated a second time.
     """
     checks: list[Check] = []
+    encrypted = [
+        Check(id="opens", outcome="passed", detail="pikepdf opens it"),
+        Check(id="not_encrypted", outcome="failed", detail="the file is encrypted"),
+    ]
     try:
-        reader = PdfReader(path)
-        if reader.is_encrypted:
-            checks.append(Check(id="opens", outcome="passed", detail="pypdf opens it"))
-            checks.append(Check(id="not_encrypted", outcome="failed", detail="the file is encrypted"))
-            return _report(path, profile, None, checks)
-        pages = len(reader.pages)
-    except (PyPdfError, OSError, ValueError, KeyError) as exc:
-        checks.append(Check(id="opens", outcome="failed", detail=f"pypdf cannot read it: {exc}"))
+        pdf = pikepdf.open(path)
+    except pikepdf.PasswordError:
+        return _report(path, profile, None, encrypted)
+    except (pikepdf.PdfError, OSError, ValueError) as exc:
+        checks.append(Check(id="opens", outcome="failed", detail=f"pikepdf cannot read it: {exc}"))
         return _report(path, profile, None, checks)
-    checks.append(Check(id="opens", outcome="passed", detail=f"pypdf reads {pages} page(s)"))
-    checks.append(Check(id="not_encrypted", outcome="passed", detail="no encryption"))
-    checks.append(page_count_check(pages, expected_pages))
-    checks.append(identification_check(_xmp(reader), profile))
-    checks.append(_fonts(reader))
-    checks.append(text_check(page_texts(path, reader), expected_text))
+    with pdf:
+        if pdf.is_encrypted:
+            return _report(path, profile, None, encrypted)
+        try:
+            pages = len(pdf.pages)
+        except (pikepdf.PdfError, ValueError, KeyError) as exc:
+            checks.append(Check(id="opens", outcome="failed", detail=f"pikepdf cannot read it: {exc}"))
+            return _report(path, profile, None, checks)
+        checks.append(Check(id="opens", outcome="passed", detail=f"pikepdf reads {pages} page(s)"))
+        checks.append(Check(id="not_encrypted", outcome="passed", detail="no encryption"))
+        checks.append(page_count_check(pages, expected_pages))
+        checks.append(identification_check(_xmp(pdf), profile))
+        checks.append(_fonts(pdf))
+    try:
+        texts = page_texts(path, pages)
+    except ValueError as exc:
+        checks.append(Check(id="text_layer", outcome="failed", detail=f"the text of its pages cannot be read: {exc}"))
+    else:
+        checks.append(text_check(texts, expected_text))
     if written_by_pikepdf is not None and written_by_pikepdf.flavour.value == profile:
         checks.append(rules_check(written_by_pikepdf, profile))
     else:
@@ -166,27 +189,35 @@ def pdfa_claim(xmp: bytes) -> tuple[str | None, str | None]:
     return _pdfaid(root, "part"), _pdfaid(root, "conformance")
 
 
-def unembedded_fonts(path: Path) -> tuple[str, ...]:
-    """The fonts a PDF uses without their font program, sorted; () also when the file cannot be inspected."""
+def unembedded_fonts(pdf: Path | pikepdf.Pdf) -> tuple[str, ...]:
+    """The fonts a PDF (a file, or one open in pikepdf) uses without their font program, sorted.
+
+    () also when the PDF cannot be inspected: this only chooses a route,
+    and the copy's own fonts check fails on what cannot be inspected.
+    """
     try:
-        return tuple(sorted(_unembedded_fonts(PdfReader(path))))
-    except (PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        if isinstance(pdf, pikepdf.Pdf):
+            return tuple(sorted(_unembedded_fonts(pdf)))
+        with pikepdf.open(pdf) as opened:
+            return tuple(sorted(_unembedded_fonts(opened)))
+    except (*_UNINSPECTABLE, OSError):
         return ()
 
 
 def pdfa_claim_of(path: Path) -> tuple[str | None, str | None]:
     """The PDF/A part and conformance the PDF at `path` claims; (None, None) if it claims none or cannot be read."""
     try:
-        xmp = _xmp(PdfReader(path))
-    except (PyPdfError, OSError, ValueError, KeyError):
+        with pikepdf.open(path) as pdf:
+            xmp = _xmp(pdf)
+    except (pikepdf.PikepdfError, OSError, ValueError):
         return None, None
     return pdfa_claim(xmp) if xmp is not None else (None, None)
 
 
-def _fonts(reader: PdfReader) -> Check:
+def _fonts(pdf: pikepdf.Pdf) -> Check:
     try:
-        return fonts_check(_unembedded_fonts(reader))
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        return fonts_check(_unembedded_fonts(pdf))
+    except _UNINSPECTABLE as exc:
         # A check that cannot be carried out does not approve the file.
         return Check(id="fonts_embedded", outcome="failed", detail=f"the fonts could not be inspected: {exc}")
 
@@ -200,8 +231,10 @@ def fonts_check(unembedded: set[str]) -> Check:
 
 def text_check(page_texts: Sequence[str], expected: Sequence[str] | None) -> Check:
     """Each page with expected text must contain it, compared on letters and digits only."""
-    with_text = sum(1 for text in page_texts if _letters(text))
-    if expected is None or not any(_letters(text) for text in expected):
+    found_letters = [_letters(text) for text in page_texts]
+    wanted_letters = [_letters(text) for text in expected or ()]
+    with_text = sum(1 for letters in found_letters if letters)
+    if not any(wanted_letters):
         return Check(
             id="text_layer",
             outcome="not_checked",
@@ -209,12 +242,11 @@ def text_check(page_texts: Sequence[str], expected: Sequence[str] | None) -> Che
         )
     short = []
     compared = 0
-    for number, (wanted, found) in enumerate(zip(expected, page_texts, strict=False), start=1):
-        wanted_letters = _letters(wanted)
-        if not wanted_letters:
+    for number, (wanted, found) in enumerate(zip(wanted_letters, found_letters, strict=False), start=1):
+        if not wanted:
             continue
         compared += 1
-        similarity = SequenceMatcher(None, wanted_letters, _letters(found), autojunk=False).quick_ratio()
+        similarity = _shared(wanted, found)
         if similarity < TEXT_SIMILARITY:
             short.append(f"page {number} ({similarity:.0%} of the expected text)")
     if short:
@@ -252,11 +284,12 @@ def _pdfaid(root: etree._Element, name: str) -> str | None:
     return None
 
 
-def _xmp(reader: PdfReader) -> bytes | None:
+def _xmp(pdf: pikepdf.Pdf) -> bytes | None:
+    """The catalog's XMP metadata, decoded; None if there is no such stream or it cannot be decoded."""
     try:
-        metadata = reader.trailer["/Root"].get_object().get("/Metadata")
-        return metadata.get_object().get_data() if metadata is not None else None
-    except (PyPdfError, ValueError, KeyError, AttributeError):
+        metadata = pdf.Root.get("/Metadata")
+        return metadata.read_bytes() if isinstance(metadata, pikepdf.Stream) else None
+    except (pikepdf.PdfError, ValueError, KeyError, AttributeError):
         return None
 
 
@@ -264,8 +297,12 @@ _PDFIUM = threading.Lock()
 """PDFium is not thread-safe, and a Dask worker may convert in several threads at once."""
 
 
-def page_texts(path: Path, reader: PdfReader) -> list[str]:
-    """The text of each page of the PDF at `path` (open in `reader`), read by PDFium, else by pypdf."""
+def page_texts(path: Path, pages: int) -> list[str]:
+    """The text of each of the `pages` pages (as pikepdf counts them) of the PDF at `path`.
+
+    Read by PDFium; by pypdf only when PDFium cannot open the file or
+    counts other pages. ValueError when neither reads `pages` pages.
+    """
     try:
         with _PDFIUM:
             document = pypdfium2.PdfDocument(path)
@@ -275,9 +312,22 @@ def page_texts(path: Path, reader: PdfReader) -> list[str]:
                 document.close()
     except pypdfium2.PdfiumError:
         texts = []
-    if len(texts) != len(reader.pages):
-        return [_pypdf_text(page) for page in reader.pages]
-    return texts
+    return texts if len(texts) == pages else _pypdf_texts(path, pages)
+
+
+def _pypdf_texts(path: Path, pages: int) -> list[str]:
+    # Imported here: pypdf is only the fall-back, and slow to parse a PDF with.
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(path)
+        found = len(reader.pages)
+        if found == pages:
+            return [_pypdf_text(page, PyPdfError) for page in reader.pages]
+    except (PyPdfError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"PDFium cannot read its {pages} page(s), nor can pypdf ({exc})") from exc
+    raise ValueError(f"pikepdf counts {pages} page(s), but neither PDFium nor pypdf does (pypdf: {found})")
 
 
 def _pdfium_text(page: pypdfium2.PdfPage) -> str:
@@ -289,11 +339,22 @@ def _pdfium_text(page: pypdfium2.PdfPage) -> str:
         page.close()
 
 
-def _pypdf_text(page: Any) -> str:
+def _pypdf_text(page: Any, pypdf_error: type[Exception]) -> str:
     try:
         return page.extract_text() or ""
-    except (PyPdfError, ValueError, KeyError, TypeError):
+    except (pypdf_error, ValueError, KeyError, TypeError):
         return ""
+
+
+def _shared(wanted: str, found: str) -> float:
+    """difflib's `SequenceMatcher.quick_ratio`: the letters both have, in any order, over both lengths.
+
+    The same number, counted by `Counter` in C rather than letter by
+    letter in Python, and without the index of `found` SequenceMatcher
+    builds first, which quick_ratio never uses.
+    """
+    length = len(wanted) + len(found)
+    return 2.0 * (Counter(wanted) & Counter(found)).total() / length if length else 1.0
 
 
 def _letters(text: str) -> str:
@@ -302,14 +363,14 @@ def _letters(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
 
 
-def _unembedded_fonts(reader: PdfReader) -> set[str]:
+def _unembedded_fonts(pdf: pikepdf.Pdf) -> set[str]:
     missing: set[str] = set()
-    seen: set[Any] = set()
-    for resources in _all_resources(reader, seen):
-        fonts = _resolve(resources.get("/Font"))
-        for font in (fonts or {}).values():
-            font = _resolve(font)
-            if font is None or _visited(font, seen):
+    seen: set[tuple[int, int]] = set()
+    for resources in _all_resources(pdf, seen):
+        for name, font in _entries(resources.get("/Font"), "/Font"):
+            if not isinstance(font, pikepdf.Dictionary):
+                raise TypeError(f"the font {name} is {_kind(font)}, not a font dictionary")
+            if _visited(font, seen):
                 continue
             if font.get("/Subtype") == "/Type3":
                 continue  # glyphs are drawn by content streams in the file; their resources are walked too
@@ -318,55 +379,90 @@ def _unembedded_fonts(reader: PdfReader) -> set[str]:
     return missing
 
 
-def _all_resources(reader: PdfReader, seen: set[Any]) -> Iterator[Any]:
+def _all_resources(pdf: pikepdf.Pdf, seen: set[tuple[int, int]]) -> Iterator[pikepdf.Dictionary]:
     """Every resource dictionary reachable from the pages, each once."""
-    pending = []
-    for page in reader.pages:
-        pending.append(page.get("/Resources"))
-        for annotation in _resolve(page.get("/Annots")) or []:
-            pending.extend(_appearance_resources(_resolve(annotation)))
+    pending: list[Any] = []
+    for page in pdf.pages:
+        pending.append(page.obj.get("/Resources"))
+        annotations = page.obj.get("/Annots")
+        if annotations is not None and not isinstance(annotations, pikepdf.Array):
+            raise TypeError(f"a page's /Annots is {_kind(annotations)}, not an array")
+        for annotation in annotations or ():
+            pending.extend(_appearance_resources(annotation))
     while pending:
-        resources = _resolve(pending.pop())
-        if resources is None or _visited(resources, seen):
+        resources = pending.pop()
+        if resources is None:
+            continue
+        if not isinstance(resources, pikepdf.Dictionary):
+            raise TypeError(f"a /Resources is {_kind(resources)}, not a dictionary")
+        if _visited(resources, seen):
             continue
         yield resources
         for group in ("/XObject", "/Pattern", "/Font"):
             # Form XObjects, tiling patterns and Type 3 fonts draw with resources of their own.
-            for item in (_resolve(resources.get(group)) or {}).values():
-                item = _resolve(item)
-                if item is not None and item.get("/Resources") is not None:
-                    pending.append(item.get("/Resources"))
+            for name, item in _entries(resources.get(group), group):
+                if not isinstance(item, pikepdf.Dictionary | pikepdf.Stream):
+                    raise TypeError(f"{group} {name} is {_kind(item)}, not a dictionary or stream")
+                pending.append(item.get("/Resources"))
 
 
 def _appearance_resources(annotation: Any) -> list[Any]:
     """The resources of an annotation's appearance streams (/AP: /N, /R, /D, each a stream or one per state)."""
+    if annotation is None:
+        return []
+    if not isinstance(annotation, pikepdf.Dictionary):
+        raise TypeError(f"an annotation is {_kind(annotation)}, not a dictionary")
     found = []
-    appearances = _resolve(annotation.get("/AP")) if annotation is not None else None
-    for appearance in (appearances or {}).values():
-        appearance = _resolve(appearance)
-        streams = [appearance] if hasattr(appearance, "get_data") else list((appearance or {}).values())
-        found.extend(_resolve(stream).get("/Resources") for stream in streams if _resolve(stream) is not None)
+    for kind, appearance in _entries(annotation.get("/AP"), "/AP"):
+        if isinstance(appearance, pikepdf.Stream):
+            found.append(appearance.get("/Resources"))
+            continue
+        for state, stream in _entries(appearance, f"/AP {kind}"):
+            if not isinstance(stream, pikepdf.Stream):
+                raise TypeError(f"the appearance /AP {kind} {state} is {_kind(stream)}, not a stream")
+            found.append(stream.get("/Resources"))
     return found
 
 
-def _has_font_program(font: Any) -> bool:
+def _entries(value: Any, what: str) -> Iterable[tuple[str, Any]]:
+    """The entries of a dictionary that may be absent; anything but a dictionary cannot be inspected.
+
+    An entry whose value is null (or refers to no object) is kept, as None,
+    for the caller to refuse: what it names cannot be shown to be harmless.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, pikepdf.Dictionary):
+        raise TypeError(f"{what} is {_kind(value)}, not a dictionary")
+    return value.items()
+
+
+def _has_font_program(font: pikepdf.Dictionary) -> bool:
+    described: pikepdf.Object = font
     if font.get("/Subtype") == "/Type0":
-        descendants = _resolve(font.get("/DescendantFonts")) or []
-        if not descendants:
+        descendants = font.get("/DescendantFonts")
+        if not isinstance(descendants, pikepdf.Array) or len(descendants) == 0:
             return False
-        font = _resolve(descendants[0])
-    descriptor = _resolve(font.get("/FontDescriptor"))
-    return descriptor is not None and any(key in descriptor for key in _FONT_FILES)
+        described = descendants[0]
+        if not isinstance(described, pikepdf.Dictionary):
+            return False
+    descriptor = described.get("/FontDescriptor")
+    return isinstance(descriptor, pikepdf.Dictionary) and any(
+        isinstance(descriptor.get(key), pikepdf.Stream) for key in _FONT_FILES
+    )
 
 
-def _resolve(value: Any) -> Any:
-    return value.get_object() if value is not None and hasattr(value, "get_object") else value
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return next((kind for cls, kind in _KINDS if isinstance(value, cls)), repr(value))
 
 
-def _visited(obj: Any, seen: set[Any]) -> bool:
-    reference = getattr(obj, "indirect_reference", None)
-    key = (reference.idnum, reference.generation) if reference is not None else id(obj)
-    if key in seen:
+def _visited(obj: pikepdf.Object, seen: set[tuple[int, int]]) -> bool:
+    """True if the indirect object `obj` was walked before; a direct object has one parent, so it is never seen twice."""
+    if not obj.is_indirect:
+        return False
+    if obj.objgen in seen:
         return True
-    seen.add(key)
+    seen.add(obj.objgen)
     return False
