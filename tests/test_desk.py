@@ -74,6 +74,9 @@ def desk(tmp_path_factory):
                     "--arkivskaper", "fjellvik", *(["--cleared"] if cleared else []), "--password-env", "DESK_PASSWORD",
                     "-c", str(config), env=env)
         assert made.returncode == 0, made.stderr
+    # Single sign-on as a proxy on this host would do it: the header is believed from loopback only.
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write('\n[desk]\ntrusted_user_header = "X-Remote-User"\ntrusted_proxies = ["127.0.0.1"]\n')
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "noarkpipe.cli", "desk", "serve", "-c", str(config),
                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -263,6 +266,25 @@ def test_no_access_to_another_arkivskaper_or_a_page_that_is_not_there(desk):
     assert kari.get(f"{desk['base']}/item/fjellvik/{item.journalnummer}/doc/77/page/1.png").status_code == 404
 
 
+def test_single_sign_on_through_a_trusted_proxy_header(desk):
+    item = next(entry for entry in _queue(desk) if not entry.skjermet)
+    proxied = requests.Session()
+    proxied.headers["X-Remote-User"] = "Kari"
+    queue = proxied.get(desk["base"] + "/queue/fjellvik")
+    assert queue.status_code == 200 and "Kari Testesen (kari)" in queue.text
+    # Still no change without the session's CSRF token, and the roles are the desk's own.
+    url = f"{desk['base']}/item/fjellvik/{item.journalnummer}/approve"
+    assert proxied.post(url, data={}, allow_redirects=False).status_code == 403
+    reader = requests.Session()
+    reader.headers["X-Remote-User"] = "lars"
+    token = _csrf(reader.get(f"{desk['base']}/item/fjellvik/{item.journalnummer}").text)
+    assert reader.post(url, data={"csrf": token}, allow_redirects=False).status_code == 403
+    # A name the desk does not know gets nothing.
+    stranger = requests.get(desk["base"] + "/queue/fjellvik", headers={"X-Remote-User": "mallory"}, allow_redirects=False)
+    assert stranger.status_code == 303 and stranger.headers["Location"].startswith("/login")
+    assert api.review_show(desk["config"], item.journalnummer, "fjellvik").journalstatus == item.journalstatus
+
+
 def test_english_on_request(desk):
     session, token = _session(desk, "kari")
     answer = session.post(desk["base"] + "/language", data={"csrf": token, "lang": "en", "next": "/queue/fjellvik"})
@@ -311,9 +333,13 @@ def _login(browser, desk, username: str) -> None:
 
 
 def _wait(browser, condition, timeout: float = 30) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, timeout).until(lambda _driver: condition())
+    # A page being replaced by the next one leaves elements found a moment ago stale: ask again.
+    WebDriverWait(browser, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        lambda _driver: condition()
+    )
 
 
 def _shot(browser, name: str) -> None:

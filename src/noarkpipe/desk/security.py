@@ -75,7 +75,7 @@ def csrf_token(request: Request) -> str:
 
 def csrf_valid(request: Request, sent: object) -> bool:
     expected = request.session.get(CSRF_FIELD)
-    return bool(expected) and isinstance(sent, str) and hmac.compare_digest(expected, sent)
+    return isinstance(expected, str) and bool(expected) and isinstance(sent, str) and hmac.compare_digest(expected, sent)
 
 
 def start_session(request: Request, username: str) -> None:
