@@ -31,6 +31,7 @@ MARKERS: dict[str, tuple[str, ...]] = {
     "test_crash.py": ("integration", "slow"),
     "test_dask.py": ("integration", "slow"),
     "test_desk.py": ("integration", "slow"),
+    "test_desk_extras.py": ("slow",),
     "test_desk_users.py": ("slow",),
     "test_export.py": ("slow",),
     "test_export_postgres.py": ("integration", "slow"),

@@ -66,6 +66,7 @@ def desk(tmp_path_factory):
     for letter in sorted((REPO / "fixtures/sample-inbox/fjellvik").glob("*.eml")):
         shutil.copy(letter, inbox / letter.name)
     (inbox / "zz-bekymring.eml").write_bytes(_screened_letter())
+    (inbox / "tom-fil.pdf").write_bytes(b"")  # quarantined: nothing to journal
     run = _cli("run", "-q", "-c", str(config))
     assert run.returncode in (0, 10), run.stderr
     env = dict(os.environ, DESK_PASSWORD=PASSWORD)
@@ -283,6 +284,52 @@ def test_single_sign_on_through_a_trusted_proxy_header(desk):
     stranger = requests.get(desk["base"] + "/queue/fjellvik", headers={"X-Remote-User": "mallory"}, allow_redirects=False)
     assert stranger.status_code == 303 and stranger.headers["Location"].startswith("/login")
     assert api.review_show(desk["config"], item.journalnummer, "fjellvik").journalstatus == item.journalstatus
+
+
+def test_runs_quarantine_and_the_public_journal_preview(desk):
+    kari, token = _session(desk, "kari")
+    runs = kari.get(desk["base"] + "/runs")
+    assert runs.status_code == 200 and 'data-run="1"' in runs.text
+    report = kari.get(desk["base"] + "/runs/1")
+    assert report.status_code == 200 and "tom-fil.pdf" in report.text
+    assert "'unsafe-inline'" in report.headers["Content-Security-Policy"]
+    # The report names a screened item's files: not for an archivist without clearance.
+    ola, _ = _session(desk, "ola")
+    assert ola.get(desk["base"] + "/runs/1").status_code == 403
+    assert ola.get(desk["base"] + "/quarantine/fjellvik").status_code == 403
+    # The quarantine with its reason; a reader may look but not release.
+    page = kari.get(desk["base"] + "/quarantine/fjellvik")
+    assert page.status_code == 200 and 'data-name="tom-fil.pdf"' in page.text
+    lars, lars_token = _session(desk, "lars")
+    assert lars.post(desk["base"] + "/quarantine/fjellvik/release", data={"csrf": lars_token, "name": "tom-fil.pdf"},
+                     allow_redirects=False).status_code == 403
+    assert kari.post(desk["base"] + "/quarantine/fjellvik/release", data={"name": "tom-fil.pdf"},
+                     allow_redirects=False).status_code == 403  # no CSRF token
+    refused = kari.post(desk["base"] + "/quarantine/fjellvik/release", data={"csrf": token, "name": "../noarkpipe.toml"})
+    assert refused.status_code == 409
+    released = kari.post(desk["base"] + "/quarantine/fjellvik/release", data={"csrf": token, "name": "tom-fil.pdf"})
+    assert released.ok and "tom-fil.pdf" in released.text and 'data-name="tom-fil.pdf"' not in released.text
+    assert (desk["root"] / "site/data/inbox/fjellvik/tom-fil.pdf").is_file()
+    (desk["root"] / "site/data/inbox/fjellvik/tom-fil.pdf").unlink()
+    # The public journal as it will be published: journaled entries, nothing screened.
+    journal = kari.get(desk["base"] + "/journal/fjellvik", params={"from": "2026-01-01", "to": "2026-12-31"})
+    assert journal.status_code == 200 and "frame-src 'self'" in journal.headers["Content-Security-Policy"]
+    preview = ola.get(desk["base"] + "/journal/fjellvik/preview", params={"from": "2026-01-01", "to": "2026-12-31"})
+    assert preview.status_code == 200 and preview.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "Tiril" not in preview.text
+    public = _journaled_public_titles(desk)
+    assert public and all(title in preview.text for title in public)
+
+
+def _journaled_public_titles(desk) -> list[str]:
+    from sqlalchemy import select
+
+    from noarkpipe.services.installation import installation
+    from noarkpipe.store import tables
+
+    with installation(desk["config"]) as opened, opened.store.read() as session:
+        posts = session.scalars(select(tables.Journalpost).where(tables.Journalpost.journalstatus == "Journalført"))
+        return [post.tittel for post in posts if post.tilgangsrestriksjon is None]
 
 
 def test_english_on_request(desk):

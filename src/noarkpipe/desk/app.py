@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -41,7 +42,7 @@ from noarkpipe.config import Settings
 from noarkpipe.core.codes import Journalstatus, Korrespondanseparttype
 from noarkpipe.desk import i18n, security
 from noarkpipe.errors import NoarkpipeError, ReviewError
-from noarkpipe.services import desk_users, review_pages
+from noarkpipe.services import desk_extras, desk_users, review_pages
 from noarkpipe.services.installation import Installation
 
 SESSION_COOKIE = "noarkpipe_desk"
@@ -112,6 +113,12 @@ def create_app(settings: Settings, *, opened: Installation | None = None) -> Sta
         Route("/item/{kode}/{year:int}/{number:int}/doc/{dokument:int}/page/{page:int}.png", bound(page_image)),
         Route("/item/{kode}/{year:int}/{number:int}/doc/{dokument:int}/original", bound(original)),
         Route("/item/{kode}/{year:int}/{number:int}/{decision}", bound(decide), methods=["POST"]),
+        Route("/runs", bound(runs)),
+        Route("/runs/{run_id:int}", bound(run_report)),
+        Route("/quarantine/{kode}", bound(quarantine)),
+        Route("/quarantine/{kode}/release", bound(release), methods=["POST"]),
+        Route("/journal/{kode}", bound(journal)),
+        Route("/journal/{kode}/preview", bound(journal_preview)),
         Mount("/static", StaticFiles(packages=[("noarkpipe.desk", "static")]), name="static"),
     ]
     middleware = [
@@ -530,7 +537,112 @@ def _after(desk: Desk, kode: str, number: str) -> str:
     return f"/queue/{quote(kode)}"
 
 
+# ---------------------------------------------------------------- runs, quarantine, the public journal
+
+
+async def runs(desk: Desk, request: Request) -> Response:
+    user = await _require_login(desk, request)
+    if not any(user.may_see(a.kode) for a in desk.settings.arkivskaper):
+        raise _Refused(403, _gettext(desk, request)("Your user has no access to any arkivskaper yet."))
+    entries = await run_in_threadpool(desk_extras.recent_runs, desk.opened)
+    return _page(desk, request, "runs.html", user=user, kode=request.query_params.get("kode"), runs=entries)
+
+
+async def run_report(desk: Desk, request: Request) -> Response:
+    """A run's own HTML report, to users with a grant for each arkivskaper in it (cleared where it shows skjerming)."""
+    user = await _require_login(desk, request)
+    run_id = request.path_params["run_id"]
+    access = await run_in_threadpool(desk_extras.report_access, desk.opened, run_id)
+    if not all(user.may_see(kode) for kode in access.creators) or not all(
+        user.cleared_for(kode) for kode in access.screened
+    ):
+        raise _Refused(403, _gettext(desk, request)(
+            "This report shows items of an arkivskaper you have no access to, or screened ones you are not cleared for."
+        ))
+    try:
+        html = await run_in_threadpool(desk_extras.run_report_html, desk.opened, run_id)
+    except ReviewError as exc:
+        raise _Refused(404, str(exc)) from exc
+    # The report is a page of its own with its own inline styles and charts, and no script.
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_POLICY})
+
+
+async def quarantine(desk: Desk, request: Request) -> Response:
+    """What the runs could not take in: names and reasons can name people, so only for cleared users."""
+    kode = request.path_params["kode"]
+    user = await _checked_user(desk, request, kode)
+    _require_cleared(desk, request, user, kode, True)
+    files = await run_in_threadpool(desk_extras.quarantine, desk.opened, kode)
+    return _page(desk, request, "quarantine.html", user=user, kode=kode, files=files, may_decide=user.may_decide(kode))
+
+
+async def release(desk: Desk, request: Request) -> Response:
+    kode = request.path_params["kode"]
+    form = await _form(request)
+    user = await _checked_user(desk, request, kode)
+    _ = _gettext(desk, request)
+    if not user.may_decide(kode):
+        raise _Refused(403, _("Your role lets you look, not decide (leser)."))
+    _require_cleared(desk, request, user, kode, True)
+    name = str(form.get("name", ""))
+    try:
+        await run_in_threadpool(desk_extras.release, desk.opened, kode, name, user.username)
+    except NoarkpipeError as exc:
+        raise _Refused(409, str(exc)) from exc
+    request.session["flash"] = _("%(name)s is back in the inbox; the next run takes it in again.", name=name)
+    return RedirectResponse(f"/quarantine/{quote(kode)}", status_code=303)
+
+
+async def journal(desk: Desk, request: Request) -> Response:
+    kode = request.path_params["kode"]
+    user = await _checked_user(desk, request, kode)
+    date_from, date_to, error = _period(request)
+    error = _gettext(desk, request)(error) if error else None
+    response = _page(desk, request, "journal.html", user=user, kode=kode, date_from=date_from, date_to=date_to,
+                     error=error)
+    # The preview is framed from our own address, sandboxed (no script, no forms).
+    response.headers["Content-Security-Policy"] = security.SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "default-src 'none';", "default-src 'none'; frame-src 'self';"
+    )
+    return response
+
+
+async def journal_preview(desk: Desk, request: Request) -> Response:
+    """The postliste exactly as `journal publish` writes it: what anyone may read, so any grant suffices."""
+    kode = request.path_params["kode"]
+    await _checked_user(desk, request, kode)
+    date_from, date_to, error = _period(request)
+    if error or date_from is None or date_to is None:
+        raise _Refused(400, error or "from and to are needed")
+    try:
+        html = await run_in_threadpool(desk_extras.journal_preview, desk.opened, kode, date_from, date_to)
+    except NoarkpipeError as exc:
+        raise _Refused(409, str(exc)) from exc
+    return HTMLResponse(html, headers={"Content-Security-Policy": PREVIEW_POLICY, "X-Frame-Options": "SAMEORIGIN"})
+
+
+REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
+PREVIEW_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; base-uri 'none'"
+
+
+def _period(request: Request) -> tuple[date | None, date | None, str | None]:
+    text_from, text_to = request.query_params.get("from", ""), request.query_params.get("to", "")
+    if not text_from and not text_to:
+        return None, None, None
+    try:
+        return date.fromisoformat(text_from), date.fromisoformat(text_to), None
+    except ValueError:
+        return None, None, "write the dates as YYYY-MM-DD"
+
+
 # ---------------------------------------------------------------- helpers
+
+
+async def _require_login(desk: Desk, request: Request) -> desk_users.DeskUser:
+    try:
+        return await _require_user(desk, request)
+    except _LoginFirst as first:
+        raise _Redirect("/login?" + urlencode({"next": first.next})) from None
 
 
 async def _checked_user(desk: Desk, request: Request, kode: str) -> desk_users.DeskUser:
