@@ -44,6 +44,7 @@ MARKERS: dict[str, tuple[str, ...]] = {
     "test_isolation.py": ("slow",),
     "test_learned.py": ("slow",),
     "test_learned_run.py": ("slow",),
+    "test_language.py": ("slow",),
     "test_letter_first.py": ("integration", "slow"),
     "test_m365.py": ("integration", "slow"),
     "test_m365_standin.py::test_dovecot_takes_a_valid_token_by_either_mechanism_and_passwords_still": ("integration",),

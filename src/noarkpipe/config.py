@@ -368,7 +368,8 @@ class Settings(StrictModel):
     store_url: str
     actor: str = Field(description="who noarkpipe records as opprettetAv / endretAv")
     lang: Literal["nb", "en"] | None = Field(
-        default=None, description="language of the validation reports; default: the locale (nb_NO, nn_NO, no → nb)",
+        default=None, description="language of the validation reports, the run report and the review commands "
+        "(the desk's default too); default: the locale (nb_NO, nn_NO, no → nb)",
     )
     intake: IntakeSettings = Field(default_factory=lambda: IntakeSettings())
     convert: ConvertSettings = Field(default_factory=lambda: ConvertSettings())
@@ -671,7 +672,7 @@ _HINTS = {
     "arkivdel.start": "write a TOML date without quotes, e.g. start = 2024-01-01",
     "kode": "e.g. kode = \"fjellvik\"",
     "default_klasse": "the klasseID used when nothing else decides, e.g. default_klasse = \"000\"",
-    "lang": "the language of the validation reports: \"nb\" (bokmål) or \"en\"",
+    "lang": "the language of the reports and the review commands: \"nb\" (bokmål) or \"en\"",
     "convert.pdfa_profile": "one of \"1b\", \"2b\" (what depots ask for) or \"3b\"",
     "convert.workers": "documents converted at once; one per core is a good start",
     "convert.timeout_s": "seconds per document; a scanned page takes about 1-2 s on one core",

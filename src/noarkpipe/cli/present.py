@@ -6,11 +6,22 @@ to the terminal (`echo`, `cell`, `line`): an ESC, a newline or a bidi
 override shows as an escape and cannot rewrite the archivist's terminal or
 forge a line. Table cells are `Text`, never markup, so `[link=...]` in a
 Subject is text too. JSON output is printed as it is: JSON escapes by itself.
+
+What the review commands print (`review_queue`, `review_detail`, `decided`,
+`part_dropped`, `review_error`) is in bokmål or English, by the
+installation's `[noarkpipe] lang`, else the locale (`core.language`): the
+English texts here, marked `_()`, and their bokmål in `locale/nb.po`. The
+other commands print English, as their logs do. What the journal gives as
+data (statuses, the documents' and changes' lines, the classification's
+reasons) is shown as stored.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +31,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from noarkpipe.core.printable import printable
+from noarkpipe.core import language
+from noarkpipe.core.language import N_, Language
+from noarkpipe.core.printable import printable, printable_block
 from noarkpipe.run.results import Outcome, RunSummary
 
 if TYPE_CHECKING:
     from noarkpipe.config import Settings
+    from noarkpipe.errors import NoarkpipeError
     from noarkpipe.services.setup import MailboxProbe
     from noarkpipe.services.status import StatusReport
 
@@ -179,42 +193,164 @@ def status_report(report: StatusReport) -> None:
             out.print(f"  note: {escape(printable(note))}")
 
 
-def review_queue(items) -> None:
+def review_words(lang: Language) -> Callable[..., str]:
+    """gettext for what the review commands print, in `lang` (locale/nb.po of this package)."""
+    return language.translator(__package__, "locale/{lang}.po", lang)
+
+
+def review_queue(items, lang: Language = "en") -> None:
+    _ = review_words(lang)
     if not items:
-        click.echo("The review queue is empty.")
+        echo(_("The review queue is empty."))
         return
-    table = Table(title=f"Review queue ({len(items)})")
-    for column in ("journalnr.", "dato", "tittel", "avsender", "klasse", "skjermet", "why"):
-        table.add_column(column, overflow="fold")
+    table = Table(title=_("Review queue (%(count)s)", count=len(items)))
+    for column in (N_("journal no."), N_("date"), N_("title"), N_("sender"), N_("class"), N_("screened"),
+                   N_("why it waits")):
+        table.add_column(_(column), overflow="fold")
     for i in items:
-        table.add_row(*map(cell, (i.journalnummer, f"{i.journaldato:%d.%m.%Y}", i.tittel, i.avsender, i.klasse,
-                                  "ja" if i.skjermet else "", i.note)))
+        table.add_row(*map(cell, (i.journalnummer, i.journaldato.strftime("%d.%m.%Y"), i.tittel, i.avsender, i.klasse,
+                                  _("yes") if i.skjermet else "", i.note)))
     console().print(table)
 
 
-def review_detail(d) -> None:
+NO_ARCHIVAL_COPY = " NO ARCHIVAL COPY: "
+"""How journal.review.detail marks a document without archival copy, at the end of its line."""
+
+
+def review_detail(d, lang: Language = "en") -> None:
+    _ = review_words(lang)
+    screening = d.skjermingshjemmel or _("none")
+    if d.offentligTittel:
+        screening = _("%(hjemmel)s (public title: %(tittel)s)", hjemmel=screening, tittel=d.offentligTittel)
+    fields = [
+        (_("Title"), d.tittel),
+        (_("Case"), _("%(tittel)s (class %(klasse)s)", tittel=d.saksmappe_tittel, klasse=d.klasse)),
+        (_("Sender"), d.avsender or "-"),
+        (_("Received"), d.mottattDato.strftime("%d.%m.%Y %H:%M") if d.mottattDato else "-"),
+        (_("Screening"), screening),
+        (_("Why it waits"), d.note or "-"),
+    ]
+    width = max(len(label) for label, _value in fields) + 1
+    marker = " " + _("NO ARCHIVAL COPY") + ": "
     lines = [
-        f"Journalpost {d.journalnummer} ({d.registreringsID}), {d.journalstatus}",
-        f"  Tittel:     {d.tittel}",
-        f"  Sak:        {d.saksmappe_tittel} (klasse {d.klasse})",
-        f"  Avsender:   {d.avsender or '-'}",
-        f"  Mottatt:    {d.mottattDato:%d.%m.%Y %H:%M}" if d.mottattDato else "  Mottatt:    -",
-        f"  Skjerming:  {d.skjermingshjemmel or 'ingen'}"
-        + (f" (offentlig tittel: {d.offentligTittel})" if d.offentligTittel else ""),
-        f"  Why:        {d.note or '-'}",
-        "  Dokumenter:",
-        *[f"    {entry}" for entry in d.dokumenter],
+        _("Journalpost %(number)s (%(id)s), %(status)s", number=d.journalnummer, id=d.registreringsID,
+          status=d.journalstatus),
+        *[f"  {label + ':':<{width}} {value}" for label, value in fields],
+        "  " + _("Documents:"),
+        *[f"    {_marked(entry, marker)}" for entry in d.dokumenter],
     ]
     if d.archival_gaps:
-        lines += ["  Uten arkivformat (no archival copy):", *[f"    {entry}" for entry in d.archival_gaps]]
+        lines += ["  " + _("No archival copy:"), *[f"    {entry}" for entry in d.archival_gaps]]
     if d.endringer:
-        lines += ["  Endringer:", *[f"    {entry}" for entry in d.endringer]]
+        lines += ["  " + _("Changes:"), *[f"    {entry}" for entry in d.endringer]]
     # Line by line: a newline in a Subject shows as \n and cannot add a line of its own.
     click.echo("\n".join(map(printable, lines)))
 
 
-def decided(item) -> None:
-    echo(f"{item.journalnummer} ({item.registreringsID}): {item.journalstatus}, klasse {item.klasse}")
+def _marked(entry: str, marker: str) -> str:
+    """A document's line with the journal's NO ARCHIVAL COPY mark (the last on the line) in the reader's language."""
+    head, found, reason = entry.rpartition(NO_ARCHIVAL_COPY)
+    return head + marker + reason if found else entry
+
+
+def decided(item, lang: Language = "en") -> None:
+    _ = review_words(lang)
+    echo(_("%(number)s (%(id)s): %(status)s, class %(klasse)s", number=item.journalnummer, id=item.registreringsID,
+           status=item.journalstatus, klasse=item.klasse))
+
+
+def part_dropped(dokumentnummer: int, kept: Path, lang: Language = "en") -> None:
+    _ = review_words(lang)
+    echo(_("document %(dokument)s kept in quarantine: %(path)s", dokument=dokumentnummer, path=kept))
+
+
+REVIEW_ERRORS = (
+    # journal/review.py
+    N_("'%(text)s' is not a journal or case number"),
+    N_("write it as YEAR/NUMBER, e.g. 2026/345"),
+    N_("no arkivskaper '%(kode)s' in the journal store"),
+    N_("see 'noarkpipe status' for the codes"),
+    N_("%(kode)s: no journalpost %(number)s"),
+    N_("no saksmappe %(number)s in this arkivskaper"),
+    N_("journalpost %(number)s has status '%(status)s', not a temporary registration awaiting review"),
+    N_("journalpost %(number)s has %(count)s document(s) without archival copy (%(listed)s)"),
+    N_("journal it as it is with --accept-gap (recorded in the change log and the export), drop the part "
+       "('review drop-part %(number)s NUMBER --reason ...') or attach the sender's replacement "
+       "('review replace-part %(number)s NUMBER FILE')"),
+    N_("journalpost %(number)s has no document %(dokument)s"),
+    N_("its documents are numbered %(numbers)s; see 'noarkpipe review show'"),
+    N_("dropping a document needs a reason"),
+    N_("e.g. --reason 'tom fil, avsender varslet'"),
+    N_("document %(dokument)s is the only document of journalpost %(number)s"),
+    N_("reject the journalpost instead ('review reject ... --reason ...')"),
+    N_("the replacement %(name)s has no archival copy either"),
+    N_("ask the sender for the document in PDF or another format noarkpipe can convert"),
+    N_("no class '%(klasse)s' in the classification system of case %(case)s"),
+    N_("add it to the K-code list (klasser_csv) and run 'noarkpipe run' once to load it"),
+    N_("journalpost %(number)s is already in case %(case)s"),
+    N_("case %(case)s has status 'Utgår' and takes no new documents"),
+    N_("a rejection needs a reason"),
+    N_("e.g. --reason 'reklame, ikke arkivverdig'"),
+    N_("the title cannot be empty"),
+    N_("skjerming needs a tilgangsrestriksjon, a skjermingshjemmel and what it hides"),
+    N_("choose one of the screening rules' hjemler"),
+    N_("unknown skjermingMetadata %(value)s"),
+    N_("say why the skjerming is lifted"),
+    N_("the reason is kept in the change log"),
+    N_("a screened journalpost needs a public title (offentligTittel) without what is screened"),
+    N_("unknown korrespondanseparttype %(value)s"),
+    N_("journalpost %(number)s has no party %(party)s"),
+    N_("a party needs a name"),
+    N_("tick 'remove' to take the party out"),
+    # services/parts.py
+    N_("the replacement %(name)s gets no archival copy either: %(failure)s"),
+    N_("the replacement %(name)s cannot be read as an e-mail: %(gap)s"),
+    N_("ask the sender for the letter again, or as PDF"),
+)
+"""The messages and hints of the review errors (ReviewError) as the journal writes them, with %(name)s for the values.
+
+The journal raises them in English with the values in; `review_error` finds
+the template an error was made from and prints its bokmål with the same
+values. An error no template matches is printed as it is, in English.
+"""
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@cache
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """The English template as a pattern that matches its texts and captures the values."""
+    parts, seen, end = [], set(), 0
+    for found in _PLACEHOLDER.finditer(template):
+        name = found.group(1)
+        parts += [re.escape(template[end:found.start()]), f"(?P={name})" if name in seen else f"(?P<{name}>.+?)"]
+        seen.add(name)
+        end = found.end()
+    parts.append(re.escape(template[end:]))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def error_template(text: str) -> tuple[str, dict[str, str]] | None:
+    """The REVIEW_ERRORS template `text` was made from, with its values; None for a text none matches."""
+    for template in REVIEW_ERRORS:
+        found = _template_pattern(template).fullmatch(text)
+        if found:
+            return template, found.groupdict()
+    return None
+
+
+def review_error(exc: NoarkpipeError, lang: Language = "en") -> None:
+    """A review command's error and hint on stderr, in `lang`; in English the same lines `noarkpipe.cli.main` prints."""
+    _ = review_words(lang)
+
+    def translated(text: str) -> str:
+        made = error_template(text) if lang != language.SOURCE_LANGUAGE else None
+        return _(made[0], **made[1]) if made else text
+
+    text = _("noarkpipe: error: %(message)s", message=translated(exc.message))
+    if exc.hint:
+        text += "\n  " + _("hint: %(hint)s", hint=translated(exc.hint))
+    click.echo(printable_block(text), err=True)
 
 
 def published(journal) -> None:

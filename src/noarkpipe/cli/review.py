@@ -1,17 +1,48 @@
-"""`noarkpipe review`: the archivists' decisions on the review queue (status M)."""
+"""`noarkpipe review`: the archivists' decisions on the review queue (status M).
+
+What the commands print for a person is in the installation's language
+(`[noarkpipe] lang`, else the locale; see `present`), so each command reads
+its config once, first, and hands the settings on. The help stays English,
+as all the command line's help does; `--json` is the same in every language.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from noarkpipe import api
 from noarkpipe.cli import present
 from noarkpipe.cli.options import ACCEPT_GAP_OPTION, ARKIVSKAPER_OPTION, BY_OPTION, CONFIG_OPTION
-from noarkpipe.core.printable import printable_block
+from noarkpipe.core import language
+from noarkpipe.errors import ReviewError
+
+if TYPE_CHECKING:
+    from noarkpipe.config import Settings
+    from noarkpipe.core.language import Language
+
+
+def _installation(config_path: Path) -> tuple[Settings, Language]:
+    """The settings of --config, and the language the archivist reads: [noarkpipe] lang, else the locale."""
+    settings = api.check_config(config_path)
+    return settings, language.choose(None, settings.lang, os.environ)
+
+
+@contextmanager
+def _refused(lang: Language) -> Iterator[None]:
+    """A decision the journal refuses (ReviewError): its message and hint in `lang`, and exit 2."""
+    try:
+        yield
+    except ReviewError as exc:
+        present.review_error(exc, lang)
+        sys.exit(int(exc.exit_code))
 
 
 @click.group()
@@ -26,7 +57,7 @@ def review() -> None:
       noarkpipe review attach 2026/345 2026/12   put it into an existing case
       noarkpipe review reject 2026/345 --reason "reklame"
 
-    A document that got no archival copy (shown as NO ARCHIVAL COPY) keeps
+    A document that got no archival copy (shown as NO ARCHIVAL COPY, in bokmål UTEN ARKIVFORMAT) keeps
     its journalpost here until one of:
     \b
       noarkpipe review approve 2026/345 --accept-gap    journal it as received; the gap is logged and exported
@@ -43,11 +74,13 @@ def review() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def review_list(config_path: Path, kode: str | None, as_json: bool) -> None:
     """List the review queue."""
-    items = api.review_list(config_path, kode)
+    settings, lang = _installation(config_path)
+    with _refused(lang):
+        items = api.review_list(settings, kode)
     if as_json:
         click.echo(json.dumps([i.model_dump(mode="json") for i in items], ensure_ascii=False, indent=2))
         return
-    present.review_queue(items)
+    present.review_queue(items, lang)
 
 
 @review.command("show")
@@ -56,7 +89,10 @@ def review_list(config_path: Path, kode: str | None, as_json: bool) -> None:
 @click.argument("number")
 def review_show(config_path: Path, kode: str | None, number: str) -> None:
     """Show one journalpost (by journal number, e.g. 2026/345) with its documents and changes."""
-    present.review_detail(api.review_show(config_path, number, kode))
+    settings, lang = _installation(config_path)
+    with _refused(lang):
+        detail = api.review_show(settings, number, kode)
+    present.review_detail(detail, lang)
 
 
 @review.command("approve")
@@ -73,15 +109,16 @@ def review_approve(config_path: Path, kode: str | None, by: str, accept_gap: boo
     was journaled without archival copy and why, and the export says so in a
     merknad. Items after a refused one are still decided.
     """
-    from noarkpipe.errors import ReviewError
-
+    settings, lang = _installation(config_path)
     refused = None
     for number in numbers:
         try:
-            present.decided(api.review_decide(config_path, "approve", number, kode=kode, by=by, accept_gap=accept_gap))
+            item = api.review_decide(settings, "approve", number, kode=kode, by=by, accept_gap=accept_gap)
         except ReviewError as exc:
-            click.echo(printable_block(f"noarkpipe: {exc}"), err=True)
+            present.review_error(exc, lang)
             refused = exc
+            continue
+        present.decided(item, lang)
     if refused is not None:
         sys.exit(int(refused.exit_code))
 
@@ -94,7 +131,10 @@ def review_approve(config_path: Path, kode: str | None, by: str, accept_gap: boo
 @click.argument("klasse")
 def review_reclassify(config_path: Path, kode: str | None, by: str, number: str, klasse: str) -> None:
     """Move the item's case to class KLASSE (a klasseID, e.g. L42); it stays in review."""
-    present.decided(api.review_decide(config_path, "reclassify", number, kode=kode, by=by, klasse=klasse))
+    settings, lang = _installation(config_path)
+    with _refused(lang):
+        item = api.review_decide(settings, "reclassify", number, kode=kode, by=by, klasse=klasse)
+    present.decided(item, lang)
 
 
 @review.command("attach")
@@ -106,9 +146,11 @@ def review_reclassify(config_path: Path, kode: str | None, by: str, number: str,
 @click.argument("saksnummer")
 def review_attach(config_path: Path, kode: str | None, by: str, accept_gap: bool, number: str, saksnummer: str) -> None:
     """Put the item into the existing case SAKSNUMMER (e.g. 2026/12) and journal it."""
-    present.decided(api.review_decide(
-        config_path, "attach", number, kode=kode, by=by, saksnummer=saksnummer, accept_gap=accept_gap
-    ))
+    settings, lang = _installation(config_path)
+    with _refused(lang):
+        item = api.review_decide(settings, "attach", number, kode=kode, by=by, saksnummer=saksnummer,
+                                 accept_gap=accept_gap)
+    present.decided(item, lang)
 
 
 @review.command("drop-part")
@@ -125,9 +167,11 @@ def review_drop_part(config_path: Path, kode: str | None, by: str, number: str, 
     .reason.txt, and stays in the document store; the other documents keep
     their numbers. The journalpost stays in review.
     """
-    item, kept = api.review_drop_part(config_path, number, dokumentnummer, reason=reason, kode=kode, by=by)
-    present.decided(item)
-    present.echo(f"document {dokumentnummer} kept in quarantine: {kept}")
+    settings, lang = _installation(config_path)
+    with _refused(lang):
+        item, kept = api.review_drop_part(settings, number, dokumentnummer, reason=reason, kode=kode, by=by)
+    present.decided(item, lang)
+    present.part_dropped(dokumentnummer, kept, lang)
 
 
 @review.command("replace-part")
@@ -144,8 +188,11 @@ def review_replace_part(config_path: Path, kode: str | None, by: str, number: st
     closes the document's gap. The version received first is kept. The
     journalpost stays in review: approve it when it is complete.
     """
+    settings, lang = _installation(config_path)
     # The operator's own argument may be a link (intake never follows one, so it is resolved here).
-    present.decided(api.review_replace_part(config_path, number, dokumentnummer, file.resolve(), kode=kode, by=by))
+    with _refused(lang):
+        item = api.review_replace_part(settings, number, dokumentnummer, file.resolve(), kode=kode, by=by)
+    present.decided(item, lang)
 
 
 @review.command("reject")
@@ -156,4 +203,7 @@ def review_replace_part(config_path: Path, kode: str | None, by: str, number: st
 @click.option("--reason", required=True, help="Why it is not journaled (kept in the change log).")
 def review_reject(config_path: Path, kode: str | None, by: str, number: str, reason: str) -> None:
     """Reject the item (status Utgår), e.g. advertising or a copy sent twice."""
-    present.decided(api.review_decide(config_path, "reject", number, kode=kode, by=by, reason=reason))
+    settings, lang = _installation(config_path)
+    with _refused(lang):
+        item = api.review_decide(settings, "reject", number, kode=kode, by=by, reason=reason)
+    present.decided(item, lang)

@@ -2,49 +2,38 @@
 
 The templates and messages are written in English and marked for
 translation (`_()` in Jinja2, `gettext` here); `locale/<lang>.po` holds the
-bokmål catalog, read once by Babel. English needs no catalog. The language
-is the user's choice (a cookie set by the language links), else the
-installation's `[noarkpipe] lang`, else bokmål, which is what archivists in
-a Norwegian post room expect.
+bokmål catalog, read once by Babel (`core.language`, which the run report and
+the review commands share). English needs no catalog. The language is the
+user's choice (a cookie set by the language links), else the installation's
+`[noarkpipe] lang`, else bokmål, which is what archivists in a Norwegian post
+room expect: unlike the command line, the desk does not go by the locale,
+since the server's locale is not the reader's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
-from importlib import resources
-from typing import Literal
 
-from babel.messages.pofile import read_po
+from noarkpipe.core import language
+from noarkpipe.core.language import LANGUAGES, Language
 
-Language = Literal["nb", "en"]
-LANGUAGES: tuple[Language, ...] = ("nb", "en")
+__all__ = ["DEFAULT", "LANGUAGES", "Language", "catalog", "choose", "translator"]
+
 DEFAULT: Language = "nb"
+CATALOG = "locale/{lang}.po"
 
 
-@lru_cache(maxsize=len(LANGUAGES))
 def catalog(lang: Language) -> dict[str, str]:
     """msgid → translation for `lang`; empty for English, the language the sources are written in."""
-    if lang == "en":
-        return {}
-    with resources.files(__package__).joinpath("locale", f"{lang}.po").open("rb") as handle:
-        read = read_po(handle, locale=lang)
-    return {str(message.id): str(message.string) for message in read if message.id and message.string}
+    return dict(language.catalog(__package__, CATALOG, lang))
 
 
 def translator(lang: Language) -> Callable[..., str]:
     """gettext for `lang`, with %-style named arguments: _('%(n)s items', n=3)."""
-    table = catalog(lang)
-
-    def gettext(message: str, **values: object) -> str:
-        text = table.get(message, message)
-        return text % values if values else text
-
-    return gettext
+    return language.translator(__package__, CATALOG, lang)
 
 
 def choose(cookie: str | None, configured: str | None) -> Language:
-    for candidate in (cookie, configured):
-        if candidate in LANGUAGES:
-            return candidate  # type: ignore[return-value]
-    return DEFAULT
+    """The cookie's language, else the configured one, else bokmål; a cookie naming no language is passed over."""
+    return language.choose(cookie if cookie in LANGUAGES else None,
+                           configured if configured in LANGUAGES else None, {}, default=DEFAULT)

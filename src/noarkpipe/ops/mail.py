@@ -9,6 +9,10 @@ spoken to in clear text. The password comes from an environment variable.
 Mailing is a courtesy on top of the run: the report is already on disk, so a
 failure here raises `MailError`, which the caller notes in the summary and the
 log; it never changes the run's exit code.
+
+The Subject and the text are in the report's language (`RunReport.lang`),
+from the same catalog as the HTML (ops/locale/nb.po). What goes to logs and
+the run's notes (`MailSent`, `MailError`) stays English, as every log does.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from noarkpipe.clock import LOCAL_TIME, utcnow
 from noarkpipe.config import ReportSettings
 from noarkpipe.core.printable import printable
 from noarkpipe.errors import ExitCode, MailError
-from noarkpipe.ops.report import RunReport
+from noarkpipe.ops.report import RunReport, run_outcome, translator
 
 
 class MailSent(BaseModel):
@@ -58,37 +62,45 @@ def report_message(settings: ReportSettings, report: RunReport, html: str, json_
 
 
 def _subject(report: RunReport) -> str:
-    # Short and ASCII: Python folds a longer Subject right after the colon, which readers show oddly.
+    # Short, and ASCII in English: Python folds a longer Subject right after the colon, which readers show oddly.
+    # The bokmål one has æøå and goes out RFC 2047-encoded, which every reader decodes.
+    _ = translator(report.lang)
     problem = {
-        ExitCode.source_unavailable: " (mailbox not read)",
-        ExitCode.ctrl_c: " (stopped early)",
-    }.get(report.exit_code, "")
-    return (
-        f"noarkpipe run {report.run_id}: {report.journaled} journaled, {report.needs_review} to review, "
-        f"{report.quarantined} quarantined{problem}"
+        ExitCode.source_unavailable.value: _("mailbox not read"),
+        ExitCode.ctrl_c.value: _("stopped early"),
+    }.get(report.exit_code)
+    subject = _(
+        "noarkpipe run %(run)s: %(journaled)s journaled, %(review)s to review, %(quarantined)s quarantined",
+        run=report.run_id, journaled=report.journaled, review=report.needs_review, quarantined=report.quarantined,
     )
+    return subject + (f" ({problem})" if problem else "")
 
 
 def _plain_text(report: RunReport) -> str:
+    _ = translator(report.lang)
+    started = report.started_at.astimezone(LOCAL_TIME).strftime("%d.%m.%Y %H:%M")
     lines = [
-        f"noarkpipe run {report.run_id} on {report.host}, started {report.started_at.astimezone(LOCAL_TIME):%d.%m.%Y %H:%M}: "
-        f"{report.outcome}, exit code {report.exit_code} ({report.exit_name}).",
+        _("noarkpipe run %(run)s on %(host)s, started %(started)s: %(outcome)s, exit code %(code)s (%(name)s).",
+          run=report.run_id, host=report.host, started=started, outcome=run_outcome(report, _), code=report.exit_code,
+          name=report.exit_name),
         "",
     ]
     for c in report.creators:
-        lines.append(
-            f"{c.navn}: {c.journaled} journaled, {c.needs_review} for review (queue now {c.review_queue}), "
-            f"{c.quarantined} quarantined, {c.duplicates} duplicates."
-        )
+        lines.append(_(
+            "%(navn)s: %(journaled)s journaled, %(review)s for review (queue now %(queue)s), "
+            "%(quarantined)s quarantined, %(duplicates)s duplicates.",
+            navn=c.navn, journaled=c.journaled, review=c.needs_review, queue=c.review_queue,
+            quarantined=c.quarantined, duplicates=c.duplicates,
+        ))
     if report.quarantine:
         # Names and reasons carry senders' text: escaped, so none can rewrite the terminal it is read in.
-        lines += ["", "Quarantined:"] + [
+        lines += ["", _("Quarantined:")] + [
             f"  {i.arkivskaper}: {printable(i.item)}: {printable(i.reason)}" for i in report.quarantine
         ]
     problems = report.notes + [f"{m.arkivskaper}: {m.mailbox}: {e}" for m in report.mailboxes for e in m.errors]
     if problems:
-        lines += ["", "Problems:"] + [f"  {printable(p)}" for p in problems]
-    lines += ["", "The full report is the HTML part of this message; the JSON report is attached."]
+        lines += ["", _("Problems:")] + [f"  {printable(p)}" for p in problems]
+    lines += ["", _("The full report is the HTML part of this message; the JSON report is attached.")]
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,15 @@ the loop took.
 The report is an internal document, but it is mailed: titles of screened
 journalposts are shown as their offentligTittel, and identity numbers in file
 names and reasons are masked.
+
+The HTML page and the mail's text are in bokmål or English: the
+installation's `[noarkpipe] lang`, else the run's locale (`core.language`),
+chosen when the report is built and kept as the JSON's `lang`. The words are
+English in the code, marked `_()` (or `N_()` in the label tables) and
+translated from `locale/nb.po`. What the report quotes stays as it was
+written: the Noark terms (arkivskaper, journalpost, klasse), titles and file
+names, the reasons and notes the run gave, the exit code's name. The JSON's
+keys and values are the same in both languages, for programs.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import os
 import socket
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -29,7 +39,9 @@ from sqlalchemy import func, select
 from noarkpipe import __version__
 from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.config import Settings
+from noarkpipe.core import language
 from noarkpipe.core.codes import Journalstatus
+from noarkpipe.core.language import N_, Language
 from noarkpipe.errors import ExitCode
 from noarkpipe.ops.redact import mask_identity_numbers
 from noarkpipe.run.results import MailboxResult, Outcome, RunSummary
@@ -39,17 +51,25 @@ from noarkpipe.store.engine import Store
 
 FILE_MODE = 0o640
 
+CATALOG = "locale/{lang}.po"
+
 STAGE_LABELS = {
-    "fetch": "fetch mail",
-    "claim": "claim inbox files",
-    "parse": "parse",
-    "store": "store documents",
-    "convert": "archival copies",
-    "journal": "classify and journal",
-    "file": "file",
-    "quarantine": "quarantine",
-    "dispose": "clear mailboxes",
+    "fetch": N_("fetch mail"),
+    "claim": N_("claim inbox files"),
+    "parse": N_("parse"),
+    "store": N_("store documents"),
+    "convert": N_("archival copies"),
+    "journal": N_("classify and journal"),
+    "file": N_("file away"),
+    "quarantine": N_("quarantine"),
+    "dispose": N_("clear mailboxes"),
 }
+"""The stages of run/timing.py as the chart names them (English; translated where shown)."""
+
+
+def translator(lang: Language) -> Callable[..., str]:
+    """gettext for the report's words in `lang` (locale/nb.po of this package)."""
+    return language.translator(__package__, CATALOG, lang)
 
 
 class ReportItem(BaseModel):
@@ -113,6 +133,9 @@ class RunReport(BaseModel):
     stages: dict[str, StageTime]
     notes: list[str] = Field(default_factory=list)
     mail: str | None = Field(default=None, description="to whom the report was mailed, or why not")
+    lang: Language = Field(
+        default="en", description="the language of the HTML report and the mail: nb (bokmål) or en; the JSON is the same"
+    )
 
 
 def build_report(settings: Settings, store: Store, summary: RunSummary, exit_code: ExitCode) -> RunReport:
@@ -181,6 +204,7 @@ def build_report(settings: Settings, store: Store, summary: RunSummary, exit_cod
         ],
         stages=summary.stages,
         notes=[mask_identity_numbers(n) for n in summary.notes],
+        lang=language.choose(None, settings.lang, os.environ),
     )
 
 
@@ -271,12 +295,14 @@ _COLOURS = {
     Outcome.quarantined: "#c62828",
     Outcome.duplicate: "#9e9e9e",
 }
-_OUTCOME_LABELS = {
-    Outcome.journaled: "journaled",
-    Outcome.needs_review: "needs review",
-    Outcome.quarantined: "quarantined",
-    Outcome.duplicate: "duplicate",
+OUTCOME_LABELS = {
+    Outcome.journaled: N_("journaled"),
+    Outcome.needs_review: N_("needs review"),
+    Outcome.quarantined: N_("quarantined"),
+    Outcome.duplicate: N_("duplicate"),
 }
+RUN_OUTCOMES = {"completed": N_("completed"), "stopped": N_("stopped")}
+"""The JSON's `outcome` token as a person reads it (translated where shown)."""
 
 _STYLE = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;margin:2em auto;max-width:62em;color:#1d1d1d;line-height:1.4;padding:0 1em}
@@ -290,117 +316,161 @@ svg text{font-family:"DejaVu Sans",Arial,sans-serif;font-size:12px}
 """
 
 
+class _Html(str):
+    """Markup made here (a <code>, a <span>), put into a translated sentence as it is."""
+
+
 def _e(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def _html_gettext(_: Callable[..., str]) -> Callable[..., str]:
+    """`say(message, **values)`: the translated `message` as HTML, its words escaped, each value too unless _Html."""
+
+    def say(message: str, **values) -> str:
+        template = _e(_(message))
+        if not values:
+            return template
+        return template % {key: value if isinstance(value, _Html) else _e(value) for key, value in values.items()}
+
+    return say
+
+
+def decimal(value: float, digits: int, lang: Language) -> str:
+    """A number with the language's decimal mark: 12.5 in English, 12,5 in bokmål."""
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if lang == "nb" else text
+
+
+def run_outcome(report: RunReport, _: Callable[..., str]) -> str:
+    return _(RUN_OUTCOMES[report.outcome]) if report.outcome in RUN_OUTCOMES else report.outcome
+
+
 def render_html(report: RunReport) -> str:
-    verdict = (
-        f'<span class="ok">{_e(report.exit_name)} (exit code {report.exit_code})</span>'
-        if report.exit_code == 0
-        else f'<span class="problem">{_e(report.exit_name)} (exit code {report.exit_code})</span>'
-    )
-    started = f"{report.started_at.astimezone(LOCAL_TIME):%d.%m.%Y %H:%M:%S} (Norwegian time)"
-    duration = f"{report.duration_s:.1f} s" if report.duration_s is not None else "-"
+    """The report as one self-contained page, in the report's language."""
+    _ = translator(report.lang)
+    say = _html_gettext(_)
+    exit_text = say("%(name)s (exit code %(code)s)", name=report.exit_name, code=report.exit_code)
+    verdict = _Html(f'<span class="{"ok" if report.exit_code == 0 else "problem"}">{exit_text}</span>')
+    started_at = report.started_at.astimezone(LOCAL_TIME).strftime("%d.%m.%Y %H:%M:%S")
+    started = _("%(time)s (Norwegian time)", time=started_at)
+    duration = f"{decimal(report.duration_s, 1, report.lang)} s" if report.duration_s is not None else "-"
+    title = _e(_("noarkpipe run %(run)s", run=report.run_id))
     parts = [
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+        f'<!DOCTYPE html>\n<html lang="{_e(report.lang)}">\n<head>\n<meta charset="utf-8">\n',
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
-        f"<title>noarkpipe run {report.run_id}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n",
-        f"<h1>noarkpipe run {report.run_id}</h1>\n",
-        f'<p class="meta">Started {_e(started)} on {_e(report.host)}, took {_e(duration)}; '
-        f"{_e(report.outcome)}: {verdict}. noarkpipe {_e(report.version)}.</p>\n",
+        f"<title>{title}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n",
+        f"<h1>{title}</h1>\n",
+        '<p class="meta">'
+        + say("Started %(started)s on %(host)s, took %(duration)s; %(outcome)s: %(verdict)s.",
+               started=started, host=report.host, duration=duration, outcome=run_outcome(report, _), verdict=verdict)
+        + f" noarkpipe {_e(report.version)}.</p>\n",
         '<p class="totals">'
         + "".join(
-            f"<span><strong>{n}</strong> {_e(label)}</span>"
+            f"<span><strong>{n}</strong> {_e(_(label))}</span>"
             for n, label in (
-                (report.journaled, "journaled"),
-                (report.needs_review, "need review"),
-                (report.quarantined, "quarantined"),
-                (report.duplicates, "duplicates"),
+                (report.journaled, N_("journaled")),
+                (report.needs_review, N_("need review")),
+                (report.quarantined, N_("quarantined")),
+                (report.duplicates, N_("duplicates")),
             )
         )
         + "</p>\n",
     ]
     if report.notes or any(m.errors for m in report.mailboxes):
-        parts.append("<h2>Problems</h2>\n<ul>\n")
+        parts.append("<h2>" + say("Problems") + "</h2>\n<ul>\n")
         parts += [f'<li class="problem">{_e(n)}</li>\n' for n in report.notes]
         parts += [
-            f'<li class="problem">{_e(m.arkivskaper)}: mailbox {_e(m.mailbox)} not read: {_e(e)}</li>\n'
+            '<li class="problem">'
+            + say("%(arkivskaper)s: mailbox %(mailbox)s not read: %(error)s",
+                   arkivskaper=m.arkivskaper, mailbox=m.mailbox, error=e)
+            + "</li>\n"
             for m in report.mailboxes
             for e in m.errors
         ]
         parts.append("</ul>\n")
-    parts += ["<h2>Per arkivskaper</h2>\n", _outcome_chart(report.creators), _creator_table(report.creators)]
+    parts += ["<h2>" + say("Per arkivskaper") + "</h2>\n", _outcome_chart(report.creators, _, say),
+              _creator_table(report.creators, _)]
     for creator in report.creators:
         if creator.by_klasse:
-            parts.append(f"<h2>{_e(creator.navn)}: journaled by class</h2>\n")
+            parts.append("<h2>" + say("%(navn)s: journaled by class", navn=creator.navn) + "</h2>\n")
             parts.append(
                 _table(
-                    ["klasse", "tittel", "journaled", "needs review"],
+                    ["klasse", "tittel", _("journaled"), _("needs review")],
                     [[c.klasse, c.tittel, c.journaled, c.needs_review] for c in creator.by_klasse],
                     numeric={2, 3},
                 )
             )
     review = [i for i in report.registered if i.outcome is Outcome.needs_review]
-    parts.append(f"<h2>Review queue: {len(review)} new tonight</h2>\n")
+    parts.append("<h2>" + say("Review queue: %(count)s new tonight", count=len(review)) + "</h2>\n")
     waiting = ", ".join(
-        f"{c.navn} {c.review_queue}" + (f" (oldest {c.oldest_in_review:%d.%m.%Y})" if c.oldest_in_review else "")
+        _("%(navn)s %(count)s (oldest %(date)s)", navn=c.navn, count=c.review_queue,
+          date=c.oldest_in_review.strftime("%d.%m.%Y"))
+        if c.oldest_in_review else f"{c.navn} {c.review_queue}"
         for c in report.creators
     )
-    parts.append(f"<p>Waiting in all: {_e(waiting)}. Work it with <code>noarkpipe review list</code>.</p>\n")
+    parts.append(
+        "<p>" + say("Waiting in all: %(waiting)s. Work it with %(command)s.", waiting=waiting,
+                     command=_Html("<code>noarkpipe review list</code>")) + "</p>\n"
+    )
     if review:
         parts.append(
             _table(
-                ["arkivskaper", "journalpost", "file", "tittel", "klasse", "why"],
+                ["arkivskaper", "journalpost", _("file"), "tittel", "klasse", _("why")],
                 [[i.arkivskaper, i.journalpost, i.item, i.tittel, i.klasse, i.reason] for i in review],
             )
         )
     gaps = [(i, gap) for i in report.registered for gap in i.archival_gaps]
-    parts.append(f"<h2>Documents without an archival copy: {len(gaps)}</h2>\n")
+    parts.append("<h2>" + say("Documents without an archival copy: %(count)s", count=len(gaps)) + "</h2>\n")
     if gaps:
         parts.append(
-            "<p>Journaled as received (Produksjonsformat only); their journalposts wait in the review queue: "
-            "approve with <code>--accept-gap</code>, <code>drop-part</code> or <code>replace-part</code>.</p>\n"
+            "<p>"
+            + say("Journaled as received (Produksjonsformat only); their journalposts wait in the review queue: "
+                   "approve with %(accept_gap)s, %(drop_part)s or %(replace_part)s.",
+                   accept_gap=_Html("<code>--accept-gap</code>"), drop_part=_Html("<code>drop-part</code>"),
+                   replace_part=_Html("<code>replace-part</code>"))
+            + "</p>\n"
         )
         parts.append(
             _table(
-                ["arkivskaper", "journalpost", "file", "document and reason"],
+                ["arkivskaper", "journalpost", _("file"), _("document and reason")],
                 [[i.arkivskaper, i.journalpost, i.item, gap] for i, gap in gaps],
             )
         )
-    parts.append(f"<h2>Quarantined: {len(report.quarantine)}</h2>\n")
+    parts.append("<h2>" + say("Quarantined: %(count)s", count=len(report.quarantine)) + "</h2>\n")
     if report.quarantine:
         parts.append(
             _table(
-                ["arkivskaper", "file", "reason", "kept at"],
+                ["arkivskaper", _("file"), _("reason"), _("kept at")],
                 [[i.arkivskaper, i.item, i.reason, i.quarantine_path] for i in report.quarantine],
             )
         )
     journaled = [i for i in report.registered if i.outcome is Outcome.journaled]
-    parts.append(f"<h2>Journaled: {len(journaled)}</h2>\n")
+    parts.append("<h2>" + say("Journaled: %(count)s", count=len(journaled)) + "</h2>\n")
     if journaled:
         parts.append(
             _table(
-                ["arkivskaper", "journalpost", "saksmappe", "file", "tittel", "klasse"],
+                ["arkivskaper", "journalpost", "saksmappe", _("file"), "tittel", "klasse"],
                 [[i.arkivskaper, i.journalpost, i.saksmappe, i.item, i.tittel, i.klasse] for i in journaled],
             )
         )
     if report.duplicate_items:
-        parts.append(f"<h2>Duplicates: {len(report.duplicate_items)}</h2>\n")
+        parts.append("<h2>" + say("Duplicates: %(count)s", count=len(report.duplicate_items)) + "</h2>\n")
         parts.append(
-            _table(["arkivskaper", "file", "already"], [[i.arkivskaper, i.item, i.journalpost] for i in report.duplicate_items])
+            _table(["arkivskaper", _("file"), _("already")],
+                   [[i.arkivskaper, i.item, i.journalpost] for i in report.duplicate_items])
         )
     if report.mailboxes:
-        parts.append("<h2>Mailboxes</h2>\n")
+        parts.append("<h2>" + say("Mailboxes") + "</h2>\n")
         parts.append(
             _table(
-                ["arkivskaper", "mailbox", "fetched", "cleared", "problems"],
+                ["arkivskaper", _("mailbox"), _("fetched"), _("cleared"), _("problems")],
                 [[m.arkivskaper, m.mailbox, m.fetched, m.disposed, "; ".join(m.errors)] for m in report.mailboxes],
                 numeric={2, 3},
             )
         )
     if report.stages:
-        parts += ["<h2>Time per stage</h2>\n", _stage_chart(report.stages)]
+        parts += ["<h2>" + say("Time per stage") + "</h2>\n", _stage_chart(report.stages, _, say, report.lang)]
     parts.append("</body>\n</html>\n")
     return "".join(parts)
 
@@ -416,22 +486,23 @@ def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset()
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"
 
 
-def _creator_table(creators: list[CreatorReport]) -> str:
+def _creator_table(creators: list[CreatorReport], _: Callable[..., str]) -> str:
     return _table(
-        ["arkivskaper", "journaled", "needs review", "quarantined", "duplicates", "review queue now"],
+        ["arkivskaper", _("journaled"), _("needs review"), _("quarantined"), _("duplicates"), _("review queue now")],
         [[c.navn, c.journaled, c.needs_review, c.quarantined, c.duplicates, c.review_queue] for c in creators],
         numeric={1, 2, 3, 4, 5},
     )
 
 
-def _outcome_chart(creators: list[CreatorReport]) -> str:
+def _outcome_chart(creators: list[CreatorReport], _: Callable[..., str], say: Callable[..., str]) -> str:
     """One stacked horizontal bar per arkivskaper: journaled, review, quarantined, duplicates."""
     label_width, bar_width, row = 170, 420, 26
     largest = max((c.journaled + c.needs_review + c.quarantined + c.duplicates for c in creators), default=0)
     height = row * len(creators) + 30
+    labels = {outcome: _e(_(label)) for outcome, label in OUTCOME_LABELS.items()}
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_width + bar_width + 60}" height="{height}" '
-        f'role="img" aria-label="Outcomes per arkivskaper">\n'
+        'role="img" aria-label="' + say("Outcomes per arkivskaper") + '">\n'
     ]
     for n, creator in enumerate(creators):
         y = n * row
@@ -450,7 +521,7 @@ def _outcome_chart(creators: list[CreatorReport]) -> str:
                 width = bar_width * counts[outcome] / largest
                 out.append(
                     f'<rect x="{x:.1f}" y="{y + 4}" width="{width:.1f}" height="16" fill="{_COLOURS[outcome]}">'
-                    f"<title>{_OUTCOME_LABELS[outcome]}: {counts[outcome]}</title></rect>\n"
+                    f"<title>{labels[outcome]}: {counts[outcome]}</title></rect>\n"
                 )
                 x += width
         out.append(f'<text x="{x + 6:.1f}" y="{y + 16}">{sum(counts.values())}</text>\n')
@@ -458,27 +529,28 @@ def _outcome_chart(creators: list[CreatorReport]) -> str:
     x = label_width
     for outcome, colour in _COLOURS.items():
         out.append(f'<rect x="{x}" y="{legend_y - 10}" width="10" height="10" fill="{colour}"/>')
-        out.append(f'<text x="{x + 14}" y="{legend_y}">{_OUTCOME_LABELS[outcome]}</text>\n')
+        out.append(f'<text x="{x + 14}" y="{legend_y}">{labels[outcome]}</text>\n')
         x += 110
     out.append("</svg>\n")
     return "".join(out)
 
 
-def _stage_chart(stages: dict[str, StageTime]) -> str:
+def _stage_chart(stages: dict[str, StageTime], _: Callable[..., str], say: Callable[..., str], lang: Language) -> str:
     """Horizontal bars: seconds spent in each stage, with how often it ran."""
-    label_width, bar_width, row = 170, 380, 24
+    label_width, bar_width, row = 200, 380, 24  # room for the longest label in either language
     largest = max((t.seconds for t in stages.values()), default=0.0) or 1.0
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_width + bar_width + 130}" '
-        f'height="{row * len(stages) + 6}" role="img" aria-label="Seconds per stage">\n'
+        f'height="{row * len(stages) + 6}" role="img" aria-label="' + say("Seconds per stage") + '">\n'
     ]
     for n, (name, total) in enumerate(stages.items()):
         y = n * row
         width = max(bar_width * total.seconds / largest, 1.0)
-        out.append(f'<text x="0" y="{y + 15}">{_e(STAGE_LABELS.get(name, name))}</text>\n')
+        label = _(STAGE_LABELS[name]) if name in STAGE_LABELS else name
+        out.append(f'<text x="0" y="{y + 15}">{_e(label)}</text>\n')
         out.append(f'<rect x="{label_width}" y="{y + 3}" width="{width:.1f}" height="15" fill="#1565c0"/>\n')
         out.append(
-            f'<text x="{label_width + width + 6:.1f}" y="{y + 15}">{total.seconds:.2f} s ({total.count}×)</text>\n'
+            f'<text x="{label_width + width + 6:.1f}" y="{y + 15}">{decimal(total.seconds, 2, lang)} s ({total.count}×)</text>\n'
         )
     out.append("</svg>\n")
     return "".join(out)

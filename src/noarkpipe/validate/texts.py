@@ -35,12 +35,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from noarkpipe.core import language
+from noarkpipe.core.language import LANGUAGES as LANGUAGES  # re-exported: the names validate has always offered
+from noarkpipe.core.language import NORWEGIAN_LOCALES as NORWEGIAN_LOCALES
 from noarkpipe.validate.messages import Message
 from noarkpipe.validate.model import CheckDef, CheckResult, Location, ValidationReport
-
-LANGUAGES = ("nb", "en")
-NORWEGIAN_LOCALES = ("nb", "no", "nn")
-"""Locale prefixes for which the reports are in bokmål (there is no nynorsk text yet; bokmål is closer than English)."""
 
 
 @dataclass(frozen=True)
@@ -122,18 +121,11 @@ def texts(lang: str) -> Texts:
 def choose_lang(explicit: str | None, configured: str | None, environ: Mapping[str, str]) -> str:
     """--lang, else the config's [noarkpipe] lang, else the locale (LC_ALL, LC_MESSAGES, LANG), else English.
 
-    The locale variables are read in POSIX order: the first one set decides,
-    so LC_ALL=C overrides LANG=nb_NO.UTF-8.
+    The rule of every text a person reads, kept in `core.language.choose`: the
+    locale variables are read in POSIX order, the first one set decides, so
+    LC_ALL=C overrides LANG=nb_NO.UTF-8.
     """
-    if explicit:
-        return explicit
-    if configured:
-        return configured
-    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = environ.get(variable, "")
-        if value:
-            return "nb" if value.lower().startswith(NORWEGIAN_LOCALES) else "en"
-    return "en"
+    return language.choose(explicit, configured, environ)
 
 
 def default_summary(status: str, count: int, words: Texts) -> str:
