@@ -47,6 +47,18 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _property_letter(n: int) -> bytes:
+    """Two letters from one sender about one property, the second sent a day later: intake opens two cases."""
+    message = EmailMessage()
+    message["From"] = "Per Hansen <per.hansen@example.no>"
+    message["To"] = "postmottak@fjellvik.kommune.no"
+    message["Subject"] = ("Spørsmål om grensepåvisning, gnr. 41 bnr. 12", "Grensepåvisning gnr 41 bnr 12 - kart")[n]
+    message["Date"] = ("Mon, 30 Nov 2026 09:00:00 +0100", "Tue, 01 Dec 2026 10:00:00 +0100")[n]
+    message["Message-ID"] = f"<desk-property-{n}@example.no>"
+    message.set_content(("Når kan kommunen påvise grensen?", "Her er kartet jeg nevnte.")[n] + "\n\nPer Hansen\n")
+    return message.as_bytes()
+
+
 def _screened_letter() -> bytes:
     message = EmailMessage()
     message["From"] = "Helsesøster Åse Lund <ase.lund@example.no>"
@@ -66,7 +78,9 @@ def desk(tmp_path_factory):
     for letter in sorted((REPO / "fixtures/sample-inbox/fjellvik").glob("*.eml")):
         shutil.copy(letter, inbox / letter.name)
     (inbox / "zz-bekymring.eml").write_bytes(_screened_letter())
-    (inbox / "tom-fil.pdf").write_bytes(b"")  # quarantined: nothing to journal
+    (inbox / "tom-fil.pdf").write_bytes(b"")
+    for n in (0, 1):
+        (inbox / f"zz-eiendom-{n}.eml").write_bytes(_property_letter(n))  # quarantined: nothing to journal
     run = _cli("run", "-q", "-c", str(config))
     assert run.returncode in (0, 10), run.stderr
     env = dict(os.environ, DESK_PASSWORD=PASSWORD)
@@ -257,6 +271,23 @@ def test_an_archivist_corrects_title_parties_and_screening_and_each_change_is_lo
     # A reader may not correct.
     lars, lars_token = _session(desk, "lars")
     assert lars.post(url + "/edit", data={"csrf": lars_token, "tittel": "x"}).status_code == 403
+
+
+def test_the_second_letter_about_a_property_is_offered_the_first_letters_case_in_one_click(desk):
+    kari, token = _session(desk, "kari")
+    letters = [entry for entry in _queue(desk) if "41" in entry.tittel and "12" in entry.tittel]
+    assert len(letters) == 2, [entry.tittel for entry in _queue(desk)]
+    first, second = letters
+    saksnummer = _saksnummer_of(desk, first.journalnummer)
+    page = kari.get(f"{desk['base']}/item/fjellvik/{second.journalnummer}")
+    suggestions = re.search(r'id="similar-cases">(.*?)</div>', page.text, re.S)
+    assert suggestions and f'value="{saksnummer}"' in suggestions.group(1)
+    assert "samme avsender og gnr. 41 bnr. 12" in suggestions.group(1)
+    answer = kari.post(f"{desk['base']}/item/fjellvik/{second.journalnummer}/attach",
+                       data={"csrf": token, "saksnummer": saksnummer})
+    assert answer.ok
+    assert _saksnummer_of(desk, second.journalnummer) == saksnummer
+    assert api.review_show(desk["config"], second.journalnummer, "fjellvik").journalstatus == "Journalført"
 
 
 def test_no_access_to_another_arkivskaper_or_a_page_that_is_not_there(desk):
