@@ -218,11 +218,13 @@ def _safe_next(target: object) -> str:
     return "/"
 
 
-async def _form(request: Request) -> Any:
+async def _form(desk: Desk, request: Request) -> Any:
     """The POSTed form, refused unless it carries the session's CSRF token."""
     form = await request.form(max_part_size=MAX_UPLOAD_BYTES)
     if not security.csrf_valid(request, form.get(security.CSRF_FIELD)):
-        raise _Refused(403, "The form has expired or did not come from the desk (CSRF token). Reload the page and try again.")
+        raise _Refused(403, _gettext(desk, request)(
+            "The form has expired or did not come from the desk (CSRF token). Reload the page and try again."
+        ))
     return form
 
 
@@ -245,7 +247,7 @@ async def login_form(desk: Desk, request: Request) -> Response:
 
 
 async def login(desk: Desk, request: Request) -> Response:
-    form = await _form(request)
+    form = await _form(desk, request)
     username = str(form.get("username", "")).strip().casefold()
     password = str(form.get("password", ""))
     _ = _gettext(desk, request)
@@ -263,13 +265,13 @@ async def login(desk: Desk, request: Request) -> Response:
 
 
 async def logout(desk: Desk, request: Request) -> Response:
-    await _form(request)
+    await _form(desk, request)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
 
 async def language(desk: Desk, request: Request) -> Response:
-    form = await _form(request)
+    form = await _form(desk, request)
     chosen = i18n.choose(str(form.get("lang", "")), None)
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
     response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="strict",
@@ -418,7 +420,7 @@ async def decide(desk: Desk, request: Request) -> Response:
     kode, number, decision = request.path_params["kode"], _number(request), request.path_params["decision"]
     if decision not in DECISIONS:
         raise _Refused(404, f"no decision '{decision}'")
-    form = await _form(request)
+    form = await _form(desk, request)
     user = await _checked_user(desk, request, kode)
     _ = _gettext(desk, request)
     if not user.may_decide(kode):
@@ -578,7 +580,7 @@ async def quarantine(desk: Desk, request: Request) -> Response:
 
 async def release(desk: Desk, request: Request) -> Response:
     kode = request.path_params["kode"]
-    form = await _form(request)
+    form = await _form(desk, request)
     user = await _checked_user(desk, request, kode)
     _ = _gettext(desk, request)
     if not user.may_decide(kode):
