@@ -59,6 +59,23 @@ def _property_letter(n: int) -> bytes:
     return message.as_bytes()
 
 
+GAP_TITLE = "Dokumentasjon til søknad om ferdigattest"
+
+
+def _letter_with_parts_without_copies() -> bytes:
+    """A letter whose two attachments no archival copy can be made of: it waits in review with two gaps."""
+    message = EmailMessage()
+    message["From"] = "Byggmester Olsen <post@olsenbygg.example.no>"
+    message["To"] = "postmottak@fjellvik.kommune.no"
+    message["Subject"] = GAP_TITLE
+    message["Date"] = "Tue, 01 Dec 2026 11:00:00 +0100"
+    message["Message-ID"] = "<desk-gaps-1@example.no>"
+    message.set_content("Vedlagt er målingene og tegningen.\n\nOlsen\n")
+    message.add_attachment(os.urandom(2048), maintype="application", subtype="octet-stream", filename="maalinger.bin")
+    message.add_attachment(os.urandom(3000), maintype="application", subtype="octet-stream", filename="tegning.dwg")
+    return message.as_bytes()
+
+
 def _screened_letter() -> bytes:
     message = EmailMessage()
     message["From"] = "Helsesøster Åse Lund <ase.lund@example.no>"
@@ -75,12 +92,20 @@ def desk(tmp_path_factory):
     root = tmp_path_factory.mktemp("desk")
     config = api.init(root / "site")
     inbox = root / "site/data/inbox/fjellvik"
+    # The quickstart's demo data for Fjellvik (scripts/quickstart.sh): e-mail, e-forms, scanned letters.
     for letter in sorted((REPO / "fixtures/sample-inbox/fjellvik").glob("*.eml")):
         shutil.copy(letter, inbox / letter.name)
+    for folder, source, patterns in (("skjema", "sample-eforms", ("*.xml", "*.zip", "*.json", "*.pdf")),
+                                     ("skanner", "sample-scans", ("*.pdf", "*.tif", "*.jpg"))):
+        (inbox / folder).mkdir()
+        for pattern in patterns:
+            for delivery in sorted((REPO / "fixtures" / source).glob(pattern)):
+                shutil.copy(delivery, inbox / folder / delivery.name)
     (inbox / "zz-bekymring.eml").write_bytes(_screened_letter())
     (inbox / "tom-fil.pdf").write_bytes(b"")
     for n in (0, 1):
-        (inbox / f"zz-eiendom-{n}.eml").write_bytes(_property_letter(n))  # quarantined: nothing to journal
+        (inbox / f"zz-eiendom-{n}.eml").write_bytes(_property_letter(n))
+    (inbox / "zz-vedlegg.eml").write_bytes(_letter_with_parts_without_copies())  # quarantined: nothing to journal
     run = _cli("run", "-q", "-c", str(config))
     assert run.returncode in (0, 10), run.stderr
     env = dict(os.environ, DESK_PASSWORD=PASSWORD)
@@ -288,6 +313,41 @@ def test_the_second_letter_about_a_property_is_offered_the_first_letters_case_in
     assert answer.ok
     assert _saksnummer_of(desk, second.journalnummer) == saksnummer
     assert api.review_show(desk["config"], second.journalnummer, "fjellvik").journalstatus == "Journalført"
+
+
+def test_parts_without_archival_copy_are_dropped_or_replaced_from_the_desk(desk, tmp_path):
+    from fpdf import FPDF
+
+    kari, token = _session(desk, "kari")
+    item = next(entry for entry in _queue(desk) if entry.tittel == GAP_TITLE)
+    assert len(item.archival_gaps) == 2
+    url = f"{desk['base']}/item/fjellvik/{item.journalnummer}"
+    page = kari.get(url)
+    assert page.text.count('class="part"') == 2 and 'id="accept-gap"' in page.text
+    # Approving as it is needs the box ticked.
+    refused = kari.post(url + "/approve", data={"csrf": token})
+    assert refused.status_code == 409 and "accept" in refused.text.lower()
+    numbers = sorted(int(gap.split(".")[0]) for gap in item.archival_gaps)
+    dropped = kari.post(url + "/drop-part", data={"csrf": token, "dokument": numbers[0], "reason": "ulesbar fil"})
+    assert dropped.ok and "karantene" in dropped.text
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=14)
+    pdf.cell(text="Tegning av garasje, målestokk 1:100")
+    replacement = tmp_path / "tegning.pdf"
+    replacement.write_bytes(bytes(pdf.output()))
+    with replacement.open("rb") as handle:
+        replaced = kari.post(url + "/replace-part", data={"csrf": token, "dokument": numbers[1]},
+                             files={"file": ("tegning.pdf", handle, "application/pdf")})
+    assert replaced.ok, replaced.text[-2000:]
+    after = api.review_show(desk["config"], item.journalnummer, "fjellvik")
+    assert after.archival_gaps == []
+    assert not any(line.startswith(f"{numbers[0]}.") for line in after.dokumenter)
+    assert any("tegning.pdf" in line for line in after.dokumenter)
+    logged = "\n".join(after.endringer)
+    assert " kari: " in logged and "ulesbar fil" in logged
+    assert kari.post(url + "/approve", data={"csrf": token}).ok
+    assert api.review_show(desk["config"], item.journalnummer, "fjellvik").journalstatus == "Journalført"
 
 
 def test_no_access_to_another_arkivskaper_or_a_page_that_is_not_there(desk):
