@@ -210,3 +210,33 @@ def test_the_result_types_and_ops_come_without_the_loop():
     code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.startswith('noarkpipe.run.')))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "['noarkpipe.run.results', 'noarkpipe.run.timing']"
+
+
+_CONVERTERS_AND_PARSERS = (
+    "pikepdf", "img2pdf", "ocrmypdf", "weasyprint", "fpdf", "fontTools", "pypdfium2", "PIL", "fido", "extract_msg",
+    "noarkpipe.convert.pdfa", "noarkpipe.intake.dispatch",
+)
+
+
+def test_the_run_imports_no_converter_or_parser_and_its_fork_server_has_them_all():
+    """The run's own process hands out conversions and reads what the children wrote; they have the libraries warm.
+
+    Importing them cost the run a few seconds of CPU a night it never used. The
+    fork server imports PRELOAD once for every conversion worker and parse
+    child, so what they use must be in it, and the store and classification,
+    which no child uses, not.
+    """
+    run = f"import sys, noarkpipe.services.nightly; print(sorted(m for m in {_CONVERTERS_AND_PARSERS} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    server = (
+        "import importlib, sys; from noarkpipe.run.nightly import PRELOAD; "
+        "before = set(sys.modules); [importlib.import_module(m) for m in PRELOAD]; "
+        f"print(sorted(m for m in {_CONVERTERS_AND_PARSERS} if m not in sys.modules)); "
+        "print(sorted(m for m in ('sqlalchemy', 'scipy', 'noarkpipe.journal.journaling') if m in set(sys.modules) - before))"
+    )
+    missing, needless = subprocess.run(
+        [sys.executable, "-c", server], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert missing == "[]"
+    assert needless == "[]"

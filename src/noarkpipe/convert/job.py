@@ -23,24 +23,64 @@ item, and both documents share its copy, which stays the one verified.
 A refusal carries the format the document was received in, where it can
 be told, so that the document is still described exactly (PRONOM id, MIME
 type) when it is kept without an archival copy.
+
+The run's own process only describes jobs and reads their outcomes, so this
+module is all it needs of the stage: the models, and `convert_document` by
+name. The converters (`pdfa.py` and the libraries it loads: pikepdf,
+img2pdf, fpdf2, WeasyPrint, OCRmyPDF) are imported where a conversion runs,
+in a worker, which has them from its fork server's preload already
+(`noarkpipe.run.nightly.PRELOAD`).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from noarkpipe.convert.options import ConversionOptions
-from noarkpipe.convert.pdfa import ConversionResult, archival_copy
+from noarkpipe.convert.steps import ToolVersion
+from noarkpipe.core.email_document import HTML_MAIN_FILENAME, MAIN_FILENAME
+from noarkpipe.core.submission import DocumentRole
 from noarkpipe.errors import ConfigError, InputFileError, MissingDependencyError
-from noarkpipe.files.identify import FormatId, identify
+from noarkpipe.files.results import FormatId, VerificationReport
 from noarkpipe.store.docstore import sha256_file
 
 FailureKind = Literal["refused", "missing_dependency", "settings"]
+
+
+class ConversionResult(BaseModel):
+    """What became of one document: the konvertering record, and the file if one was made."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source_name: str
+    action: Literal["kept", "converted"]
+    reason: str
+    output: Path | None
+    """The archival copy under the scratch folder, for the caller to move; None when the original is kept."""
+    from_format: FormatId
+    to_format: FormatId
+    source_sha256: str
+    output_sha256: str | None
+    tools: tuple[ToolVersion, ...]
+    started: datetime
+    finished: datetime
+    verification: VerificationReport | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def tool(self) -> str:
+        """The konverteringsverktøy: the programs that made the copy, in order."""
+        return " + ".join(tool.name for tool in self.tools)
+
+    @property
+    def tool_version(self) -> str:
+        return ", ".join(f"{tool.name} {tool.version}" for tool in self.tools)
 
 
 class ConversionJob(BaseModel):
@@ -83,8 +123,15 @@ class ConversionOutcome(BaseModel):
     """On a refusal: the document's own format, if it could be identified."""
 
 
+def is_email_body(role: DocumentRole, filename: str) -> bool:
+    """True for the e-mail's main document as intake writes it (text or HTML), the one document that is typeset."""
+    return role is DocumentRole.main and filename in (MAIN_FILENAME, HTML_MAIN_FILENAME)
+
+
 def convert_document(job: ConversionJob) -> ConversionOutcome:
     """Make the archival copy `job` asks for (or keep the document as it is) and record it in `job.target`."""
+    from noarkpipe.convert.pdfa import archival_copy  # the converters: in the worker, preloaded (see the module docstring)
+
     try:
         result = archival_copy(
             job.source, scratch=job.scratch, options=job.options, filename=job.filename, email_body=job.email_body,
@@ -124,6 +171,8 @@ def previous_outcome(job: ConversionJob) -> ConversionOutcome | None:
 
 def received_format(source: Path) -> FormatId | None:
     """The format of a document that gets no archival copy, or None if even that cannot be told."""
+    from noarkpipe.files.identify import identify  # fido's signatures: only for a document without a copy
+
     try:
         return identify(source)
     except (InputFileError, OSError):

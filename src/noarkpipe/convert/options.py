@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from noarkpipe._exec import tesseract
 from noarkpipe.errors import ConfigError
-from noarkpipe.files.verify import PdfaProfile
+from noarkpipe.files.results import PdfaProfile
 
 
 class ConversionOptions(BaseModel):

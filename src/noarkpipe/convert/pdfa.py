@@ -59,27 +59,25 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
 import img2pdf
 import pikepdf
 from lxml import etree
-from pydantic import BaseModel, ConfigDict
 
 from noarkpipe import __version__ as noarkpipe_version
 from noarkpipe._exec import libreoffice
 from noarkpipe.clock import utcnow
 from noarkpipe.convert.images import IMAGE_MIMES, page_images
+from noarkpipe.convert.job import ConversionResult, is_email_body
 from noarkpipe.convert.normalise import pdf_to_pdfa, pdfa_to_keep, verified_copy
 from noarkpipe.convert.options import ConversionOptions
 from noarkpipe.convert.steps import Deadline, ToolVersion
 from noarkpipe.convert.typeset import typeset_pdfa
 from noarkpipe.core.charsets import decode_text
-from noarkpipe.core.email_document import HTML_MAIN_FILENAME, MAIN_FILENAME
-from noarkpipe.core.submission import DocumentRole, SubmissionDocument
+from noarkpipe.core.email_document import HTML_MAIN_FILENAME
+from noarkpipe.core.submission import SubmissionDocument
 from noarkpipe.errors import ConversionError, InputFileError
 from noarkpipe.files.identify import PLAIN_TEXT_PUID, FormatId, identify
 from noarkpipe.files.verify import VerificationReport
@@ -127,36 +125,6 @@ class Route(StrEnum):
 class Plan:
     route: Route
     reason: str
-
-
-class ConversionResult(BaseModel):
-    """What became of one document: the konvertering record, and the file if one was made."""
-
-    model_config = ConfigDict(frozen=True)
-
-    source_name: str
-    action: Literal["kept", "converted"]
-    reason: str
-    output: Path | None
-    """The archival copy under the scratch folder, for the caller to move; None when the original is kept."""
-    from_format: FormatId
-    to_format: FormatId
-    source_sha256: str
-    output_sha256: str | None
-    tools: tuple[ToolVersion, ...]
-    started: datetime
-    finished: datetime
-    verification: VerificationReport | None
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def tool(self) -> str:
-        """The konverteringsverktøy: the programs that made the copy, in order."""
-        return " + ".join(tool.name for tool in self.tools)
-
-    @property
-    def tool_version(self) -> str:
-        return ", ".join(f"{tool.name} {tool.version}" for tool in self.tools)
 
 
 def plan(fmt: FormatId, *, email_body: bool, xml_root: str | None = None) -> Plan:
@@ -216,11 +184,6 @@ def xml_root(path: Path) -> str | None:
 
 def _is_xml(fmt: FormatId) -> bool:
     return fmt.mime.split(";")[0].strip().lower() in _XML_MIMES
-
-
-def is_email_body(role: DocumentRole, filename: str) -> bool:
-    """True for the e-mail's main document as intake writes it (text or HTML), the one document that is typeset."""
-    return role is DocumentRole.main and filename in (MAIN_FILENAME, HTML_MAIN_FILENAME)
 
 
 def archival_copy(

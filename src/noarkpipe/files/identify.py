@@ -29,7 +29,6 @@ from datetime import date
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
 
 import magic
 from fido import CONFIG_DIR
@@ -39,29 +38,13 @@ from fido.versions import get_local_versions
 from pydantic import BaseModel, ConfigDict
 
 from noarkpipe.errors import InputFileError
+from noarkpipe.files.results import Basis, FormatId
 from noarkpipe.files.signatures import PDF_HEADER
 
 ACCEPTED_FORMATS_RESOURCE = "archive-file-formats.json"
 PLAIN_TEXT_PUID = "x-fmt/111"
 MAX_CONTAINER_MEMBER_BYTES = 256 * 1024 * 1024
 """fido reads the container members its signatures name into memory; larger ones are refused unread."""
-
-Basis = Literal["signature", "container", "text", "none"]
-
-
-class FormatId(BaseModel):
-    """A file's format: PRONOM id, name and version, MIME type, and whether depots accept it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    puid: str | None
-    name: str
-    version: str = ""
-    mime: str
-    accepted: bool
-    basis: Basis
-    """How the format was found: a byte signature, a container signature, decoded text, or not at all."""
-
 
 class _Validity(BaseModel):
     model_config = ConfigDict(frozen=True)

@@ -43,16 +43,14 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pikepdf
 import pikepdf.pdfa
 import pypdfium2
 from lxml import etree
-from pydantic import BaseModel, ConfigDict
 
-PdfaProfile = Literal["1b", "2b", "3b"]
-"""PDF/A part and conformance level B; the levels OCRmyPDF and LibreOffice both produce."""
+from noarkpipe.files.results import Check, PdfaProfile, VerificationReport
 
 PDFAID_NAMESPACE = "http://www.aiim.org/pdfa/ns/id/"
 TEXT_SIMILARITY = 0.9
@@ -66,40 +64,6 @@ _KINDS = (
 )
 """What a PDF object is, for a message saying it is not what the fonts walk expects."""
 _UNINSPECTABLE = (pikepdf.PikepdfError, ValueError, KeyError, TypeError, AttributeError, IndexError)
-
-Outcome = Literal["passed", "failed", "not_checked"]
-
-
-class Check(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    outcome: Outcome
-    detail: str
-
-
-class VerificationReport(BaseModel):
-    """The checks run on one archival copy; `passed` unless one of them failed."""
-
-    model_config = ConfigDict(frozen=True)
-
-    file: str
-    profile: PdfaProfile
-    pages: int | None
-    checks: tuple[Check, ...]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    @property
-    def failures(self) -> tuple[Check, ...]:
-        return tuple(check for check in self.checks if check.outcome == "failed")
-
-    def summary(self) -> str:
-        lines = [f"PDF/A-{self.profile} checks of {self.file}:"]
-        lines += [f"  {check.id}: {check.outcome} - {check.detail}" for check in self.checks]
-        return "\n".join(lines)
 
 
 def verify_pdfa(

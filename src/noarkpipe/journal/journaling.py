@@ -34,7 +34,6 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from noarkpipe.classify.learned import MODEL_DECIDED_NOTE, decide, submission_text
 from noarkpipe.classify.policy import Policy
 from noarkpipe.classify.rules import classify
 from noarkpipe.classify.screening import PublicField, ScreeningDecision, decide_screening, public_text, screening_input
@@ -289,6 +288,8 @@ def place(session: Session, structure: Structure, submission: Submission, policy
                 decision.klasse, decision.saksmappe_tittel,
             )
     if policy.model is not None:
+        from noarkpipe.classify.learned import MODEL_DECIDED_NOTE, decide, submission_text  # loaded with the model
+
         suggestion = policy.model.suggest(submission_text(submission))
         if suggestion.klasse_id in structure.klasse_ids:
             if decide(suggestion, policy.model_threshold):
@@ -524,7 +525,9 @@ def journal_submission(
             )
         )
 
-    for dokumentnummer, stored in enumerate(_numbered(documents), start=1):
+    numbered = _numbered(documents)
+    beskrivelser = []
+    for dokumentnummer, stored in enumerate(numbered, start=1):
         beskrivelse = tables.Dokumentbeskrivelse(
             journalpost_id=journalpost.id,
             dokumenttype=Dokumenttype.brev.value,
@@ -543,7 +546,11 @@ def journal_submission(
             archival_gap=stored.archival_gap,
         )
         session.add(beskrivelse)
-        session.flush()
+        beskrivelser.append(beskrivelse)
+    # One flush gives every dokumentbeskrivelse its id, one more writes their dokumentobjekter (and konverteringer):
+    # the same rows in the same order as a flush per row, in a few statements.
+    session.flush()
+    for beskrivelse, stored in zip(beskrivelser, numbered, strict=True):
         add_production_variant(session, beskrivelse, stored, actor=actor, now=now)
         if stored.archival is not None:
             add_archival_variant(session, beskrivelse, stored.archival, actor=actor, now=now)
@@ -605,11 +612,10 @@ def add_archival_variant(
     )
     session.add(objekt)
     if archival.konvertering is not None:
-        session.flush()
         record = archival.konvertering
         session.add(
             tables.Konvertering(
-                dokumentobjekt_id=objekt.id,
+                dokumentobjekt=objekt,  # written with it at the caller's next flush
                 konvertertDato=record.konvertertDato,
                 konvertertAv=actor,
                 konvertertFraFormat=record.konvertertFraFormat,

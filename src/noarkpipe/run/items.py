@@ -15,14 +15,22 @@ import hashlib
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Table, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from noarkpipe.clock import utcnow
 from noarkpipe.store import tables
 from noarkpipe.store.engine import Store
 from noarkpipe.store.tables import ItemState
+
+_ITEMS = cast(Table, tables.IntakeItem.__table__)
+_SET_STATE = update(_ITEMS).where(_ITEMS.c.id == bindparam("item_id")).values(state=bindparam("new_state"))
+_SET_JOURNALED = _SET_STATE.values(
+    journalpost_id=bindparam("journalpost_id"), source=bindparam("new_source"), updated_at=bindparam("now")
+)
+"""Built once: each item's row changes three times, and loading it to change a column cost more than the change."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ class ItemRecords:
 
     def set_state(self, item_id: int, state: ItemState) -> None:
         with self.store.write(self.actor) as session:
-            session.get(tables.IntakeItem, item_id).state = state
+            _update_row(session, _SET_STATE, {"item_id": item_id, "new_state": state.value})
 
     def mark_quarantined(self, item_id: int, reason: str, now: datetime) -> None:
         with self.store.write(self.actor) as session:
@@ -114,13 +122,23 @@ class ItemRecords:
 
 def mark_journaled(session: Session, item_id: int, journalpost_id: int | None, source: str, now: datetime) -> None:
     """The item journaled, in the transaction that journals it: its first journalpost and its intake source."""
-    row = session.get(tables.IntakeItem, item_id)
-    row.state, row.journalpost_id, row.source, row.updated_at = ItemState.journaled, journalpost_id, source, now
+    _update_row(session, _SET_JOURNALED, {
+        "item_id": item_id, "new_state": ItemState.journaled.value, "journalpost_id": journalpost_id,
+        "new_source": source, "now": now,
+    })
+
+
+def _update_row(session: Session, statement: Update, parameters: dict) -> None:
+    changed = cast(CursorResult, session.execute(statement, parameters)).rowcount
+    assert changed == 1  # the row `register` made or took over
+
+
+_ROW = (
+    select(tables.IntakeItem)
+    .where(tables.IntakeItem.arkivskaper_id == bindparam("arkivskaper_id"))
+    .where(tables.IntakeItem.sha256 == bindparam("sha"))
+)
 
 
 def _row(session: Session, arkivskaper_id: int, sha: str) -> tables.IntakeItem | None:
-    return session.scalar(
-        select(tables.IntakeItem)
-        .where(tables.IntakeItem.arkivskaper_id == arkivskaper_id)
-        .where(tables.IntakeItem.sha256 == sha)
-    )
+    return session.scalar(_ROW, {"arkivskaper_id": arkivskaper_id, "sha": sha})

@@ -20,7 +20,6 @@ from typing import TypeVar
 
 from noarkpipe.config import ArkivskaperSettings, Settings
 from noarkpipe.errors import ConfigError, SourceUnavailableError
-from noarkpipe.intake import graph, imap, maildir
 from noarkpipe.intake.mailbox import DisposeReport, FetchReport
 from noarkpipe.run.results import MailboxResult
 from noarkpipe.store.engine import Store
@@ -42,9 +41,14 @@ class MailboxSource:
 
 
 def mailbox_sources(creator: ArkivskaperSettings) -> list[MailboxSource]:
-    """The creator's IMAP folder, Graph mailbox and maildir, in that order; credentials are read on first use."""
+    """The creator's IMAP folder, Graph mailbox and maildir, in that order; credentials are read on first use.
+
+    Each client is imported only for a mailbox that uses it (Graph's loads requests).
+    """
     sources = []
     if creator.imap is not None:
+        from noarkpipe.intake import imap
+
         settings = creator.imap
         credential = _once(lambda: imap.imap_credential(settings))
         sources.append(
@@ -56,6 +60,8 @@ def mailbox_sources(creator: ArkivskaperSettings) -> list[MailboxSource]:
             )
         )
     if creator.graph is not None:
+        from noarkpipe.intake import graph
+
         graph_settings = creator.graph
         tokens = _once(lambda: graph.graph_tokens(graph_settings))
         sources.append(
@@ -67,6 +73,8 @@ def mailbox_sources(creator: ArkivskaperSettings) -> list[MailboxSource]:
             )
         )
     if creator.maildir is not None:
+        from noarkpipe.intake import maildir
+
         folder = creator.maildir
         sources.append(
             MailboxSource(

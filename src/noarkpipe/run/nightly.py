@@ -87,17 +87,24 @@ from noarkpipe.store.tables import ItemState
 log = logging.getLogger(__name__)
 
 PRELOAD = (
-    "noarkpipe.convert.preload", "ocrmypdf", "noarkpipe.run.nightly", "noarkpipe.intake.msg", "noarkpipe.intake.tnef",
-    "click", "rich.console", "rich.progress", "rich.table", "noarkpipe.api", "noarkpipe.core.printable",
+    "noarkpipe.convert.preload", "noarkpipe.convert.pdfa", "ocrmypdf", "noarkpipe.run.execution_local",
+    "noarkpipe.run.reading", "noarkpipe.intake.dispatch", "noarkpipe.files.pdfstreams", "noarkpipe.intake.msg",
+    "noarkpipe.intake.tnef", "click", "rich.console", "rich.progress", "rich.table", "noarkpipe.api",
+    "noarkpipe.core.printable",
 )
 """What the fork server imports once for the conversion workers and the parse children (one server, one list).
 
-Besides the parsers, what they import only when needed (the Outlook and
-TNEF readers, 30 ms), and what the CLI imports: every child runs the main
-module again (multiprocessing does, to find what it defines), which costs an
-item 40 ms unless its imports (click, rich, the API) are already in the
-server. Not `noarkpipe.cli` itself: run as `python -m noarkpipe.cli`, the
-child would find it imported already and warn on stderr, which cron mails.
+For the workers, the fonts and signatures (`convert.preload`) and the
+converters, which this process never imports (`convert/job.py`); for the
+parse children, the parsers `reading.parse_item` imports when it runs, also
+those imported only when needed (the Outlook and TNEF readers, 30 ms). And
+what the CLI imports: every child runs the main module again
+(multiprocessing does, to find what it defines), which costs an item 40 ms
+unless its imports (click, rich, the API) are already in the server. Not
+`noarkpipe.cli` itself: run as `python -m noarkpipe.cli`, the child would
+find it imported already and warn on stderr, which cron mails. Not this
+module either: the journal store, classification and journaling are this
+process's work, and no child's.
 """
 
 

@@ -22,9 +22,6 @@ from pydantic import BaseModel
 from noarkpipe.core.context import IntakeContext, IntakeLimits
 from noarkpipe.core.submission import Source, Submission, SubmissionDocument
 from noarkpipe.errors import InputFileError
-from noarkpipe.files import pdfstreams
-from noarkpipe.intake.dispatch import choose_parser
-from noarkpipe.intake.email import with_forwarded_main
 from noarkpipe.run import isolation
 from noarkpipe.store.docstore import sha256_file
 
@@ -58,6 +55,12 @@ PARSE_LIMIT_HINT = (
 
 def parse_item(claimed: Path, origin: str, context: IntakeContext, folder: Path) -> None:
     """Read the claimed item and keep what was read in its archival folder: the work of the parse child."""
+    # The parsers and what they load (extract_msg, pikepdf, PDFium, Pillow) are for the child, which has them
+    # from the fork server's preload (`nightly.PRELOAD`); the run's own process only reads back what it wrote.
+    from noarkpipe.files import pdfstreams
+    from noarkpipe.intake.dispatch import choose_parser
+    from noarkpipe.intake.email import with_forwarded_main
+
     source, parse = choose_parser(claimed, origin)
     submissions = parse(claimed, context)
     if not submissions:

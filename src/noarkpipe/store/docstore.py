@@ -13,7 +13,8 @@ folders above it that were made for it) is fsynced once. The order per file
 is the same as storing it alone (its bytes are durable before its name
 appears, its name is durable before the batch ends). The syncs of one step
 run side by side, so that they share the file system's journal commits and
-the disk's cache flushes instead of each waiting for its own. A caller
+the disk's cache flushes instead of each waiting for its own; they run on
+threads the process keeps for that, not on new ones per batch. A caller
 journals the item after the batch has ended, so its documents are durable
 before the journal row that names them. A file that is already in place is
 fsynced with its folder too: a writer killed after renaming it, before
@@ -26,9 +27,10 @@ import hashlib
 import os
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,14 +199,38 @@ class StoreBatch:
 
 
 def _sync_all(sync: Callable[[Path], None], paths: list[Path]) -> None:
-    """`sync` every path, side by side (see the module docstring); returns when all are done."""
+    """`sync` every path, side by side (see the module docstring); returns when all are done, failed or not."""
     if len(paths) <= 1:
         for path in paths:
             sync(path)
         return
-    with ThreadPoolExecutor(max_workers=min(len(paths), SYNC_THREADS)) as pool:
-        for done in [pool.submit(sync, path) for path in paths]:
-            done.result()
+    threads = _sync_threads()
+    syncs = [threads.submit(sync, path) for path in paths]
+    wait(syncs)
+    for done in syncs:
+        done.result()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _sync_threads() -> ThreadPoolExecutor:
+    """The process's threads for syncing, started as needed: starting threads for every batch cost more than the syncs."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="noarkpipe-sync")
+        return _pool
+
+
+def _forget_sync_threads() -> None:
+    """In a forked child: the parent's threads did not come along, so the child starts its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_sync_threads)
 
 
 def _make_folders(folder: Path) -> list[Path]:
