@@ -304,6 +304,11 @@ def test_the_second_letter_about_a_property_is_offered_the_first_letters_case_in
     assert len(letters) == 2, [entry.tittel for entry in _queue(desk)]
     first, second = letters
     saksnummer = _saksnummer_of(desk, first.journalnummer)
+    # "Finn en sak" finds it by its number and by words of its title.
+    for query in (saksnummer, "grensepåvisning 41"):
+        found = kari.get(f"{desk['base']}/cases/fjellvik", params={"q": query})
+        assert found.status_code == 200 and f"<strong>{saksnummer}</strong>" in found.text, query
+    assert "<strong>" not in kari.get(f"{desk['base']}/cases/fjellvik", params={"q": "finnesikke"}).text
     page = kari.get(f"{desk['base']}/item/fjellvik/{second.journalnummer}")
     suggestions = re.search(r'id="similar-cases">(.*?)</div>', page.text, re.S)
     assert suggestions and f'value="{saksnummer}"' in suggestions.group(1)

@@ -38,6 +38,10 @@ class Saksstatus(StrEnum):
     unntatt_prosesstyring = "Unntatt prosesstyring"
 
 
+
+CLOSED_SAKSSTATUS = frozenset({Saksstatus.avsluttet.value, Saksstatus.avsluttet_av_saksbehandler.value, Saksstatus.utgaar.value})
+"""A case in one of these takes no new letters (its number is still found)."""
+
 class Journalstatus(StrEnum):
     """M053. `midlertidig_registrering` (M) is an unchecked intake awaiting review."""
 

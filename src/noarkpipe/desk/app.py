@@ -17,6 +17,7 @@ answered as if it were not there to see (403 without its content).
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -171,16 +172,11 @@ def _user(desk: Desk, request: Request) -> desk_users.DeskUser | None:
 
 
 async def _require_user(desk: Desk, request: Request) -> desk_users.DeskUser:
+    """The logged-in user; without one, the answer is the login page, coming back here afterwards."""
     user = await run_in_threadpool(_user, desk, request)
     if user is None:
-        raise _LoginFirst(request)
+        raise _Redirect("/login?" + urlencode({"next": request.url.path}))
     return user
-
-
-class _LoginFirst(_Refused):
-    def __init__(self, request: Request) -> None:
-        super().__init__(401, "log in first")
-        self.next = request.url.path
 
 
 def _require_grant(desk: Desk, request: Request, user: desk_users.DeskUser, kode: str) -> None:
@@ -232,10 +228,7 @@ async def _form(desk: Desk, request: Request) -> Any:
 
 
 async def home(desk: Desk, request: Request) -> Response:
-    try:
-        user = await _require_user(desk, request)
-    except _LoginFirst:
-        return RedirectResponse("/login", status_code=303)
+    user = await _require_user(desk, request)
     visible = [a.kode for a in desk.settings.arkivskaper if user.may_see(a.kode)]
     if not visible:
         raise _Refused(403, _gettext(desk, request)("Your user has no access to any arkivskaper yet."))
@@ -308,7 +301,7 @@ async def item(desk: Desk, request: Request) -> Response:
 
 async def _item_page(desk: Desk, request: Request, user: desk_users.DeskUser, kode: str, number: str, *,
                      status: int = 200, error: str | None = None) -> Response:
-    detail = await run_in_threadpool(_detail_or_404, desk, request, kode, number)
+    detail = await run_in_threadpool(_detail_or_404, desk, kode, number)
     _require_cleared(desk, request, user, kode, detail.skjermet)
     documents, pages_of, similar, classes_suggested, queue_items, hjemler = await run_in_threadpool(
         _item_context, desk, kode, number
@@ -330,7 +323,7 @@ async def _item_page(desk: Desk, request: Request, user: desk_users.DeskUser, ko
     )
 
 
-def _detail_or_404(desk: Desk, request: Request, kode: str, number: str):
+def _detail_or_404(desk: Desk, kode: str, number: str):
     try:
         return api.review_show(desk.opened, number, kode)
     except ReviewError as exc:
@@ -340,7 +333,7 @@ def _detail_or_404(desk: Desk, request: Request, kode: str, number: str):
 def _item_context(desk: Desk, kode: str, number: str):
     documents = review_pages.document_views(desk.opened, kode, number)
     pages_of = {
-        document.dokumentnummer: review_pages.page_count(desk.opened, kode, number, document.dokumentnummer)
+        document.dokumentnummer: review_pages.copy_pages(desk.opened, document)
         for document in documents if document.archival_copy is not None
     }
     with desk.opened.store.read() as session:
@@ -362,7 +355,7 @@ def _require_cleared(desk: Desk, request: Request, user: desk_users.DeskUser, ko
 async def page_image(desk: Desk, request: Request) -> Response:
     kode, number = request.path_params["kode"], _number(request)
     user = await _checked_user(desk, request, kode)
-    detail = await run_in_threadpool(_detail_or_404, desk, request, kode, number)
+    detail = await run_in_threadpool(_detail_or_404, desk, kode, number)
     _require_cleared(desk, request, user, kode, detail.skjermet)
     try:
         width = int(request.query_params.get("w", PAGE_WIDTH))
@@ -381,7 +374,7 @@ async def page_image(desk: Desk, request: Request) -> Response:
 async def original(desk: Desk, request: Request) -> Response:
     kode, number = request.path_params["kode"], _number(request)
     user = await _checked_user(desk, request, kode)
-    detail = await run_in_threadpool(_detail_or_404, desk, request, kode, number)
+    detail = await run_in_threadpool(_detail_or_404, desk, kode, number)
     _require_cleared(desk, request, user, kode, detail.skjermet)
     version = request.query_params.get("v")
     variant = request.query_params.get("variant", "Produksjonsformat")
@@ -425,7 +418,7 @@ async def decide(desk: Desk, request: Request) -> Response:
     _ = _gettext(desk, request)
     if not user.may_decide(kode):
         raise _Refused(403, _("Your role lets you look, not decide (leser)."))
-    detail = await run_in_threadpool(_detail_or_404, desk, request, kode, number)
+    detail = await run_in_threadpool(_detail_or_404, desk, kode, number)
     _require_cleared(desk, request, user, kode, detail.skjermet)
     upload = form.get("file")
     try:
@@ -477,8 +470,6 @@ def _carry_out(desk: Desk, kode: str, number: str, decision: str, form: Any, upl
 def _replace(desk: Desk, kode: str, number: str, dokument: int, upload: UploadFile, by: str,
              _: Callable[..., str]) -> str:
     """The uploaded replacement, written to a private folder of the work area, then attached as `review` does."""
-    import tempfile
-
     desk.settings.work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=desk.settings.work_dir, prefix="desk-upload-") as folder:
         name = Path(str(upload.filename).replace("\\", "/")).name or "vedlegg"
@@ -543,7 +534,7 @@ def _after(desk: Desk, kode: str, number: str) -> str:
 
 
 async def runs(desk: Desk, request: Request) -> Response:
-    user = await _require_login(desk, request)
+    user = await _require_user(desk, request)
     if not any(user.may_see(a.kode) for a in desk.settings.arkivskaper):
         raise _Refused(403, _gettext(desk, request)("Your user has no access to any arkivskaper yet."))
     entries = await run_in_threadpool(desk_extras.recent_runs, desk.opened)
@@ -552,7 +543,7 @@ async def runs(desk: Desk, request: Request) -> Response:
 
 async def run_report(desk: Desk, request: Request) -> Response:
     """A run's own HTML report, to users with a grant for each arkivskaper in it (cleared where it shows skjerming)."""
-    user = await _require_login(desk, request)
+    user = await _require_user(desk, request)
     run_id = request.path_params["run_id"]
     access = await run_in_threadpool(desk_extras.report_access, desk.opened, run_id)
     if not all(user.may_see(kode) for kode in access.creators) or not all(
@@ -640,18 +631,8 @@ def _period(request: Request) -> tuple[date | None, date | None, str | None]:
 # ---------------------------------------------------------------- helpers
 
 
-async def _require_login(desk: Desk, request: Request) -> desk_users.DeskUser:
-    try:
-        return await _require_user(desk, request)
-    except _LoginFirst as first:
-        raise _Redirect("/login?" + urlencode({"next": first.next})) from None
-
-
 async def _checked_user(desk: Desk, request: Request, kode: str) -> desk_users.DeskUser:
-    try:
-        user = await _require_user(desk, request)
-    except _LoginFirst as first:
-        raise _Redirect("/login?" + urlencode({"next": first.next})) from None
+    user = await _require_user(desk, request)
     _require_grant(desk, request, user, kode)
     return user
 

@@ -257,7 +257,7 @@ def _xmp(pdf: pikepdf.Pdf) -> bytes | None:
         return None
 
 
-_PDFIUM = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
 """PDFium is not thread-safe, and a Dask worker may convert in several threads at once."""
 
 
@@ -268,7 +268,7 @@ def page_texts(path: Path, pages: int) -> list[str]:
     counts other pages. ValueError when neither reads `pages` pages.
     """
     try:
-        with _PDFIUM:
+        with PDFIUM_LOCK:
             document = pypdfium2.PdfDocument(path)
             try:
                 texts = [_pdfium_text(page) for page in document]

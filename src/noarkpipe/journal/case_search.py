@@ -13,11 +13,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from noarkpipe.core.codes import Saksstatus
+from noarkpipe.core.codes import CLOSED_SAKSSTATUS
+from noarkpipe.errors import ReviewError
+from noarkpipe.journal.review import parse_number
 from noarkpipe.store import tables
 
-CLOSED = frozenset({Saksstatus.avsluttet.value, Saksstatus.utgaar.value, Saksstatus.avsluttet_av_saksbehandler.value})
-_NUMBER = re.compile(r"^\s*(\d{2}|\d{4})\s*/\s*(\d{1,7})\s*$")
 _WORDS = re.compile(r"\w{2,}")
 
 
@@ -36,25 +36,23 @@ def find_cases(session: Session, kode: str, text: str, limit: int = 10) -> list[
         .join(tables.Arkivskaper, tables.Saksmappe.arkivskaper_id == tables.Arkivskaper.id)
         .where(tables.Arkivskaper.arkivskaperID == kode)
     )
-    number = _NUMBER.match(text)
-    if number:
-        year = int(number.group(1))
-        query = query.where(tables.Saksmappe.saksaar == (year if year > 99 else 2000 + year)).where(
-            tables.Saksmappe.sakssekvensnummer == int(number.group(2))
-        )
-    else:
+    try:
+        year, number = parse_number(text)
+    except ReviewError:  # not a number: every word in the title, open cases only
         words = _WORDS.findall(text)[:6]
         if not words:
             return []
         for word in words:
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(tables.Saksmappe.tittel.ilike(f"%{escaped}%", escape="\\"))
-        query = query.where(tables.Saksmappe.saksstatus.not_in(CLOSED))
+        query = query.where(tables.Saksmappe.saksstatus.not_in(CLOSED_SAKSSTATUS))
+    else:
+        query = query.where(tables.Saksmappe.saksaar == year).where(tables.Saksmappe.sakssekvensnummer == number)
     query = query.order_by(tables.Saksmappe.saksaar.desc(), tables.Saksmappe.sakssekvensnummer.desc()).limit(limit)
     return [
         FoundCase(
             saksnummer=f"{case.saksaar}/{case.sakssekvensnummer}", tittel=case.tittel, klasse=case.klasse.klasseID,
-            saksstatus=case.saksstatus, open=case.saksstatus not in CLOSED,
+            saksstatus=case.saksstatus, open=case.saksstatus not in CLOSED_SAKSSTATUS,
         )
         for case in session.scalars(query)
     ]

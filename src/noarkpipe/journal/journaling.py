@@ -41,6 +41,7 @@ from noarkpipe.clock import LOCAL_TIME
 from noarkpipe.config import ArkivskaperSettings
 from noarkpipe.core.arkivmelding import Arkivmelding
 from noarkpipe.core.codes import (
+    CLOSED_SAKSSTATUS,
     Arkivdelstatus,
     Arkivstatus,
     Dokumentstatus,
@@ -214,12 +215,11 @@ def find_saksmappe(session: Session, arkivskaper_id: int, ref: CaseReference) ->
     )
 
 
-_CLOSED_SAKSSTATUS = frozenset({Saksstatus.avsluttet.value, Saksstatus.avsluttet_av_saksbehandler.value, Saksstatus.utgaar.value})
 
 
 def _closed(session: Session, saksmappe: tables.Saksmappe) -> str | None:
     """Why an item may not join this case on its own, or None."""
-    if saksmappe.saksstatus in _CLOSED_SAKSSTATUS:
+    if saksmappe.saksstatus in CLOSED_SAKSSTATUS:
         return f"that case is '{saksmappe.saksstatus}'"
     arkivdel = session.get(tables.Arkivdel, saksmappe.arkivdel_id)
     if arkivdel is not None and arkivdel.arkivdelstatus == Arkivdelstatus.avsluttet_periode.value:

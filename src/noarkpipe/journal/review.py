@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from noarkpipe.clock import utcnow
 from noarkpipe.core.codes import (
+    CLOSED_SAKSSTATUS,
     Arkivdelstatus,
     Journalstatus,
     Korrespondanseparttype,
@@ -507,7 +508,6 @@ class CaseSuggestion(BaseModel):
 SIMILAR_TITLE = 0.85
 """Share of matching letters (difflib's ratio) from which two title keys count as the same title."""
 
-_CLOSED_SAKSSTATUS = (Saksstatus.avsluttet.value, Saksstatus.avsluttet_av_saksbehandler.value, Saksstatus.utgaar.value)
 _NO_SENDER = "(ukjent avsender)"
 """The name journaling gives a sender with neither name nor address: the same for every such letter."""
 
@@ -617,7 +617,7 @@ def similar_cases(session: Session, kode: str, journalnummer: str, limit: int = 
         .join(tables.Arkivdel, S.arkivdel_id == tables.Arkivdel.id)
         .where(S.arkivskaper_id == post.arkivskaper_id)
         .where(S.id != own.id)
-        .where(S.saksstatus.not_in(_CLOSED_SAKSSTATUS))
+        .where(S.saksstatus.not_in(CLOSED_SAKSSTATUS))
         .where(tables.Arkivdel.arkivdelstatus != Arkivdelstatus.avsluttet_periode.value)
     )
     cases = session.execute(

@@ -62,6 +62,7 @@ from noarkpipe.ops.report import RunReport, report_paths
 from noarkpipe.services import publish as publishing
 from noarkpipe.services.installation import Installation
 from noarkpipe.store import tables
+from noarkpipe.store.docstore import fsync_path
 
 log = logging.getLogger("noarkpipe.desk")
 
@@ -422,7 +423,7 @@ def _copy_file(source: Path, target: Path) -> None:
         os.link(partial, target, follow_symlinks=False)  # never over a file that came meanwhile
     finally:
         partial.unlink(missing_ok=True)
-    _sync_folder(target.parent)
+    fsync_path(target.parent)
 
 
 def _copy_folder(source: Path, target: Path) -> None:
@@ -435,12 +436,12 @@ def _copy_folder(source: Path, target: Path) -> None:
                 (into / name).mkdir()
             for name in files:
                 _copy_bytes(Path(root) / name, into / name)
-            _sync_folder(into)
+            fsync_path(into)
         os.rename(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    _sync_folder(target.parent)
+    fsync_path(target.parent)
 
 
 def _copy_bytes(source: Path, target: Path) -> None:
@@ -454,14 +455,6 @@ def _copy_bytes(source: Path, target: Path) -> None:
         writer.flush()
         os.fsync(writer.fileno())
     shutil.copystat(source, target, follow_symlinks=False)
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _keep_reason(folder: Path, name: str, actor: str) -> Path:

@@ -35,7 +35,7 @@ from noarkpipe.classify.screenrules import default_screening_rules, load_screeni
 from noarkpipe.core.codes import Korrespondanseparttype, Variantformat
 from noarkpipe.errors import ReviewError, StoreError
 from noarkpipe.files.safety import safe_filename
-from noarkpipe.files.verify import _PDFIUM
+from noarkpipe.files.verify import PDFIUM_LOCK
 from noarkpipe.journal import review
 from noarkpipe.services.installation import Installation
 from noarkpipe.store import tables
@@ -106,6 +106,11 @@ def page_count(opened: Installation, kode: str, journalnummer: str, dokumentnumm
     From the cache when a page of the copy was counted before.
     """
     document = _document(document_views(opened, kode, journalnummer), journalnummer, dokumentnummer)
+    return copy_pages(opened, document)
+
+
+def copy_pages(opened: Installation, document: review.DocumentView) -> int:
+    """`page_count` of a document already read (`document_views`)."""
     copy = document.archival_copy
     if copy is None or not _is_pdf(copy):
         return 0
@@ -113,7 +118,7 @@ def page_count(opened: Installation, kode: str, journalnummer: str, dokumentnumm
     cache = opened.settings.data_dir / "cache" / "pages" / copy.sha256[:2]
     count = _cached_page_count(cache, copy.sha256)
     if count is None:
-        with _PDFIUM:
+        with PDFIUM_LOCK:
             try:
                 pdf = pypdfium2.PdfDocument(source)
             except pypdfium2.PdfiumError:
@@ -225,7 +230,7 @@ def _require_page(page: int, pages: int, dokumentnummer: int, journalnummer: str
 
 
 def _render(source: Path, page: int, width: int, dokumentnummer: int, journalnummer: str) -> tuple[bytes, int]:
-    with _PDFIUM:
+    with PDFIUM_LOCK:
         try:
             pdf = pypdfium2.PdfDocument(source)
         except pypdfium2.PdfiumError as exc:
