@@ -428,6 +428,13 @@ def _journaled_public_titles(desk) -> list[str]:
         return [post.tittel for post in posts if post.tilgangsrestriksjon is None]
 
 
+def test_a_second_desk_on_a_port_in_use_says_so_and_exits_3(desk):
+    port = desk["base"].rsplit(":", 1)[1]
+    second = _cli("desk", "serve", "-c", str(desk["config"]), "--port", port)
+    assert second.returncode == 3
+    assert f"cannot listen on 127.0.0.1 port {port}" in second.stderr and "--port" in second.stderr
+
+
 def test_english_on_request(desk):
     session, token = _session(desk, "kari")
     answer = session.post(desk["base"] + "/language", data={"csrf": token, "lang": "en", "next": "/queue/fjellvik"})
